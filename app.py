@@ -1,0 +1,102 @@
+"""HILL Dash: the dashboard. `python app.py` serves it on http://127.0.0.1:8050.
+
+Flags (or environment variables): --host (HILL_DASH_HOST), --port
+(HILL_DASH_PORT), --data-dir (HILL_DASH_DATA_DIR), --data-file
+(HILL_DASH_DATA_FILE: a .npz/.csv to start on instead of digits), --redis-url
+(HILL_DASH_REDIS_URL: run chunks on Celery workers, see README).
+
+Celery workers import this module: `celery -A app:celery_app worker`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from hill_dash.config import AppConfig
+from hill_dash.jobs import make_manager
+
+UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+def navbar() -> dbc.NavbarSimple:
+    links = [
+        dbc.NavItem(dbc.NavLink("Loop", href="/", active="exact")),
+        dbc.NavItem(dbc.NavLink("Compare", href="/compare", active="exact")),
+        dbc.NavItem(dbc.NavLink("Runs", href="/runs", active="exact")),
+        dbc.NavItem(dbc.NavLink("Data", href="/data", active="exact")),
+    ]
+    return dbc.NavbarSimple(links, brand="HILL Dash · human in the latent loop",
+                            color="dark", dark=True, fluid=True, className="mb-2")
+
+
+def create_app(config: AppConfig) -> dash.Dash:
+    """The Dash app with pages, theme, background manager and app-level stores."""
+    config.export_env()  # background jobs (forked or on workers) read the same settings
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(Path(__file__).parent / "pages"),
+        external_stylesheets=[dbc.themes.FLATLY],
+        background_callback_manager=make_manager(config.data_dir, config.redis_url),
+        suppress_callback_exceptions=True,
+        title="HILL Dash",
+    )
+    # an upload travels base64-encoded in a JSON callback request: 4/3 of the file, plus slack
+    app.server.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT_BYTES * 4 // 3 + 2**20
+    app.layout = html.Div([
+        navbar(),
+        # Cross-page state lives in the browser, per tab: which run, and a version that
+        # changes whenever the run's store changed (panels re-read on it).
+        dcc.Store(id="run-id", storage_type="session"),
+        dcc.Store(id="run-version", data=0),
+        dbc.Container(dash.page_container, fluid=True),
+    ])
+    return app
+
+
+def warm_up_in_background(config: AppConfig) -> None:
+    """Compile UMAP's numba code off the request path; forked jobs inherit it."""
+    if config.projection_warmup:
+        from hill_dash.projection import warm_up_numba
+
+        threading.Thread(target=warm_up_numba, name="umap-warm-up", daemon=True).start()
+
+
+def parse_args(argv: list[str] | None) -> AppConfig:
+    env = AppConfig.from_env()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default=env.host)
+    p.add_argument("--port", type=int, default=env.port)
+    p.add_argument("--data-dir", default=str(env.data_dir))
+    p.add_argument("--data-file", default=env.data_file)
+    p.add_argument("--redis-url", default=env.redis_url)
+    p.add_argument("--debug", action="store_true", help="Dash dev tools (never on a shared host)")
+    a = p.parse_args(argv)
+    return AppConfig(host=a.host, port=a.port, data_dir=Path(a.data_dir).expanduser(),
+                     data_file=a.data_file, redis_url=a.redis_url, debug=a.debug)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    app = create_app(config)
+    warm_up_in_background(config)
+    print(f"HILL Dash on http://{config.host}:{config.port}  (runs in {config.data_dir})",
+          file=sys.stderr)
+    app.run(host=config.host, port=config.port, debug=config.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+elif os.environ.get("HILL_DASH_REDIS_URL"):
+    # Imported by a Celery worker: build the app so its background callbacks register.
+    app = create_app(AppConfig.from_env())
+    celery_app = app._background_manager.handle

@@ -1,0 +1,137 @@
+"""`python -m hill_dash`: train headless, serve the dashboard, replay and study.
+
+Bad input prints one line on stderr and exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hill_dash.errors import HillError
+
+EXIT_BAD_INPUT = 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="run store directory (default: $HILL_DASH_DATA_DIR "
+                   "or ~/.hill_dash)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hill_dash", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a run headless and print per-chunk metrics")
+    src = train.add_mutually_exclusive_group()
+    src.add_argument("--dataset", default="digits", help="built-in: digits or mnist1d")
+    src.add_argument("--data-file", help="a .npz (X, y) or .csv (label column) file")
+    train.add_argument("--model", choices=("mlp", "cnn1d", "cnn2d"), help="default: by data kind")
+    train.add_argument("--latent-dim", type=int, default=32)
+    train.add_argument("--chunks", type=int, default=3, help="guided chunks after chunk 0")
+    train.add_argument("--epochs", type=int, default=5, help="epochs per chunk")
+    train.add_argument("--lam", type=float, default=1.0, help="teacher weight λ")
+    train.add_argument("--projection", choices=("umap", "pca"), default="pca")
+    train.add_argument("--edits", help="JSON list of edits, each may name its 'chunk' (default 1)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    _common(train)
+
+    serve = sub.add_parser("serve", help="start the dashboard")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--data-file", default=None)
+    _common(serve)
+
+    replay = sub.add_parser("replay", help="re-run an exported session and compare its metrics")
+    replay.add_argument("session", help="session JSON exported from the dashboard")
+    _common(replay)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hill_dash import loop
+    from hill_dash.data import load_dataset
+    from hill_dash.store import RunStore
+    from hill_dash.teacher import Edit
+    from hill_dash.training import ChunkConfig
+
+    edits = _read_edits(args.edits) if args.edits else []
+    store = RunStore(args.data_dir)
+    data = load_dataset(args.data_file or args.dataset, store.root, args.seed)
+    for i, e in enumerate(edits):
+        Edit.from_dict(e, len(data.all_y()), f"{args.edits}[{i}]")
+    run_id = loop.create_run(store, data, arch=args.model, latent_dim=args.latent_dim,
+                             projection=args.projection, seed=args.seed, device=args.device,
+                             chunk=ChunkConfig(epochs=args.epochs, lam=args.lam))
+    print(f"run {run_id} in {store.root}", file=sys.stderr)
+    for index in range(args.chunks + 1):
+        for e in edits:
+            if int(e.get("chunk", 1)) == index:
+                loop.add_edit(store, run_id, Edit.from_dict(e))
+        chunk = loop.run_chunk(store, run_id)
+        _print_chunk(store, run_id, chunk, args.json)
+    return 0
+
+
+def _read_edits(path: str) -> list[dict]:
+    try:
+        obj = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise HillError(f"{path}: edits file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HillError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(obj, list):
+        raise HillError(f"{path}: expected a JSON list of edits")
+    return obj
+
+
+def _print_chunk(store, run_id: str, chunk: dict, as_json: bool) -> None:
+    recs = store.metrics(run_id)
+    g, u = recs[chunk["guided"]], recs[chunk["twin"]]
+    row = {"chunk": chunk["index"],
+           "guided_val_acc": g["val"]["acc"], "twin_val_acc": u["val"]["acc"],
+           "guided_gap": g["gap"], "twin_gap": u["gap"],
+           "adherence": g.get("adherence"),
+           "edited": chunk.get("teacher", {}).get("n_edited", 0)}
+    if as_json:
+        print(json.dumps(row))
+        return
+    adh = "-" if row["adherence"] is None else f"{row['adherence']:.2f}"
+    print(f"chunk {row['chunk']}: val acc guided {row['guided_val_acc']:.4f} "
+          f"twin {row['twin_val_acc']:.4f} | gap guided {row['guided_gap']:+.4f} "
+          f"twin {row['twin_gap']:+.4f} | edited {row['edited']} adherence {adh}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import app
+
+    return app.main(["--data-dir", args.data_dir] * bool(args.data_dir)
+                    + ["--host", args.host] * bool(args.host)
+                    + ["--port", str(args.port)] * bool(args.port)
+                    + ["--data-file", args.data_file] * bool(args.data_file))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from hill_dash.replay import replay_session
+
+    report = replay_session(args.session, args.data_dir)
+    print(json.dumps(report, indent=1))
+    return 0 if report["identical"] else 1
+
+
+COMMANDS = {"train": cmd_train, "serve": cmd_serve, "replay": cmd_replay}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except HillError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130

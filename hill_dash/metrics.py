@@ -1,0 +1,109 @@
+"""Metrics per checkpoint (DESIGN §4): accuracy, gap, drift, CKA, adherence, bias.
+
+Pure functions of numpy arrays, so the dashboard, the CLI and the study all
+compute the same numbers the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax_ce(logits: np.ndarray, y: np.ndarray) -> float:
+    """Mean cross-entropy of integer labels under logits (numerically stable)."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(pred == y)) if len(y) else float("nan")
+
+
+def per_class_accuracy(pred: np.ndarray, y: np.ndarray, n_classes: int) -> list[float]:
+    out = []
+    for c in range(n_classes):
+        members = y == c
+        out.append(float(np.mean(pred[members] == c)) if members.any() else float("nan"))
+    return out
+
+
+def confusion(pred: np.ndarray, y: np.ndarray, n_classes: int) -> list[list[int]]:
+    """Rows: true class, columns: predicted class."""
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (y, pred), 1)
+    return m.tolist()
+
+
+def split_metrics(logits: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+    pred = logits.argmax(axis=1)
+    return {
+        "acc": accuracy(pred, y),
+        "loss": softmax_ce(logits, y),
+        "per_class": per_class_accuracy(pred, y, n_classes),
+        "confusion": confusion(pred, y, n_classes),
+    }
+
+
+def linear_cka(A: np.ndarray, B: np.ndarray) -> float:
+    """Linear CKA (Kornblith et al. 2019) between two latent sets of the same points."""
+    A = A.astype(np.float64) - A.mean(axis=0)
+    B = B.astype(np.float64) - B.mean(axis=0)
+    cross = np.linalg.norm(B.T @ A, "fro") ** 2
+    norm = np.linalg.norm(A.T @ A, "fro") * np.linalg.norm(B.T @ B, "fro")
+    return float(cross / norm) if norm > 0 else float("nan")
+
+
+def latent_drift(Z_now: np.ndarray, Z_prev: np.ndarray, scale_prev: float, edited: np.ndarray):
+    """Mean ‖z_now − z_prev‖ / s_prev over edited points and over the rest (collateral)."""
+    d = np.linalg.norm(Z_now.astype(np.float64) - Z_prev, axis=1) / scale_prev
+    rest = ~edited
+    return {
+        "edited": float(d[edited].mean()) if edited.any() else None,
+        "rest": float(d[rest].mean()) if rest.any() else None,
+        "all": float(d.mean()),
+    }
+
+
+def point_drift(Z_now: np.ndarray, Z_prev: np.ndarray, scale_prev: float) -> np.ndarray:
+    """Per-point drift ‖z_now − z_prev‖ / s_prev (the drift panel narrows it to a selection)."""
+    return (np.linalg.norm(Z_now.astype(np.float64) - Z_prev, axis=1) / scale_prev).astype(
+        np.float32
+    )
+
+
+def adherence(Z_before: np.ndarray, Z_after: np.ndarray, targets: np.ndarray) -> float | None:
+    """Share of the distance to the targets that the chunk closed (1 = reached, 0 = none)."""
+    if len(targets) == 0:
+        return None
+    before = np.linalg.norm(Z_before.astype(np.float64) - targets, axis=1).mean()
+    after = np.linalg.norm(Z_after.astype(np.float64) - targets, axis=1).mean()
+    return float(1.0 - after / before) if before > 0 else None
+
+
+def bias_flags(
+    guided: list[float],
+    twin: list[float],
+    counts: list[int],
+    touched: list[int],
+    z: float = 2.0,
+    floor: float = 0.02,
+) -> list[dict]:
+    """Per-class accuracy guided − twin with a flag where a class drops beyond noise.
+
+    Noise is the binomial standard error of the difference of two accuracies
+    on n validation points; a drop is flagged when it exceeds `z` standard
+    errors and `floor` in absolute terms.
+    """
+    out = []
+    for c, (g, u, n) in enumerate(zip(guided, twin, counts, strict=True)):
+        if n == 0 or np.isnan(g) or np.isnan(u):
+            out.append({"class": c, "delta": None, "se": None, "flag": False, "touched": False})
+            continue
+        se = float(np.sqrt((g * (1 - g) + u * (1 - u)) / n)) or 1.0 / n
+        delta = g - u
+        flag = delta < -max(z * se, floor)
+        out.append(
+            {"class": c, "delta": delta, "se": se, "flag": bool(flag), "touched": c in touched}
+        )
+    return out

@@ -1,0 +1,141 @@
+"""A small session object a notebook user can drive, and the dashboard's read side.
+
+    s = Session.new("digits", model="mlp")      # stores the run, trains chunk 0
+    sel = s.select_box(x0, x1, y0, y1)          # map point indices
+    s.pull_to_class(sel, 3)
+    s.train_chunk()                             # guided chunk + unguided twin
+    s.compare()                                 # guided vs twin, per metric
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hill_dash import loop
+from hill_dash.data import Dataset, load_dataset
+from hill_dash.store import RunStore
+from hill_dash.teacher import Edit
+from hill_dash.training import ChunkConfig
+
+
+@dataclass
+class MapView:
+    """What the map of one checkpoint shows, read from the store."""
+
+    checkpoint: str
+    coords: np.ndarray  # (n, 2)
+    labels: np.ndarray  # (n,)
+    pred: np.ndarray  # (n,)
+    split: np.ndarray  # (n,) "train" | "val" | "test"
+
+
+class Session:
+    """One run in a store, driven from Python."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        self.store = store
+        self.run_id = run_id
+        self._data: Dataset | None = None
+
+    @classmethod
+    def new(
+        cls,
+        dataset: str | Dataset = "digits",
+        model: str | None = None,
+        latent_dim: int = 32,
+        projection: str = "umap",
+        epochs: int = 5,
+        lam: float = 1.0,
+        seed: int = 0,
+        data_dir: str | Path | None = None,
+        train_first: bool = True,
+        progress=None,
+    ) -> Session:
+        store = RunStore(data_dir)
+        data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, store.root, seed)
+        run_id = loop.create_run(store, data, arch=model, latent_dim=latent_dim,
+                                 projection=projection, chunk=ChunkConfig(epochs=epochs, lam=lam),
+                                 seed=seed)
+        session = cls(store, run_id)
+        if train_first:
+            session.train_chunk(progress=progress)
+        return session
+
+    @property
+    def run(self) -> dict:
+        return self.store.load_run(self.run_id)
+
+    @property
+    def data(self) -> Dataset:
+        if self._data is None:
+            self._data = self.store.load_dataset(self.run_id)
+        return self._data
+
+    def train_chunk(self, progress=None, **overrides) -> dict:
+        """Train the next chunk (guided + twin); returns the chunk's record."""
+        return loop.run_chunk(self.store, self.run_id, progress=progress, overrides=overrides)
+
+    def map(self, lineage: str = "guided") -> MapView:
+        ck = self.run["heads"][lineage]
+        arrays = self.store.load_arrays(self.run_id, ck)
+        return MapView(ck, arrays["coords"], self.data.all_y(), arrays["logits"].argmax(1),
+                       self.data.split_array())
+
+    # -- selection and edits ------------------------------------------------
+    def select_box(self, x0: float, x1: float, y0: float, y1: float) -> list[int]:
+        c = self.map().coords
+        inside = (c[:, 0] >= min(x0, x1)) & (c[:, 0] <= max(x0, x1))
+        inside &= (c[:, 1] >= min(y0, y1)) & (c[:, 1] <= max(y0, y1))
+        return np.flatnonzero(inside).tolist()
+
+    def select_class(self, c: int, split: str = "train") -> list[int]:
+        m = self.map()
+        return np.flatnonzero((m.labels == c) & (m.split == split)).tolist()
+
+    def edit(self, edit: Edit) -> dict:
+        return loop.add_edit(self.store, self.run_id, edit)
+
+    def translate(self, indices: list[int], dx: float, dy: float) -> dict:
+        return self.edit(Edit("translate", list(indices), dx=dx, dy=dy))
+
+    def pull_to_class(self, indices: list[int], c: int, alpha: float = 1.0) -> dict:
+        return self.edit(Edit("pull", list(indices), target_class=c, alpha=alpha))
+
+    def compact(self, indices: list[int], beta: float = 0.5) -> dict:
+        return self.edit(Edit("compact", list(indices), beta=beta))
+
+    def separate(self, indices: list[int], other: list[int], gamma: float = 1.0) -> dict:
+        return self.edit(Edit("separate", list(indices), other=list(other), gamma=gamma))
+
+    def undo(self) -> None:
+        loop.undo_edit(self.store, self.run_id)
+
+    def redo(self) -> None:
+        loop.redo_edit(self.store, self.run_id)
+
+    # -- results ------------------------------------------------------------
+    def history(self) -> list[dict]:
+        """Per chunk: the guided and twin metrics records."""
+        run = self.run
+        recs = self.store.metrics(self.run_id, run)
+        return [{"chunk": ch["index"], "guided": recs.get(ch["guided"]),
+                 "twin": recs.get(ch["twin"])} for ch in run["chunks"]]
+
+    def compare(self) -> dict:
+        """Latest guided vs twin: validation accuracy, gap, and their differences."""
+        last = self.history()[-1]
+        g, u = last["guided"], last["twin"]
+        return {
+            "chunk": last["chunk"],
+            "val_acc": {"guided": g["val"]["acc"], "twin": u["val"]["acc"],
+                        "delta": g["val"]["acc"] - u["val"]["acc"]},
+            "gap": {"guided": g["gap"], "twin": u["gap"], "delta": g["gap"] - u["gap"]},
+            "adherence": g.get("adherence"),
+            "bias": g.get("bias", []),
+        }
+
+    def reveal_test(self) -> dict:
+        return loop.reveal_test(self.store, self.run_id)

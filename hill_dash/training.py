@@ -1,0 +1,153 @@
+"""One training chunk: K epochs of cross-entropy plus the teacher term.
+
+`train_chunk` is a plain loop (no framework): a seeded `torch.Generator` fixes
+the batch order, so the guided chunk and its unguided twin (λ = 0) see exactly
+the same batches, and the same checkpoint, seed and edits give bit-identical
+weights. Progress goes out per step through a callback; a `should_stop`
+callable lets a cancelled job stop between steps.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hill_dash.teacher import Teacher, TeacherTable, teacher_loss
+
+ProgressFn = Callable[[int, int, float], None]  # (step, total steps, running loss)
+
+
+class ChunkCancelled(RuntimeError):
+    """The chunk was stopped before its last step; nothing of it is stored."""
+
+
+@dataclass
+class ChunkConfig:
+    """Hyper-parameters of one chunk (stored with every chunk in run.json)."""
+
+    epochs: int = 5  # epochs per chunk (K)
+    batch_size: int = 64
+    lr: float = 1e-3  # Adam learning rate
+    lam: float = 1.0  # λ: weight of the teacher term
+    anchor: float = 0.0  # λ_anchor: unedited training points keep their latent
+    kd_weight: float = 0.0  # output-level distillation through the frozen head
+    kd_temperature: float = 2.0
+    seed: int = 0  # batch-order seed of this chunk
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ChunkConfig:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else CPU. Call only inside a training job."""
+    if preference == "auto":
+        preference = "cuda" if torch.cuda.is_available() else "cpu"
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but no CUDA device is available")
+    return torch.device(preference)
+
+
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def batch_order(n: int, batch_size: int, epochs: int, seed: int) -> list[torch.Tensor]:
+    """The index batches of a whole chunk; a pure function of (n, batch size, epochs, seed)."""
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        batches.extend(perm.split(batch_size))
+    return batches
+
+
+def train_chunk(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    X: np.ndarray,
+    y: np.ndarray,
+    cfg: ChunkConfig,
+    teacher: Teacher | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    step_offset: int = 0,
+    total_steps: int | None = None,
+) -> dict:
+    """Train in place for cfg.epochs; returns {"loss", "ce", "teacher", "steps"} means."""
+    device = next(model.parameters()).device
+    Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    guided = teacher is not None and not teacher.empty and (cfg.lam > 0 or cfg.anchor > 0)
+    table = TeacherTable(teacher, len(X), device) if guided else None
+    frozen_head = _frozen_head(model) if guided and cfg.kd_weight > 0 else None
+    batches = batch_order(len(X), cfg.batch_size, cfg.epochs, cfg.seed)
+    total = total_steps or len(batches)
+    sums = {"loss": 0.0, "ce": 0.0, "teacher": 0.0}
+    model.train()
+    for step, idx in enumerate(batches):
+        if should_stop is not None and should_stop():
+            raise ChunkCancelled(f"stopped at step {step_offset + step} of {total}")
+        idx = idx.to(device)
+        logits, z = model(Xt[idx])
+        ce = F.cross_entropy(logits, yt[idx])
+        extra = logits.new_zeros(())
+        if table is not None:
+            extra = teacher_loss(z, idx, table, cfg.lam, cfg.anchor)
+            if frozen_head is not None:
+                extra = extra + cfg.kd_weight * _distill(z, idx, table, frozen_head, logits, cfg)
+        loss = ce + extra
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums["loss"] += loss.item()
+        sums["ce"] += ce.item()
+        sums["teacher"] += extra.item()
+        if progress is not None:
+            progress(step_offset + step + 1, total, sums["loss"] / (step + 1))
+    n = max(len(batches), 1)
+    return {k: v / n for k, v in sums.items()} | {"steps": len(batches)}
+
+
+def _frozen_head(model: nn.Module) -> nn.Module | None:
+    head = getattr(model, "head", None)
+    if head is None:
+        return None
+    frozen = copy.deepcopy(head).eval()
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen
+
+
+def _distill(z, idx, table: TeacherTable, head: nn.Module, logits, cfg: ChunkConfig):
+    """KL(softmax(h_k(t)/T) ‖ softmax(h(f(x))/T)) over the edited points of the batch."""
+    mask = table.mask[idx]
+    if not bool(mask.any()):
+        return logits.new_zeros(())
+    T = cfg.kd_temperature
+    teacher_probs = F.softmax(head(table.table[idx[mask]]) / T, dim=1)
+    student_logp = F.log_softmax(logits[mask] / T, dim=1)
+    return F.kl_div(student_logp, teacher_probs, reduction="batchmean") * T * T
+
+
+@torch.no_grad()
+def infer(model: nn.Module, X: np.ndarray, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, latents) as float32 numpy arrays, in eval mode."""
+    device = next(model.parameters()).device
+    model.eval()
+    logits, latents = [], []
+    for start in range(0, len(X), batch_size):
+        xb = torch.as_tensor(X[start : start + batch_size], dtype=torch.float32, device=device)
+        lg, z = model(xb)
+        logits.append(lg.float().cpu().numpy())
+        latents.append(z.float().cpu().numpy())
+    return np.concatenate(logits), np.concatenate(latents)

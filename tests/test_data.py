@@ -1,0 +1,576 @@
+"""Tests for hill_dash.data: built-ins, splits, npz/csv loading and input validation."""
+
+from __future__ import annotations
+
+import io
+import random
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hill_dash import data
+from hill_dash.data import (
+    BUILTINS,
+    MIN_PER_CLASS,
+    SPLITS,
+    Dataset,
+    load_builtin,
+    load_dataset,
+    load_file,
+    split_stratified,
+)
+from hill_dash.errors import DataError
+
+FUZZ = settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def assert_same(a: Dataset, b: Dataset) -> None:
+    assert (a.name, a.kind, a.label_names) == (b.name, b.kind, b.label_names)
+    for split in SPLITS:
+        for prefix in ("X", "y"):
+            left, right = getattr(a, f"{prefix}_{split}"), getattr(b, f"{prefix}_{split}")
+            assert left.dtype == right.dtype
+            np.testing.assert_array_equal(left, right)
+
+
+def proportions(y: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.bincount(y, minlength=n_classes) / len(y)
+
+
+def blobs(n: int = 60, n_classes: int = 3, features: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    X = rng.normal(size=(n, features)) + y[:, None]
+    return X, y
+
+
+def write_npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def csv_text(n: int = 30, label_header: str = "label") -> str:
+    rows = [f"a,b,{label_header}"]
+    rows += [f"{i * 0.5},{-i},{'cat' if i % 2 else 'dog'}" for i in range(n)]
+    return "\n".join(rows) + "\n"
+
+
+def header_only_npy(shape: tuple[int, ...]) -> bytes:
+    """A .npy header that claims ``shape`` but carries no data."""
+    buf = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue()
+
+
+def npz_claiming(path: Path, shape: tuple[int, ...]) -> Path:
+    _, y = blobs()
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("X.npy", header_only_npy(shape))
+        buf = io.BytesIO()
+        np.save(buf, y)
+        archive.writestr("y.npy", buf.getvalue())
+    return path
+
+
+@pytest.fixture(scope="module")
+def mnist1d_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir whose mnist1d cache is generated once for the whole module."""
+    directory = tmp_path_factory.mktemp("hill_data")
+    load_builtin("mnist1d", data_dir=directory, seed=0)
+    return directory
+
+
+# --------------------------------------------------------------------------- built-ins
+
+
+def test_digits_shapes_kind_and_classes() -> None:
+    ds = load_builtin("digits", seed=0)
+    assert (ds.name, ds.kind, ds.n_classes) == ("digits", "image", 10)
+    assert ds.label_names == [str(i) for i in range(10)]
+    assert ds.sample_shape == (8, 8) and ds.n_features == 64
+    assert len(ds.all_y()) == 1797
+    for split in SPLITS:
+        X, y = getattr(ds, f"X_{split}"), getattr(ds, f"y_{split}")
+        assert X.dtype == np.float32 and y.dtype == np.int64
+        assert X.min() >= 0.0 and X.max() <= 1.0
+        assert set(np.unique(y)) == set(range(10))
+    assert abs(len(ds.y_val) - 0.15 * 1797) < 10
+    assert abs(len(ds.y_test) - 0.15 * 1797) < 10
+    train = proportions(ds.y_train, 10)
+    for y in (ds.y_val, ds.y_test):
+        assert np.abs(proportions(y, 10) - train).max() < 0.03
+
+
+def test_mnist1d_shapes_kind_and_classes(mnist1d_dir: Path) -> None:
+    ds = load_builtin("mnist1d", data_dir=mnist1d_dir, seed=0)
+    assert (ds.name, ds.kind, ds.n_classes, ds.sample_shape) == ("mnist1d", "sequence", 10, (40,))
+    assert len(ds.y_test) == 1000 and len(ds.y_train) + len(ds.y_val) == 4000
+    assert ds.X_train.dtype == np.float32
+    assert abs(float(ds.all_X().mean())) < 0.1 and abs(float(ds.all_X().std()) - 1) < 0.1
+    train = proportions(ds.y_train, 10)
+    assert np.abs(proportions(ds.y_val, 10) - train).max() < 0.03
+
+
+def test_mnist1d_cache_written_and_reused(mnist1d_dir: Path, monkeypatch) -> None:
+    cache = mnist1d_dir / "datasets" / "mnist1d.npz"
+    assert cache.is_file()
+    before = load_builtin("mnist1d", data_dir=mnist1d_dir, seed=3)
+
+    def no_generation():
+        raise AssertionError("cache was not reused")
+
+    monkeypatch.setattr(data, "_generate_mnist1d", no_generation)
+    assert_same(before, load_builtin("mnist1d", data_dir=mnist1d_dir, seed=3))
+    with np.load(cache, allow_pickle=False) as archive:
+        assert {"X_train", "y_train", "X_test", "y_test"} <= set(archive.files)
+    assert not [p for p in cache.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_mnist1d_without_data_dir_matches_cache_and_keeps_global_rng(mnist1d_dir: Path) -> None:
+    np.random.seed(123)
+    random.seed(123)
+    expected = (np.random.rand(), random.random())
+    np.random.seed(123)
+    random.seed(123)
+    fresh = load_builtin("mnist1d", data_dir=None, seed=5)
+    assert (np.random.rand(), random.random()) == expected
+    assert_same(fresh, load_builtin("mnist1d", data_dir=mnist1d_dir, seed=5))
+
+
+def fake_mnist1d() -> dict[str, np.ndarray]:
+    X, y = blobs(n=200, n_classes=10, features=40)
+    return {
+        "X_train": X[:150].astype(np.float32),
+        "y_train": y[:150].astype(np.int64),
+        "X_test": X[150:].astype(np.float32),
+        "y_test": y[150:].astype(np.int64),
+    }
+
+
+def test_mnist1d_corrupt_cache_is_regenerated(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(data, "_generate_mnist1d", fake_mnist1d)
+    cache = tmp_path / "datasets" / "mnist1d.npz"
+    cache.parent.mkdir()
+    cache.write_bytes(b"not a zip")
+    with pytest.warns(UserWarning, match="regenerating"):
+        ds = load_builtin("mnist1d", data_dir=tmp_path)
+    assert len(ds.y_test) == 50
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_same(ds, load_builtin("mnist1d", data_dir=tmp_path))
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtins_are_deterministic(name: str, mnist1d_dir: Path) -> None:
+    a = load_dataset(name, data_dir=mnist1d_dir, seed=7)
+    b = load_dataset(name, data_dir=mnist1d_dir, seed=7)
+    c = load_dataset(name, data_dir=mnist1d_dir, seed=8)
+    assert_same(a, b)
+    assert not np.array_equal(a.y_train, c.y_train)
+
+
+def test_unknown_builtin_lists_valid_names() -> None:
+    for call in (lambda: load_builtin("cifar"), lambda: load_dataset("cifar")):
+        with pytest.raises(DataError, match="cifar") as info:
+            call()
+        assert all(name in str(info.value) for name in BUILTINS)
+
+
+# --------------------------------------------------------------------------- splitting
+
+
+def test_split_stratified_sizes_presence_and_determinism() -> None:
+    X, y = blobs(n=300, n_classes=5)
+    parts = split_stratified(X, y, seed=1)
+    X_tr, y_tr, X_val, y_val, X_te, y_te = parts
+    assert len(y_tr) + len(y_val) + len(y_te) == 300
+    assert (len(y_val), len(y_te)) == (45, 45)
+    for Xs, ys in ((X_tr, y_tr), (X_val, y_val), (X_te, y_te)):
+        assert len(Xs) == len(ys)
+        assert set(ys) == set(range(5))
+    all_rows = np.concatenate([X_tr, X_val, X_te])
+    assert len(np.unique(all_rows, axis=0)) == 300
+    again = split_stratified(X, y, seed=1)
+    for a, b in zip(parts, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("counts", [[3] * 7, [3, 100], [3, 4, 5, 20]])
+def test_split_keeps_every_class_in_every_split_when_possible(counts: list[int]) -> None:
+    y = np.repeat(np.arange(len(counts)), counts)
+    X = np.arange(len(y), dtype=float)[:, None]
+    _, y_tr, _, y_val, _, y_te = split_stratified(X, y, seed=0)
+    for ys in (y_tr, y_val, y_te):
+        assert set(ys) == set(range(len(counts)))
+
+
+def test_split_with_zero_test_fraction_and_bad_fractions() -> None:
+    X, y = blobs(n=40)
+    _, _, _, y_val, X_te, y_te = split_stratified(X, y, seed=0, test_frac=0.0)
+    assert len(y_val) > 0 and X_te.shape == (0, 4) and len(y_te) == 0
+    with pytest.raises(DataError, match="val_frac"):
+        split_stratified(X, y, seed=0, val_frac=0.6, test_frac=0.5)
+
+
+# --------------------------------------------------------------------------- Dataset
+
+
+def test_dataset_helpers_are_aligned() -> None:
+    ds = load_builtin("digits", seed=2)
+    splits = ds.split_array()
+    assert splits.dtype == np.dtype("<U5")
+    assert len(ds.all_X()) == len(ds.all_y()) == len(splits)
+    np.testing.assert_array_equal(ds.all_X()[splits == "val"], ds.X_val)
+    np.testing.assert_array_equal(ds.all_y()[splits == "test"], ds.y_test)
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    ds = load_builtin("digits", seed=4)
+    path = tmp_path / "saved.npz"
+    ds.save_npz(path)
+    ds.save_npz(path)  # overwriting is fine
+    assert_same(ds, Dataset.load_npz(path))
+    assert [p.name for p in tmp_path.iterdir()] == ["saved.npz"]
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive["label_names"].dtype.kind == "U"
+
+
+def test_load_npz_rejects_other_files(tmp_path: Path) -> None:
+    path = write_npz(tmp_path / "other.npz", X=np.zeros((3, 2)))
+    with pytest.raises(DataError, match=r"other\.npz.*'X_train'"):
+        Dataset.load_npz(path)
+
+
+def test_dataset_rejects_inconsistent_splits() -> None:
+    X, y = blobs(n=30)
+    with pytest.raises(DataError, match="X_val"):
+        Dataset("d", "flat", X, y, X[:, :2], y, X, y, ["a", "b", "c"])
+    with pytest.raises(DataError, match="y_test"):
+        Dataset("d", "flat", X, y, X, y, X, y + 5, ["a", "b", "c"])
+
+
+# --------------------------------------------------------------------------- user files
+
+
+def test_npz_with_arbitrary_int_labels(tmp_path: Path) -> None:
+    X, y = blobs(n=60)
+    path = write_npz(tmp_path / "mine.npz", X=X, y=np.array([10, 30, -2])[y])
+    ds = load_file(path, seed=0)
+    assert (ds.name, ds.kind, ds.label_names) == ("mine", "flat", ["-2", "10", "30"])
+    assert len(ds.all_y()) == 60 and ds.X_train.dtype == np.float32
+
+
+def test_npz_images_with_string_labels_and_test_set(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 5, 6))
+    y = np.array(["b", "a"] * 20)
+    X_test, y_test = rng.random((8, 5, 6)), np.array(["a", "b"] * 4)
+    path = write_npz(tmp_path / "img.npz", X=X, y=y, X_test=X_test, y_test=y_test)
+    ds = load_file(path)
+    assert (ds.kind, ds.sample_shape, ds.label_names) == ("image", (5, 6), ["a", "b"])
+    np.testing.assert_array_equal(ds.X_test, X_test.astype(np.float32))
+    np.testing.assert_array_equal(ds.y_test, [0, 1] * 4)
+    assert len(ds.y_train) + len(ds.y_val) == 40
+
+
+def test_npz_label_names_array_is_used(tmp_path: Path) -> None:
+    X, y = blobs(n=30)
+    names = np.array(["zero", "one", "two"])
+    ds = load_file(write_npz(tmp_path / "named.npz", X=X, y=y, label_names=names))
+    assert ds.label_names == ["zero", "one", "two"]
+    np.testing.assert_array_equal(np.sort(ds.all_y()), np.sort(y))
+
+
+def test_csv_label_column_and_last_column(tmp_path: Path) -> None:
+    ds = load_file(write_text(tmp_path / "pets.csv", csv_text()))
+    assert (ds.name, ds.kind, ds.sample_shape, ds.label_names) == (
+        "pets",
+        "flat",
+        (2,),
+        ["cat", "dog"],
+    )
+    text = "label,x,y\n" + "".join(f"{i % 2},{i},{i * 2}\n" for i in range(24))
+    ds = load_file(write_text(tmp_path / "first.csv", text))
+    assert ds.label_names == ["0", "1"] and ds.n_features == 2
+    no_label = csv_text(label_header="kind")
+    assert load_file(write_text(tmp_path / "last.csv", no_label)).label_names == ["cat", "dog"]
+
+
+def test_load_dataset_dispatches_paths(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "pets.csv", csv_text())
+    assert load_dataset(str(path)).name == "pets"
+    assert load_dataset(path).name == "pets"
+    with pytest.raises(DataError, match=r"missing\.csv"):
+        load_dataset(str(tmp_path / "missing.csv"))
+
+
+def test_file_splits_are_deterministic(tmp_path: Path) -> None:
+    path = write_text(tmp_path / "pets.csv", csv_text(n=60))
+    assert_same(load_file(path, seed=9), load_file(path, seed=9))
+    assert not np.array_equal(load_file(path, seed=9).X_train, load_file(path, seed=10).X_train)
+
+
+# --------------------------------------------------------------------------- bad input
+
+Case = Callable[[Path, pytest.MonkeyPatch], Path]
+
+
+def _npz(name: str, **arrays) -> Case:
+    return lambda tmp, mp: write_npz(tmp / name, **arrays)
+
+
+def _csv(name: str, text: str) -> Case:
+    return lambda tmp, mp: write_text(tmp / name, text)
+
+
+def _bytes(name: str, content: bytes) -> Case:
+    def build(tmp: Path, mp: pytest.MonkeyPatch) -> Path:
+        (tmp / name).write_bytes(content)
+        return tmp / name
+
+    return build
+
+
+def _too_many_csv_rows(tmp: Path, mp: pytest.MonkeyPatch) -> Path:
+    mp.setattr(data, "MAX_ROWS", 25)
+    return write_text(tmp / "long.csv", csv_text(n=100))
+
+
+X60, Y60 = blobs(n=60)
+NAN_X = X60.copy()
+NAN_X[7, 1] = np.nan
+NAN_X[9, 0] = np.inf
+ONE_RARE = Y60.copy()
+ONE_RARE[:MIN_PER_CLASS] = 99
+ONE_RARE[MIN_PER_CLASS - 1] = 0
+
+BAD_CASES: list[tuple[str, Case, str, str]] = [
+    ("missing_file", lambda tmp, mp: tmp / "nope.npz", "file", "not found"),
+    ("unknown_extension", _bytes("data.txt", b"1,2\n"), "file extension", ".txt"),
+    ("empty_npz", _bytes("empty.npz", b""), "file", "empty"),
+    ("empty_csv", _bytes("empty.csv", b""), "file", "empty"),
+    ("not_a_zip", _bytes("junk.npz", b"PK this is not a zip"), "file", "not a valid .npz"),
+    ("npy_not_npz", lambda tmp, mp: _save_npy(tmp / "single.npz"), "file", "not a valid .npz"),
+    ("missing_X", _npz("nox.npz", y=Y60), "array 'X'", "missing"),
+    ("missing_y", _npz("noy.npz", X=X60), "array 'y'", "missing"),
+    (
+        "object_array",
+        _npz("obj.npz", X=np.array([[1, "a"]] * 30, dtype=object), y=np.zeros(30)),
+        "array 'X'",
+        "object arrays are not accepted",
+    ),
+    ("X_not_numeric", _npz("text.npz", X=X60.astype(str), y=Y60), "array 'X'", "numeric"),
+    ("X_1d", _npz("flat1.npz", X=X60[:, 0], y=Y60), "array 'X'", "2-D"),
+    ("X_4d", _npz("four.npz", X=np.zeros((60, 2, 2, 2)), y=Y60), "array 'X'", "3-D"),
+    ("X_no_features", _npz("nofeat.npz", X=np.zeros((60, 0)), y=Y60), "array 'X'", "one value"),
+    ("length_mismatch", _npz("len.npz", X=X60, y=Y60[:50]), "array 'y'", "50 labels"),
+    ("nan_in_X", _npz("nan.npz", X=NAN_X, y=Y60), "array 'X'", "2 NaN or infinite|row 7"),
+    ("X_overflow", _npz("huge.npz", X=X60 * 1e300, y=Y60), "array 'X'", "float32"),
+    ("y_2d", _npz("y2.npz", X=X60, y=Y60[:, None]), "array 'y'", "1-D"),
+    ("y_fractional", _npz("yf.npz", X=X60, y=Y60 + 0.5), "array 'y'", "whole number"),
+    ("y_complex", _npz("yc.npz", X=X60, y=Y60 + 1j), "array 'y'", "dtype"),
+    ("one_class", _npz("one.npz", X=X60, y=np.zeros(60)), "array 'y'", "at least 2"),
+    ("rare_class", _npz("rare.npz", X=X60, y=ONE_RARE), "array 'y'", "class '99' has 2"),
+    ("too_few", _npz("few.npz", X=X60[:12], y=Y60[:12]), "array 'X'", "at least 20"),
+    (
+        "too_many_rows",
+        lambda tmp, mp: npz_claiming(tmp / "rows.npz", (2_000_001, 4)),
+        "'X'",
+        "rows",
+    ),
+    (
+        "too_many_values",
+        lambda tmp, mp: npz_claiming(tmp / "vals.npz", (20_000, 10_001)),
+        "'X'",
+        "values",
+    ),
+    (
+        "truncated_array",
+        lambda tmp, mp: npz_claiming(tmp / "trunc.npz", (60, 4)),
+        "array 'X'",
+        "truncated",
+    ),
+    ("X_test_without_y", _npz("xt.npz", X=X60, y=Y60, X_test=X60), "array 'y_test'", "missing"),
+    ("y_test_without_X", _npz("yt.npz", X=X60, y=Y60, y_test=Y60), "array 'X_test'", "missing"),
+    (
+        "X_test_shape",
+        _npz("xts.npz", X=X60, y=Y60, X_test=X60[:, :3], y_test=Y60),
+        "array 'X_test'",
+        "sample shape",
+    ),
+    (
+        "y_test_unknown_label",
+        _npz("ytu.npz", X=X60, y=Y60, X_test=X60[:5], y_test=np.array([0, 1, 2, 7, 1])),
+        "array 'y_test'",
+        "label 7",
+    ),
+    (
+        "label_names_too_short",
+        _npz("ln.npz", X=X60, y=Y60, label_names=np.array(["a", "b"])),
+        "array 'y'",
+        "label 2",
+    ),
+    (
+        "label_names_not_text",
+        _npz("ln2.npz", X=X60, y=Y60, label_names=np.arange(3)),
+        "array 'label_names'",
+        "strings",
+    ),
+    ("csv_no_header", _csv("nohead.csv", "1,2,0\n" * 30), "header", "column names"),
+    ("csv_only_blank", _csv("blank.csv", "\n\n  \n"), "header", "no rows"),
+    ("csv_one_column", _csv("onecol.csv", "label\n" + "a\n" * 30), "header", "1 column"),
+    ("csv_duplicate_column", _csv("dup.csv", "a,a,label\n"), "header", "'a'"),
+    ("csv_ragged", _csv("ragged.csv", "a,b,label\n1,2,x\n1,2\n"), "line 3", "2 fields"),
+    (
+        "csv_text_cell",
+        _csv("cell.csv", "a,b,label\n1,2,x\n1,oops,y\n"),
+        "column 'b', line 3",
+        "oops",
+    ),
+    ("csv_empty_cell", _csv("gap.csv", "a,b,label\n1,,x\n"), "column 'b', line 2", "empty"),
+    (
+        "csv_missing_label",
+        _csv("nolab.csv", "a,b,label\n1,2,x\n1,2, \n"),
+        "column 'label', line 3",
+        "empty",
+    ),
+    ("csv_nan", _csv("nan.csv", csv_text().replace("\n3.0,", "\nnan,")), "array 'X'", "line 8"),
+    ("csv_too_few", _csv("short.csv", csv_text(n=5)), "array 'X'", "at least 20"),
+    (
+        "csv_one_class",
+        _csv("oneclass.csv", csv_text().replace("cat", "dog")),
+        "array 'y'",
+        "at least 2",
+    ),
+    ("csv_too_many_rows", _too_many_csv_rows, "line 27", "at most 25 rows"),
+    ("csv_not_utf8", _bytes("latin.csv", b"a,b,label\n1,2,caf\xe9\n"), "file", "UTF-8"),
+    (
+        "csv_nul_or_bad_quote",
+        _bytes("quote.csv", b'a,b,label\n1,2,"x' + b"y" * 200_000),
+        "line",
+        "CSV",
+    ),
+]
+
+
+def _save_npy(path: Path) -> Path:
+    with open(path, "wb") as handle:
+        np.save(handle, X60)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "phrase"),
+    [case[1:] for case in BAD_CASES],
+    ids=[case[0] for case in BAD_CASES],
+)
+def test_bad_input_names_file_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, build: Case, field: str, phrase: str
+) -> None:
+    path = build(tmp_path, monkeypatch)
+    with pytest.raises(DataError) as info:
+        load_file(path)
+    message = str(info.value)
+    assert path.name in message, message
+    assert field in message, message
+    assert all(part in message for part in phrase.split("|")), message
+    assert "\n" not in message
+
+
+def test_bad_input_messages_are_distinct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Different kinds of problems never share a message (paths removed)."""
+    seen: dict[str, tuple[str, str]] = {}
+    for name, build, field, phrase in BAD_CASES:
+        case_dir = tmp_path / name
+        case_dir.mkdir()
+        with monkeypatch.context() as mp, pytest.raises(DataError) as info:
+            path = build(case_dir, mp)
+            load_file(path)
+        message = str(info.value).replace(str(path), "FILE")
+        assert seen.setdefault(message, (field, phrase)) == (field, phrase), message
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+
+def _only_data_errors(path: Path) -> None:
+    try:
+        ds = load_file(path)
+    except DataError:
+        return
+    assert isinstance(ds, Dataset)
+
+
+@FUZZ
+@given(content=st.binary(max_size=400), suffix=st.sampled_from([".npz", ".csv"]))
+def test_fuzz_random_bytes(tmp_path: Path, content: bytes, suffix: str) -> None:
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(content)
+    _only_data_errors(path)
+
+
+CSV_ALPHABET = st.sampled_from(list("0123456789.,-+e\n\r\"' abcnaifl\t;\x00é_"))
+
+
+@FUZZ
+@given(
+    text=st.one_of(
+        st.text(CSV_ALPHABET, max_size=600),
+        st.lists(
+            st.lists(
+                st.sampled_from(["1", "2.5", "-3", "nan", "inf", "x", "", "1e400"]),
+                min_size=3,
+                max_size=3,
+            ),
+            min_size=0,
+            max_size=40,
+        ).map(lambda rows: "a,b,label\n" + "\n".join(",".join(r) for r in rows)),
+    )
+)
+def test_fuzz_csv_text(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "fuzz.csv"
+    path.write_text(text, encoding="utf-8")
+    _only_data_errors(path)
+
+
+def _valid_npz_bytes() -> bytes:
+    X, y = blobs(n=30)
+    buf = io.BytesIO()
+    np.savez(buf, X=X.astype(np.float32), y=y, X_test=X[:4], y_test=y[:4])
+    return buf.getvalue()
+
+
+VALID_NPZ = _valid_npz_bytes()
+
+
+@FUZZ
+@given(
+    cut=st.integers(0, len(VALID_NPZ)),
+    flips=st.lists(st.tuples(st.integers(0, len(VALID_NPZ) - 1), st.integers(1, 255)), max_size=4),
+)
+def test_fuzz_corrupted_npz(tmp_path: Path, cut: int, flips: list[tuple[int, int]]) -> None:
+    content = bytearray(VALID_NPZ)
+    for pos, xor in flips:
+        content[pos] ^= xor
+    path = tmp_path / "fuzz.npz"
+    path.write_bytes(bytes(content[: max(cut, 1)]))
+    _only_data_errors(path)

@@ -1,0 +1,53 @@
+"""Metric functions against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from hill_dash import metrics as M
+
+
+def test_accuracy_per_class_and_confusion():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    p = np.array([0, 1, 1, 1, 0, 2])
+    assert M.accuracy(p, y) == pytest.approx(4 / 6)
+    assert M.per_class_accuracy(p, y, 3) == [0.5, 1.0, 0.5]
+    assert M.confusion(p, y, 3) == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+
+
+def test_cross_entropy_matches_definition():
+    logits = np.array([[2.0, 0.0], [0.0, 1.0]])
+    y = np.array([0, 0])
+    expected = -np.mean([np.log(np.exp(2) / (np.exp(2) + 1)), np.log(1 / (1 + np.e))])
+    assert M.softmax_ce(logits, y) == pytest.approx(expected)
+
+
+def test_linear_cka_invariances():
+    r = np.random.default_rng(0)
+    A = r.normal(size=(200, 16))
+    Q, _ = np.linalg.qr(r.normal(size=(16, 16)))
+    assert M.linear_cka(A, A @ Q * 3 + 5) == pytest.approx(1.0, abs=1e-9)
+    assert M.linear_cka(A, r.normal(size=(200, 16))) < 0.2
+
+
+def test_drift_splits_edited_from_rest():
+    Zp = np.zeros((4, 2))
+    Z = np.array([[2.0, 0], [0, 2.0], [0, 0], [1.0, 0]])
+    edited = np.array([True, True, False, False])
+    d = M.latent_drift(Z, Zp, 2.0, edited)
+    assert d == {"edited": 1.0, "rest": 0.25, "all": 0.625}
+
+
+def test_adherence_is_share_of_distance_closed():
+    start = np.zeros((2, 2))
+    target = np.ones((2, 2))
+    assert M.adherence(start, start + 0.75, target) == pytest.approx(0.75)
+    assert M.adherence(start, start, target) == pytest.approx(0.0)
+    assert M.adherence(start, start, np.zeros((0, 2))) is None
+
+
+def test_bias_flags_only_beyond_noise():
+    flags = M.bias_flags([0.60, 0.97, 0.9], [0.95, 0.98, 0.9], [100, 100, 0], touched=[0])
+    assert flags[0]["flag"] and flags[0]["touched"]
+    assert flags[0]["delta"] == pytest.approx(-0.35)
+    assert not flags[1]["flag"]  # a one-point wobble is noise
+    assert flags[2]["delta"] is None and not flags[2]["flag"]

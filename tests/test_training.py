@@ -1,0 +1,94 @@
+"""Determinism, same batch order for the twin, and the teacher actually pulls."""
+
+import numpy as np
+import pytest
+import torch
+
+from hill_dash import loop
+from hill_dash.training import ChunkConfig, batch_order, train_chunk
+
+
+def test_batch_order_is_a_pure_function_of_the_seed():
+    a = batch_order(100, 16, 3, seed=7)
+    b = batch_order(100, 16, 3, seed=7)
+    c = batch_order(100, 16, 3, seed=8)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
+    assert sorted(torch.cat(a[:7]).tolist()) == list(range(100))  # one epoch = a permutation
+
+
+def _weights(store, run_id, ck):
+    return store.load_state(run_id, ck)["model"]
+
+
+def test_same_checkpoint_seed_and_edits_give_bit_identical_weights(run_copy, tmp_path):
+    import shutil
+
+    from hill_dash.store import RunStore
+
+    store, run_id = run_copy
+    sel = np.flatnonzero(store.load_dataset(run_id).y_train == 3)[:40].tolist()
+    loop.add_edit(store, run_id, loop.Edit("pull", sel, target_class=5))
+    shutil.copytree(store.root, tmp_path / "twin-store")
+    other = RunStore(tmp_path / "twin-store")
+    loop.run_chunk(store, run_id)
+    loop.run_chunk(other, run_id)
+    for ck in ("g1", "u1"):
+        w1, w2 = _weights(store, run_id, ck), _weights(other, run_id, ck)
+        assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    g, u = _weights(store, run_id, "g1"), _weights(store, run_id, "u1")
+    assert not all(torch.equal(g[k], u[k]) for k in g)  # guidance is the only difference
+
+
+def test_guided_and_twin_see_the_same_batches(digits):
+    from hill_dash.models import ModelConfig, build_model
+    from hill_dash.training import make_optimizer
+
+    seen = {}
+    for name, lam in (("guided", 1.0), ("twin", 0.0)):
+        model = build_model(ModelConfig("mlp", (8, 8), 10), seed=0)
+        order = []
+        orig = model.forward
+
+        def spy(x, orig=orig, order=order):
+            order.append(x.sum().item())
+            return orig(x)
+
+        model.forward = spy
+        cfg = ChunkConfig(epochs=2, lam=lam, seed=11)
+        train_chunk(model, make_optimizer(model, 1e-3), digits.X_train, digits.y_train, cfg)
+        seen[name] = order
+    assert seen["guided"] == seen["twin"]
+
+
+def test_guided_chunk_closes_half_the_distance_to_targets(run_copy):
+    store, run_id = run_copy
+    data = store.load_dataset(run_id)
+    sel = np.flatnonzero(data.y_train == 8)[:60].tolist()
+    loop.add_edit(store, run_id, loop.Edit("translate", sel, dx=8.0, dy=8.0))
+    chunk = loop.run_chunk(store, run_id)
+    assert chunk["teacher"]["n_edited"] == 60
+    Z0 = store.load_arrays(run_id, "c0")["Z"]
+    from hill_dash.projection import MapState
+    from hill_dash.teacher import build_teacher
+
+    t = build_teacher([loop.Edit("translate", sel, dx=8.0, dy=8.0)], Z0,
+                      MapState.from_arrays(store.load_arrays(run_id, "c0")), data.all_y(),
+                      data.split_array())
+    closed = {}
+    for ck in ("g1", "u1"):
+        Z1 = store.load_arrays(run_id, ck)["Z"][t.train_idx]
+        before = np.linalg.norm(t.start - t.targets, axis=1).mean()
+        closed[ck] = 1 - np.linalg.norm(Z1 - t.targets, axis=1).mean() / before
+    assert closed["g1"] >= 0.5
+    assert closed["g1"] > closed["u1"] + 0.3
+    assert store.metrics(run_id)["g1"]["adherence"] == pytest.approx(closed["g1"], abs=1e-4)
+
+
+def test_mlp_on_digits_reaches_90_percent_within_four_chunks(run_copy):
+    store, run_id = run_copy
+    accs = [store.metrics(run_id)["c0"]["val"]["acc"]]
+    for _ in range(3):
+        loop.run_chunk(store, run_id)
+        accs.append(store.metrics(run_id)[store.load_run(run_id)["heads"]["guided"]]["val"]["acc"])
+    assert max(accs) >= 0.90, accs
