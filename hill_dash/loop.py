@@ -124,6 +124,7 @@ def run_chunk(
     nothing of the chunk is stored.
     """
     with store.training_lock(run_id):
+        store.remove_leftovers(run_id)  # of a job killed mid-write
         run = store.load_run(run_id)
         cfg = RunConfig.from_dict(run["config"])
         data = store.load_dataset(run_id)

@@ -187,6 +187,14 @@ class RunStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
+    def remove_leftovers(self, run_id: str) -> list[str]:
+        """Delete temp dirs of interrupted checkpoint writes; call only under the training lock."""
+        removed = []
+        for p in (self.run_dir(run_id) / "checkpoints").glob(".tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+        return removed
+
     def load_state(self, run_id: str, ckpt: str) -> dict:
         path = self.checkpoint_dir(run_id, ckpt) / "model.pt"
         try:
@@ -244,24 +252,26 @@ class RunStore:
         """One training chunk per run at a time; a lock of a dead job is taken over."""
         path = self.run_dir(run_id) / "training.lock"
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "job": job}
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = self.lock_holder(run_id)
-                if holder is not None:
-                    raise RunBusyError(
-                        f"run {run_id!r} is already training (pid {holder.get('pid')} on "
-                        f"{holder.get('host')}); wait for it or cancel it"
-                    ) from None
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)  # stale: its job died
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(me, fh)
-            break
-        else:
-            raise RunBusyError(f"run {run_id!r}: could not take the training lock")
+        tmp = path.with_name(f".training.lock.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(json.dumps(me))
+        try:
+            for _ in range(2):
+                try:
+                    os.link(tmp, path)  # atomic: the lock appears with its content, or not at all
+                    break
+                except FileExistsError:
+                    holder = self.lock_holder(run_id)
+                    if holder is not None:
+                        raise RunBusyError(
+                            f"run {run_id!r} is already training (pid {holder.get('pid')} on "
+                            f"{holder.get('host')}); wait for it or cancel it"
+                        ) from None
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)  # stale: its job died
+            else:
+                raise RunBusyError(f"run {run_id!r}: could not take the training lock")
+        finally:
+            tmp.unlink()
         try:
             yield
         finally:

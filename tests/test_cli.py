@@ -1,0 +1,60 @@
+"""`python -m hill_dash`: headless training prints both lineages; bad input exits 2."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd=ROOT, timeout=300):
+    env = os.environ | {"PYTHONPATH": str(ROOT), "HILL_DASH_WARMUP": "0"}
+    return subprocess.run([sys.executable, "-m", "hill_dash", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_train_prints_per_chunk_metrics_of_both_lineages(tmp_path):
+    edits = tmp_path / "edits.json"
+    edits.write_text(json.dumps([{"kind": "pull", "indices": list(range(40)),
+                                  "target_class": 3, "chunk": 1}]))
+    r = run_cli("train", "--dataset", "digits", "--model", "mlp", "--chunks", "1", "--epochs",
+                "2", "--edits", str(edits), "--json", "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["chunk"] for row in rows] == [0, 1]
+    assert rows[0]["guided_val_acc"] == rows[0]["twin_val_acc"]  # chunk 0 is shared
+    assert rows[1]["edited"] == 40
+    assert 0 < rows[1]["guided_val_acc"] <= 1 and 0 < rows[1]["twin_val_acc"] <= 1
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--data-file", "missing.npz"], "missing.npz"),
+    (["train", "--dataset", "imagenet"], "imagenet"),
+    (["train", "--edits", "nope.json"], "nope.json"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, needle):
+    r = run_cli(*args, "--data-dir", str(tmp_path))
+    assert r.returncode == 2
+    assert needle in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_edit_in_file_names_the_field(tmp_path):
+    edits = tmp_path / "e.json"
+    edits.write_text(json.dumps([{"kind": "pull", "indices": [1]}]))
+    r = run_cli("train", "--edits", str(edits), "--data-dir", str(tmp_path))
+    assert r.returncode == 2 and "target_class" in r.stderr and "e.json" in r.stderr
+
+
+def test_nan_data_file_is_refused(tmp_path):
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    X[5, 2] = np.nan
+    np.savez(tmp_path / "bad.npz", X=X, y=np.arange(60) % 3)
+    r = run_cli("train", "--data-file", str(tmp_path / "bad.npz"), "--data-dir", str(tmp_path))
+    assert r.returncode == 2 and "bad.npz" in r.stderr and "'X'" in r.stderr
