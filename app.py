@@ -21,7 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from hill_dash.config import AppConfig
-from hill_dash.jobs import make_manager
+from hill_dash.jobs import make_manager, make_web_process_fork_safe
 
 UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -33,41 +33,58 @@ def navbar() -> dbc.NavbarSimple:
         dbc.NavItem(dbc.NavLink("Runs", href="/runs", active="exact")),
         dbc.NavItem(dbc.NavLink("Data", href="/data", active="exact")),
     ]
-    return dbc.NavbarSimple(links, brand="HILL Dash · human in the latent loop",
-                            color="dark", dark=True, fluid=True, className="mb-2")
+    return dbc.NavbarSimple(
+        links,
+        brand="HILL Dash · human in the latent loop",
+        color="dark",
+        dark=True,
+        fluid=True,
+        className="mb-2",
+    )
 
 
 def create_app(config: AppConfig) -> dash.Dash:
     """The Dash app with pages, theme, background manager and app-level stores."""
     config.export_env()  # background jobs (forked or on workers) read the same settings
+    make_web_process_fork_safe()
     app = dash.Dash(
         __name__,
         use_pages=True,
         pages_folder=str(Path(__file__).parent / "pages"),
-        external_stylesheets=[dbc.themes.FLATLY],
+        # Bootswatch Flatly is served from assets/ (no CDN: the app works offline).
+        external_stylesheets=[],
         background_callback_manager=make_manager(config.data_dir, config.redis_url),
         suppress_callback_exceptions=True,
         title="HILL Dash",
     )
     # an upload travels base64-encoded in a JSON callback request: 4/3 of the file, plus slack
     app.server.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT_BYTES * 4 // 3 + 2**20
-    app.layout = html.Div([
-        navbar(),
-        # Cross-page state lives in the browser, per tab: which run, and a version that
-        # changes whenever the run's store changed (panels re-read on it).
-        dcc.Store(id="run-id", storage_type="session"),
-        dcc.Store(id="run-version", data=0),
-        dbc.Container(dash.page_container, fluid=True),
-    ])
+    app.layout = html.Div(
+        [
+            navbar(),
+            # Cross-page state lives in the browser, per tab: which run, and a version that
+            # changes whenever the run's store changed (panels re-read on it).
+            dcc.Store(id="run-id", storage_type="session"),
+            dcc.Store(id="run-version", data=0),
+            dbc.Container(dash.page_container, fluid=True),
+        ]
+    )
     return app
 
 
 def warm_up_in_background(config: AppConfig) -> None:
-    """Compile UMAP's numba code off the request path; forked jobs inherit it."""
-    if config.projection_warmup:
-        from hill_dash.projection import warm_up_numba
+    """Compile UMAP's numba code off the request path; forked jobs inherit it.
 
-        threading.Thread(target=warm_up_numba, name="umap-warm-up", daemon=True).start()
+    A job forked while the warm-up thread holds numba's compiler lock would hang
+    forever, so every fork first waits for the warm-up to finish.
+    """
+    if not config.projection_warmup:
+        return
+    from hill_dash.projection import warm_up_numba
+
+    thread = threading.Thread(target=warm_up_numba, name="umap-warm-up", daemon=True)
+    os.register_at_fork(before=lambda: thread.join(timeout=300) if thread.is_alive() else None)
+    thread.start()
 
 
 def parse_args(argv: list[str] | None) -> AppConfig:
@@ -80,16 +97,24 @@ def parse_args(argv: list[str] | None) -> AppConfig:
     p.add_argument("--redis-url", default=env.redis_url)
     p.add_argument("--debug", action="store_true", help="Dash dev tools (never on a shared host)")
     a = p.parse_args(argv)
-    return AppConfig(host=a.host, port=a.port, data_dir=Path(a.data_dir).expanduser(),
-                     data_file=a.data_file, redis_url=a.redis_url, debug=a.debug)
+    return AppConfig(
+        host=a.host,
+        port=a.port,
+        data_dir=Path(a.data_dir).expanduser(),
+        data_file=a.data_file,
+        redis_url=a.redis_url,
+        debug=a.debug,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     app = create_app(config)
     warm_up_in_background(config)
-    print(f"HILL Dash on http://{config.host}:{config.port}  (runs in {config.data_dir})",
-          file=sys.stderr)
+    print(
+        f"HILL Dash on http://{config.host}:{config.port}  (runs in {config.data_dir})",
+        file=sys.stderr,
+    )
     app.run(host=config.host, port=config.port, debug=config.debug)
     return 0
 

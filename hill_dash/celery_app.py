@@ -13,6 +13,7 @@ def make_celery(redis_url: str):
     celery = Celery("hill_dash", broker=redis_url, backend=redis_url)
     # A chunk is acknowledged only when done, so a worker killed mid-chunk does not
     # silently lose it; the run itself stays at its last complete checkpoint.
-    celery.conf.update(task_acks_late=False, worker_prefetch_multiplier=1,
-                       broker_connection_retry_on_startup=True)
+    celery.conf.update(
+        task_acks_late=False, worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True
+    )
     return celery

@@ -49,6 +49,44 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="re-run an exported session and compare its metrics")
     replay.add_argument("session", help="session JSON exported from the dashboard")
     _common(replay)
+
+    study = sub.add_parser(
+        "study",
+        help="scripted users vs the unguided twin over seeds; "
+        "writes study.json, study.md and plots",
+    )
+    study.add_argument("--dataset", default="digits", help="built-in name or a .npz/.csv file")
+    study.add_argument("--model", choices=("mlp", "cnn1d", "cnn2d"), help="default: by data kind")
+    study.add_argument(
+        "--strategy",
+        default=None,
+        help="comma list of fix-misplaced, compact-classes, separate-confused, "
+        "merge-classes:A,B, random (default: all, merge-classes:3,8)",
+    )
+    study.add_argument("--seeds", type=int, default=5)
+    study.add_argument("--first-seed", type=int, default=0)
+    study.add_argument("--chunks", type=int, default=3, help="guided chunks after chunk 0")
+    study.add_argument("--epochs", type=int, default=5, help="epochs per chunk")
+    study.add_argument("--batch-size", type=int, default=64)
+    study.add_argument("--lam", type=float, default=1.0, help="teacher weight λ")
+    study.add_argument(
+        "--kd-weight",
+        type=float,
+        default=0.0,
+        help="output-level distillation weight (the head's prediction at the target)",
+    )
+    study.add_argument(
+        "--budget",
+        type=float,
+        default=0.1,
+        help="share of training points edited per chunk (every strategy)",
+    )
+    study.add_argument("--latent-dim", type=int, default=32)
+    study.add_argument("--projection", choices=("umap", "pca"), default="pca")
+    study.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    study.add_argument("--jobs", type=int, default=1, help="seeds trained at once")
+    study.add_argument("--out", required=True, help="folder for study.json, study.md, PNGs")
+    study.add_argument("--work-dir", help="keep the runs here (default: a temp dir, removed)")
     return parser
 
 
@@ -123,7 +161,45 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report["identical"] else 1
 
 
-COMMANDS = {"train": cmd_train, "serve": cmd_serve, "replay": cmd_replay}
+def cmd_study(args: argparse.Namespace) -> int:
+    from hill_dash.strategies import parse_strategies
+    from hill_dash.study import DEFAULT_STRATEGIES, StudyConfig, run_study
+
+    strategies = parse_strategies(args.strategy) if args.strategy else list(DEFAULT_STRATEGIES)
+    cfg = StudyConfig(
+        dataset=args.dataset,
+        model=args.model,
+        strategies=strategies,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        chunks=args.chunks,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lam=args.lam,
+        kd_weight=args.kd_weight,
+        budget=args.budget,
+        latent_dim=args.latent_dim,
+        projection=args.projection,
+        threads=args.threads,
+        jobs=args.jobs,
+    )
+    command = "python -m hill_dash study " + " ".join(
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in vars(args).items()
+        if k not in ("command", "data_dir", "work_dir") and v is not None
+    )
+    study = run_study(cfg, args.out, work_dir=args.work_dir, command=command)
+    print(Path(args.out) / "study.md")
+    for spec, s in study["summary"].items():
+        d = s["diff"]["val"]
+        print(
+            f"{spec}: val acc guided {s['guided']['val']:.4f} twin {s['twin']['val']:.4f} "
+            f"delta {d['mean']:+.4f}"
+        )
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "serve": cmd_serve, "replay": cmd_replay, "study": cmd_study}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,22 +61,49 @@ def train_chunk_job(
             set_progress(progress_tuple(step, total, message))
 
     t0 = time.time()
+    use_all_cores_in_job()
     try:
         store = RunStore(data_dir)
         if not run_id:
             report(0, 1, f"loading {dataset}")
             data = load_dataset(dataset, store.root)
-            run_id = loop.create_run(store, data, projection=(overrides or {}).get(
-                "projection", "umap"))
-        chunk = loop.run_chunk(store, run_id, progress=report, overrides=_chunk_overrides(
-            overrides))
+            run_id = loop.create_run(
+                store, data, projection=(overrides or {}).get("projection", "umap")
+            )
+        chunk = loop.run_chunk(
+            store, run_id, progress=report, overrides=_chunk_overrides(overrides)
+        )
     except HillError as exc:
         return {"run_id": run_id, "ok": False, "message": str(exc)}
     seconds = time.time() - t0
-    return {"run_id": run_id, "ok": True, "chunk": chunk["index"],
-            "message": f"chunk {chunk['index']} trained in {seconds:.1f} s (pid {os.getpid()})"}
+    return {
+        "run_id": run_id,
+        "ok": True,
+        "chunk": chunk["index"],
+        "message": f"chunk {chunk['index']} trained in {seconds:.1f} s (pid {os.getpid()})",
+    }
 
 
 def _chunk_overrides(overrides: dict | None) -> dict:
     keep = ("epochs", "lam", "anchor", "lr", "batch_size", "kd_weight")
     return {k: v for k, v in (overrides or {}).items() if k in keep and v is not None}
+
+
+def make_web_process_fork_safe() -> None:
+    """Keep OpenMP single-threaded in the web process, which forks background jobs.
+
+    GNU OpenMP cannot be used in a child forked from a parent that ran an OpenMP
+    thread team: scikit-learn's k-NN (UMAP inverse, previews) would hang the job.
+    With one thread the parent never starts a team; each job lifts the limit.
+    """
+    import sklearn.neighbors  # noqa: F401 - loads scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="openmp")
+
+
+def use_all_cores_in_job() -> None:
+    """In a forked job: lift the web process's OpenMP limit (a fresh team is safe here)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(os.cpu_count() or 1, user_api="openmp")

@@ -93,8 +93,11 @@ def create_run(
         "dataset": dataset.name,
         "created": time.time(),
         "config": cfg.to_dict(),
-        "sizes": {"train": len(dataset.y_train), "val": len(dataset.y_val),
-                  "test": len(dataset.y_test)},
+        "sizes": {
+            "train": len(dataset.y_train),
+            "val": len(dataset.y_val),
+            "test": len(dataset.y_test),
+        },
         "label_names": list(dataset.label_names),
         "checkpoints": {},
         "heads": {},
@@ -131,8 +134,9 @@ def run_chunk(
         device = pick_device(cfg.device)
         if not run["heads"]:
             return _first_chunk(store, run_id, run, cfg, data, device, progress, should_stop)
-        return _paired_chunk(store, run_id, run, cfg, data, device, progress, should_stop,
-                             overrides or {})
+        return _paired_chunk(
+            store, run_id, run, cfg, data, device, progress, should_stop, overrides or {}
+        )
 
 
 def _first_chunk(store, run_id, run, cfg, data, device, progress, should_stop) -> dict:
@@ -143,16 +147,25 @@ def _first_chunk(store, run_id, run, cfg, data, device, progress, should_stop) -
     ccfg = ChunkConfig.from_dict(cfg.chunk.to_dict() | {"seed": chunk_seed(cfg.seed, 0), "lam": 0})
     total = ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size) + 1
     step_fn = _step_reporter(progress, "chunk 0")
-    stats = train_chunk(model, opt, data.X_train, data.y_train, ccfg, None, step_fn, should_stop,
-                        total_steps=total)
+    stats = train_chunk(
+        model, opt, data.X_train, data.y_train, ccfg, None, step_fn, should_stop, total_steps=total
+    )
     _report(progress, total - 1, total, "chunk 0: projecting the latent map")
     logits, Z = infer(model, data.all_X())
     map_state = fit_map(Z, cfg.projection, seed=cfg.seed)
     rec = _evaluate(data, logits, Z, None, None, np.zeros(len(Z), bool), None)
     rec |= {"checkpoint": "c0", "lineage": "root", "chunk": 0, "train_loss": stats["loss"]}
     _save(store, run_id, "c0", model, opt, Z, logits, map_state, rec, data, None)
-    chunk = {"index": 0, "seed": ccfg.seed, "config": ccfg.to_dict(), "edits": [],
-             "guided": "c0", "twin": "c0", "from": None, "seconds": time.time() - t0}
+    chunk = {
+        "index": 0,
+        "seed": ccfg.seed,
+        "config": ccfg.to_dict(),
+        "edits": [],
+        "guided": "c0",
+        "twin": "c0",
+        "from": None,
+        "seconds": time.time() - t0,
+    }
 
     def record(r: dict) -> None:
         r["checkpoints"]["c0"] = {"lineage": "root", "chunk": 0, "parent": None}
@@ -168,27 +181,43 @@ def _paired_chunk(store, run_id, run, cfg, data, device, progress, should_stop, 
     t0 = time.time()
     index = len(run["chunks"])
     heads = run["heads"]
-    ccfg = ChunkConfig.from_dict(cfg.chunk.to_dict() | overrides | {
-        "seed": chunk_seed(cfg.seed, index)})
+    ccfg = ChunkConfig.from_dict(
+        cfg.chunk.to_dict() | overrides | {"seed": chunk_seed(cfg.seed, index)}
+    )
     pending = [e for e in run.get("pending", []) if e.get("on") == heads["guided"]]
     n_all = len(data.all_y())
     edits = [Edit.from_dict(e, n_all, f"pending[{i}]") for i, e in enumerate(pending)]
     Zg, map_g, _ = store.load_map(run_id, heads["guided"])
-    teacher = build_teacher(edits, Zg, map_g, data.all_y(), data.split_array(),
-                            anchor=ccfg.anchor > 0)
+    teacher = build_teacher(
+        edits, Zg, map_g, data.all_y(), data.split_array(), anchor=ccfg.anchor > 0
+    )
     per = ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size)
     total = 2 * per + 2
     ids = {"guided": f"g{index}", "twin": f"u{index}"}
     results = {}
     for i, lineage in enumerate(LINEAGES):
         parent = heads[lineage]
-        lam_cfg = ccfg if lineage == "guided" else ChunkConfig.from_dict(
-            ccfg.to_dict() | {"lam": 0.0, "anchor": 0.0, "kd_weight": 0.0})
-        model, opt = _restore(store, run_id, parent, cfg, device)
+        lam_cfg = (
+            ccfg
+            if lineage == "guided"
+            else ChunkConfig.from_dict(
+                ccfg.to_dict() | {"lam": 0.0, "anchor": 0.0, "kd_weight": 0.0}
+            )
+        )
+        model, opt = _restore(store, run_id, parent, cfg, device, lr=ccfg.lr)
         step_fn = _step_reporter(progress, f"chunk {index} {lineage}")
-        stats = train_chunk(model, opt, data.X_train, data.y_train, lam_cfg,
-                            teacher if lineage == "guided" else None, step_fn, should_stop,
-                            step_offset=i * per, total_steps=total)
+        stats = train_chunk(
+            model,
+            opt,
+            data.X_train,
+            data.y_train,
+            lam_cfg,
+            teacher if lineage == "guided" else None,
+            step_fn,
+            should_stop,
+            step_offset=i * per,
+            total_steps=total,
+        )
         results[lineage] = (model, opt, stats, parent)
     _report(progress, 2 * per, total, f"chunk {index}: updating the latent maps")
     outputs = {}
@@ -202,26 +231,46 @@ def _paired_chunk(store, run_id, run, cfg, data, device, progress, should_stop, 
         if lineage == "guided":
             edited[teacher.train_idx] = True
         rec = _evaluate(data, logits, Z, Zp, teacher, edited, rms_scale(Zp[: len(data.y_train)]))
-        rec |= {"checkpoint": ids[lineage], "lineage": lineage, "chunk": index,
-                "train_loss": stats["loss"], "teacher_loss": stats["teacher"]}
+        rec |= {
+            "checkpoint": ids[lineage],
+            "lineage": lineage,
+            "chunk": index,
+            "train_loss": stats["loss"],
+            "teacher_loss": stats["teacher"],
+        }
         outputs[lineage] = (model, opt, Z, logits, map_state, rec, edited, Zp)
         _report(progress, 2 * per + 1 + (lineage == "twin"), total, f"chunk {index}: {lineage} map")
     g_rec, u_rec = outputs["guided"][5], outputs["twin"][5]
-    g_rec["bias"] = M.bias_flags(g_rec["val"]["per_class"], u_rec["val"]["per_class"],
-                                 list(np.bincount(data.y_val, minlength=data.n_classes).tolist()),
-                                 teacher.touched_classes)
+    g_rec["bias"] = M.bias_flags(
+        g_rec["val"]["per_class"],
+        u_rec["val"]["per_class"],
+        list(np.bincount(data.y_val, minlength=data.n_classes).tolist()),
+        teacher.touched_classes,
+    )
     for lineage, (model, opt, Z, logits, map_state, rec, edited, Zp) in outputs.items():
-        _save(store, run_id, ids[lineage], model, opt, Z, logits, map_state, rec, data,
-              (Zp, edited))
+        _save(
+            store, run_id, ids[lineage], model, opt, Z, logits, map_state, rec, data, (Zp, edited)
+        )
     consumed = {e.get("id") for e in pending}
-    chunk = {"index": index, "seed": ccfg.seed, "config": ccfg.to_dict(), "edits": pending,
-             "teacher": _teacher_summary(teacher), "guided": ids["guided"], "twin": ids["twin"],
-             "from": dict(heads), "seconds": time.time() - t0}
+    chunk = {
+        "index": index,
+        "seed": ccfg.seed,
+        "config": ccfg.to_dict(),
+        "edits": pending,
+        "teacher": _teacher_summary(teacher),
+        "guided": ids["guided"],
+        "twin": ids["twin"],
+        "from": dict(heads),
+        "seconds": time.time() - t0,
+    }
 
     def record(r: dict) -> None:
         for lineage in LINEAGES:
-            r["checkpoints"][ids[lineage]] = {"lineage": lineage, "chunk": index,
-                                              "parent": heads[lineage]}
+            r["checkpoints"][ids[lineage]] = {
+                "lineage": lineage,
+                "chunk": index,
+                "parent": heads[lineage],
+            }
         r["heads"] = dict(ids)
         r["chunks"].append(chunk)
         r["pending"] = [e for e in r.get("pending", []) if e.get("id") not in consumed]
@@ -240,24 +289,40 @@ def _aligned_map(Z: np.ndarray, Zp: np.ndarray, map_p: MapState, cfg: RunConfig)
     fresh = fit_map(Z, cfg.projection, seed=cfg.seed)
     aligned = align_to(fresh.coords, map_p.coords)[0]
     if cfg.projection == "pca":  # keep PCA exact: refit the affine map to the aligned coords
-        return update_map(Z, Z, MapState(method="pca", coords=aligned.astype(np.float32),
-                                         mean=None, linear=None, offset=None), seed=cfg.seed)
+        return update_map(
+            Z,
+            Z,
+            MapState(
+                method="pca", coords=aligned.astype(np.float32), mean=None, linear=None, offset=None
+            ),
+            seed=cfg.seed,
+        )
     fresh.coords = aligned.astype(np.float32)
     return fresh
 
 
 def _teacher_summary(t: Teacher) -> dict:
-    return {"n_edited": int(len(t.train_idx)), "left_out": t.left_out, "relabels": t.relabels,
-            "touched_classes": t.touched_classes, "scale": t.scale}
+    return {
+        "n_edited": int(len(t.train_idx)),
+        "left_out": t.left_out,
+        "relabels": t.relabels,
+        "touched_classes": t.touched_classes,
+        "scale": t.scale,
+    }
 
 
 def _evaluate(data: Dataset, logits, Z, Zp, teacher, edited, scale_prev) -> dict:
     """Metrics of one checkpoint (test split included; the caller locks it away)."""
     n_tr, n_va = len(data.y_train), len(data.y_val)
-    parts = {"train": slice(0, n_tr), "val": slice(n_tr, n_tr + n_va),
-             "test": slice(n_tr + n_va, None)}
+    parts = {
+        "train": slice(0, n_tr),
+        "val": slice(n_tr, n_tr + n_va),
+        "test": slice(n_tr + n_va, None),
+    }
     ys = {"train": data.y_train, "val": data.y_val, "test": data.y_test}
-    rec = {name: M.split_metrics(logits[sl], ys[name], data.n_classes) for name, sl in parts.items()}
+    rec = {
+        name: M.split_metrics(logits[sl], ys[name], data.n_classes) for name, sl in parts.items()
+    }
     rec["gap"] = rec["train"]["acc"] - rec["val"]["acc"]
     if Zp is not None:
         rec["drift"] = M.latent_drift(Z, Zp, scale_prev, edited)
@@ -268,10 +333,16 @@ def _evaluate(data: Dataset, logits, Z, Zp, teacher, edited, scale_prev) -> dict
 
 
 def _save(store, run_id, ckpt, model, opt, Z, logits, map_state, rec, data, prev) -> None:
-    state = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
-             "optimizer": opt.state_dict(), "rng": torch.get_rng_state()}
-    arrays = {"Z": Z.astype(np.float32), "logits": logits.astype(np.float32),
-              **map_state.to_arrays()}
+    state = {
+        "model": {k: v.cpu() for k, v in model.state_dict().items()},
+        "optimizer": opt.state_dict(),
+        "rng": torch.get_rng_state(),
+    }
+    arrays = {
+        "Z": Z.astype(np.float32),
+        "logits": logits.astype(np.float32),
+        **map_state.to_arrays(),
+    }
     if prev is not None:
         Zp, edited = prev
         arrays["drift"] = M.point_drift(Z, Zp, rms_scale(Zp[: len(data.y_train)]))
@@ -282,7 +353,7 @@ def _save(store, run_id, ckpt, model, opt, Z, logits, map_state, rec, data, prev
     store.append_jsonl(run_id, "metrics.jsonl", rec)
 
 
-def _restore(store, run_id, ckpt, cfg: RunConfig, device):
+def _restore(store, run_id, ckpt, cfg: RunConfig, device, lr: float):
     state = store.load_state(run_id, ckpt)
     model = build_model(cfg.model, seed=cfg.seed)
     try:
@@ -293,6 +364,8 @@ def _restore(store, run_id, ckpt, cfg: RunConfig, device):
     model.to(device)
     opt = make_optimizer(model, cfg.chunk.lr)
     opt.load_state_dict(state["optimizer"])
+    for group in opt.param_groups:  # the chunk's learning rate wins over the stored one
+        group["lr"] = lr
     torch.set_rng_state(state["rng"])
     return model, opt
 
@@ -377,9 +450,17 @@ def fork_run(store: RunStore, run_id: str, ckpt: str, name: str | None = None) -
         raise StoreError(f"run {run_id!r}: no checkpoint {ckpt!r}")
     data = store.load_dataset(run_id)
     new = {k: run[k] for k in ("dataset", "config", "sizes", "label_names")}
-    new |= {"name": name or f"{run['name']} fork {ckpt}", "created": time.time(),
-            "checkpoints": {}, "heads": {}, "chunks": [], "pending": [], "redo": [], "test_reveals": [],
-            "forked_from": {"run": run_id, "checkpoint": ckpt}}
+    new |= {
+        "name": name or f"{run['name']} fork {ckpt}",
+        "created": time.time(),
+        "checkpoints": {},
+        "heads": {},
+        "chunks": [],
+        "pending": [],
+        "redo": [],
+        "test_reveals": [],
+        "forked_from": {"run": run_id, "checkpoint": ckpt},
+    }
     new_id = store.create_run(new, data)
     state = store.load_state(run_id, ckpt)
     store.save_checkpoint(new_id, "c0", state, store.load_arrays(run_id, ckpt))
@@ -392,8 +473,9 @@ def fork_run(store: RunStore, run_id: str, ckpt: str, name: str | None = None) -
     def record(r: dict) -> None:  # only now does run.json name the complete checkpoint
         r["checkpoints"]["c0"] = {"lineage": "root", "chunk": 0, "parent": None}
         r["heads"] = {"guided": "c0", "twin": "c0"}
-        r["chunks"].append({"index": 0, "forked": True, "guided": "c0", "twin": "c0",
-                            "edits": [], "from": None})
+        r["chunks"].append(
+            {"index": 0, "forked": True, "guided": "c0", "twin": "c0", "edits": [], "from": None}
+        )
 
     store.update_run(new_id, record)
     return new_id

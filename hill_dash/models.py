@@ -138,7 +138,9 @@ def _custom(cfg: ModelConfig) -> HookedModel:
     if not module_name or not func_name:
         raise ValueError(f"factory: expected 'package.module:function', got {cfg.factory!r}")
     factory = getattr(importlib.import_module(module_name), func_name)
-    module = factory(sample_shape=cfg.sample_shape, n_classes=cfg.n_classes, latent_dim=cfg.latent_dim)
+    module = factory(
+        sample_shape=cfg.sample_shape, n_classes=cfg.n_classes, latent_dim=cfg.latent_dim
+    )
     return HookedModel(module, cfg.latent_layer)
 
 

@@ -1,10 +1,10 @@
 """A small session object a notebook user can drive, and the dashboard's read side.
 
-    s = Session.new("digits", model="mlp")      # stores the run, trains chunk 0
-    sel = s.select_box(x0, x1, y0, y1)          # map point indices
-    s.pull_to_class(sel, 3)
-    s.train_chunk()                             # guided chunk + unguided twin
-    s.compare()                                 # guided vs twin, per metric
+s = Session.new("digits", model="mlp")      # stores the run, trains chunk 0
+sel = s.select_box(x0, x1, y0, y1)          # map point indices
+s.pull_to_class(sel, 3)
+s.train_chunk()                             # guided chunk + unguided twin
+s.compare()                                 # guided vs twin, per metric
 """
 
 from __future__ import annotations
@@ -56,9 +56,15 @@ class Session:
     ) -> Session:
         store = RunStore(data_dir)
         data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, store.root, seed)
-        run_id = loop.create_run(store, data, arch=model, latent_dim=latent_dim,
-                                 projection=projection, chunk=ChunkConfig(epochs=epochs, lam=lam),
-                                 seed=seed)
+        run_id = loop.create_run(
+            store,
+            data,
+            arch=model,
+            latent_dim=latent_dim,
+            projection=projection,
+            chunk=ChunkConfig(epochs=epochs, lam=lam),
+            seed=seed,
+        )
         session = cls(store, run_id)
         if train_first:
             session.train_chunk(progress=progress)
@@ -81,8 +87,13 @@ class Session:
     def map(self, lineage: str = "guided") -> MapView:
         ck = self.run["heads"][lineage]
         arrays = self.store.load_arrays(self.run_id, ck)
-        return MapView(ck, arrays["coords"], self.data.all_y(), arrays["logits"].argmax(1),
-                       self.data.split_array())
+        return MapView(
+            ck,
+            arrays["coords"],
+            self.data.all_y(),
+            arrays["logits"].argmax(1),
+            self.data.split_array(),
+        )
 
     # -- selection and edits ------------------------------------------------
     def select_box(self, x0: float, x1: float, y0: float, y1: float) -> list[int]:
@@ -121,8 +132,10 @@ class Session:
         """Per chunk: the guided and twin metrics records."""
         run = self.run
         recs = self.store.metrics(self.run_id, run)
-        return [{"chunk": ch["index"], "guided": recs.get(ch["guided"]),
-                 "twin": recs.get(ch["twin"])} for ch in run["chunks"]]
+        return [
+            {"chunk": ch["index"], "guided": recs.get(ch["guided"]), "twin": recs.get(ch["twin"])}
+            for ch in run["chunks"]
+        ]
 
     def compare(self) -> dict:
         """Latest guided vs twin: validation accuracy, gap, and their differences."""
@@ -130,8 +143,11 @@ class Session:
         g, u = last["guided"], last["twin"]
         return {
             "chunk": last["chunk"],
-            "val_acc": {"guided": g["val"]["acc"], "twin": u["val"]["acc"],
-                        "delta": g["val"]["acc"] - u["val"]["acc"]},
+            "val_acc": {
+                "guided": g["val"]["acc"],
+                "twin": u["val"]["acc"],
+                "delta": g["val"]["acc"] - u["val"]["acc"],
+            },
             "gap": {"guided": g["gap"], "twin": u["gap"], "delta": g["gap"] - u["gap"]},
             "adherence": g.get("adherence"),
             "bias": g.get("bias", []),

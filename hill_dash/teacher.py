@@ -9,10 +9,12 @@ batch. Validation and test points never receive targets.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from hill_dash.errors import StoreError
 from hill_dash.projection import MapState, inverse_delta
@@ -207,14 +209,64 @@ class TeacherTable:
             self.table[aidx] = torch.as_tensor(teacher.anchor_targets, device=device)
 
 
+Term = tuple[torch.Tensor, torch.Tensor] | None  # (√w (B, 1), √w ⊙ targets (B, d)) of a batch
+
+
+def batch_terms(
+    batches: list[torch.Tensor],
+    table: TeacherTable,
+    lam: float,
+    anchor: float = 0.0,
+    window: int | None = None,
+) -> Iterator[Term]:
+    """The teacher's share of each batch, prepared `window` batches at a time without autograd.
+
+    The teacher term of a batch is Σ_i w_i ‖z_i − t_i‖² with w_i = λ / (n_S s²) for its
+    n_S edited rows, λ_anchor / (n_A s²) for its n_A anchored rows and 0 elsewhere,
+    i.e. λ · mean_S ‖z − t‖² / s² (+ the anchor mean). It is computed as
+    ‖√w ⊙ z − √w ⊙ t‖²: a row mask instead of an index, because the backward of an
+    index (index_add / index_put) costs more on CPU than the rest of a small model's
+    step, and the lookups are vectorised over a window (default: all batches) so the
+    step itself adds only an elementwise product and one mse_loss node.
+    None for a batch without edited or anchored rows.
+    """
+    window = window or max(len(batches), 1)
+    dev, dtype = table.table.device, table.table.dtype
+    scale2 = table.scale**2
+    for start in range(0, len(batches), window):
+        group = batches[start : start + window]
+        sizes = [len(b) for b in group]
+        flat = torch.cat(group).to(dev)
+        batch_id = torch.repeat_interleave(
+            torch.arange(len(group), device=dev), torch.tensor(sizes, device=dev)
+        )
+        w = torch.zeros(len(flat), dtype=dtype, device=dev)
+        for mask, weight in ((table.mask, lam), (table.anchor_mask, anchor)):
+            if weight <= 0:
+                continue
+            m = mask[flat].to(dtype)
+            counts = torch.zeros(len(group), dtype=dtype, device=dev).index_add_(0, batch_id, m)
+            w += m * (weight / scale2) / counts.clamp(min=1.0)[batch_id]
+        root = w.sqrt().unsqueeze(1)
+        targets = table.table[flat] * root
+        used = torch.zeros(len(group), dtype=dtype, device=dev).index_add_(0, batch_id, w)
+        for r, t, u in zip(
+            root.split(sizes), targets.split(sizes), used.gt(0).tolist(), strict=True
+        ):
+            yield (r, t) if u else None
+
+
+def teacher_term(z: torch.Tensor, term: Term) -> torch.Tensor | None:
+    """The teacher loss of one batch from its prepared term; None when it has none."""
+    if term is None:
+        return None
+    root, targets = term
+    return F.mse_loss(z * root, targets, reduction="sum")
+
+
 def teacher_loss(
     z: torch.Tensor, batch_idx: torch.Tensor, table: TeacherTable, lam: float, anchor: float = 0.0
 ) -> torch.Tensor:
     """λ · mean_{i∈B∩S} ‖z_i − t_i‖² / s² (+ the anchor term over unedited points)."""
-    loss = z.new_zeros(())
-    scale2 = table.scale**2
-    for mask, weight in ((table.mask[batch_idx], lam), (table.anchor_mask[batch_idx], anchor)):
-        if weight > 0 and bool(mask.any()):
-            diff = z[mask] - table.table[batch_idx[mask]]
-            loss = loss + weight * diff.pow(2).sum(dim=1).mean() / scale2
-    return loss
+    loss = teacher_term(z, next(batch_terms([batch_idx], table, lam, anchor)))
+    return z.new_zeros(()) if loss is None else loss

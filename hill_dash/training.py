@@ -10,6 +10,7 @@ callable lets a cancelled job stop between steps.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hill_dash.teacher import Teacher, TeacherTable, teacher_loss
+from hill_dash.teacher import Teacher, TeacherTable, batch_terms, teacher_term
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total steps, running loss)
 
@@ -94,24 +95,35 @@ def train_chunk(
     total = total_steps or len(batches)
     sums = {"loss": 0.0, "ce": 0.0, "teacher": 0.0}
     model.train()
-    for step, idx in enumerate(batches):
+    # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
+    per_epoch = -(-len(X) // cfg.batch_size)
+    terms = (
+        batch_terms(batches, table, cfg.lam, cfg.anchor, per_epoch)
+        if table is not None
+        else itertools.repeat(None)
+    )
+    for step, (idx, term) in enumerate(zip(batches, terms, strict=False)):  # terms may repeat
         if should_stop is not None and should_stop():
             raise ChunkCancelled(f"stopped at step {step_offset + step} of {total}")
         idx = idx.to(device)
         logits, z = model(Xt[idx])
         ce = F.cross_entropy(logits, yt[idx])
-        extra = logits.new_zeros(())
-        if table is not None:
-            extra = teacher_loss(z, idx, table, cfg.lam, cfg.anchor)
-            if frozen_head is not None:
-                extra = extra + cfg.kd_weight * _distill(z, idx, table, frozen_head, logits, cfg)
-        loss = ce + extra
+        extra = teacher_term(z, term)  # None: no edited point in this batch
+        if frozen_head is not None:
+            kd = cfg.kd_weight * _distill(z, idx, table, frozen_head, logits, cfg)
+            extra = kd if extra is None else extra + kd
+        # the twin's step is exactly a bare step: no zero term, no extra autograd node
+        loss = ce if extra is None else ce + extra
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        sums["loss"] += loss.item()
-        sums["ce"] += ce.item()
-        sums["teacher"] += extra.item()
+        ce_value = ce.item()
+        sums["ce"] += ce_value
+        if extra is None:
+            sums["loss"] += ce_value
+        else:
+            sums["loss"] += loss.item()
+            sums["teacher"] += extra.item()
         if progress is not None:
             progress(step_offset + step + 1, total, sums["loss"] / (step + 1))
     n = max(len(batches), 1)

@@ -32,8 +32,9 @@ def digits_run(tmp_path_factory, digits):
     from hill_dash.training import ChunkConfig
 
     store = RunStore(tmp_path_factory.mktemp("digits-store"))
-    run_id = loop.create_run(store, digits, arch="mlp", projection="pca",
-                             chunk=ChunkConfig(epochs=5, lam=1.0), seed=0)
+    run_id = loop.create_run(
+        store, digits, arch="mlp", projection="pca", chunk=ChunkConfig(epochs=5, lam=1.0), seed=0
+    )
     loop.run_chunk(store, run_id)
     return store, run_id
 

@@ -14,16 +14,37 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_cli(*args, cwd=ROOT, timeout=300):
     env = os.environ | {"PYTHONPATH": str(ROOT), "HILL_DASH_WARMUP": "0"}
-    return subprocess.run([sys.executable, "-m", "hill_dash", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hill_dash", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_train_prints_per_chunk_metrics_of_both_lineages(tmp_path):
     edits = tmp_path / "edits.json"
-    edits.write_text(json.dumps([{"kind": "pull", "indices": list(range(40)),
-                                  "target_class": 3, "chunk": 1}]))
-    r = run_cli("train", "--dataset", "digits", "--model", "mlp", "--chunks", "1", "--epochs",
-                "2", "--edits", str(edits), "--json", "--data-dir", str(tmp_path / "d"))
+    edits.write_text(
+        json.dumps([{"kind": "pull", "indices": list(range(40)), "target_class": 3, "chunk": 1}])
+    )
+    r = run_cli(
+        "train",
+        "--dataset",
+        "digits",
+        "--model",
+        "mlp",
+        "--chunks",
+        "1",
+        "--epochs",
+        "2",
+        "--edits",
+        str(edits),
+        "--json",
+        "--data-dir",
+        str(tmp_path / "d"),
+    )
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["chunk"] for row in rows] == [0, 1]
@@ -32,11 +53,14 @@ def test_train_prints_per_chunk_metrics_of_both_lineages(tmp_path):
     assert 0 < rows[1]["guided_val_acc"] <= 1 and 0 < rows[1]["twin_val_acc"] <= 1
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["train", "--data-file", "missing.npz"], "missing.npz"),
-    (["train", "--dataset", "imagenet"], "imagenet"),
-    (["train", "--edits", "nope.json"], "nope.json"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["train", "--data-file", "missing.npz"], "missing.npz"),
+        (["train", "--dataset", "imagenet"], "imagenet"),
+        (["train", "--edits", "nope.json"], "nope.json"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, needle):
     r = run_cli(*args, "--data-dir", str(tmp_path))
     assert r.returncode == 2

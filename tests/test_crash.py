@@ -43,8 +43,12 @@ loop.run_chunk(RunStore(sys.argv[1]), sys.argv[2])
 
 def start(script: str, store: RunStore, run_id: str) -> subprocess.Popen:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), str(store.root),
-                             run_id], env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), str(store.root), run_id],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_line(proc: subprocess.Popen, timeout: float = 120) -> str:
@@ -70,8 +74,10 @@ def assert_consistent_and_continues(store: RunStore, run_id: str, before: dict) 
     assert not [n for n in names if n.startswith(".")], names
 
 
-@pytest.mark.parametrize("script, wait_for", [(TRAIN_FOREVER, "a training step"),
-                                              (HANG_IN_WRITE, "a half-written checkpoint")])
+@pytest.mark.parametrize(
+    "script, wait_for",
+    [(TRAIN_FOREVER, "a training step"), (HANG_IN_WRITE, "a half-written checkpoint")],
+)
 def test_kill_9_leaves_the_last_checkpoint(run_copy, script, wait_for):
     store, run_id = run_copy
     loop.run_chunk(store, run_id)  # chunk 1 completes: it must survive

@@ -10,8 +10,10 @@ from hill_dash.teacher import Teacher
 from hill_dash.training import ChunkConfig, infer, make_optimizer, train_chunk
 
 
-@pytest.mark.parametrize("arch, shape", [("mlp", (64,)), ("mlp", (8, 8)), ("cnn1d", (40,)),
-                                         ("cnn2d", (8, 8)), ("cnn2d", (28, 28))])
+@pytest.mark.parametrize(
+    "arch, shape",
+    [("mlp", (64,)), ("mlp", (8, 8)), ("cnn1d", (40,)), ("cnn2d", (8, 8)), ("cnn2d", (28, 28))],
+)
 def test_builtins_give_logits_and_latents(arch, shape):
     model = build_model(ModelConfig(arch, shape, n_classes=7, latent_dim=16))
     logits, z = model(torch.zeros(5, *shape))
@@ -44,10 +46,18 @@ def test_bring_your_own_module_is_steered_through_its_layer():
     assert Z0.shape == (200, 4)
     idx = np.arange(20)
     targets = Z0[idx] + 3.0
-    teacher = Teacher(idx, targets, Z0[idx], float(np.sqrt((Z0**2).sum(1).mean())),
-                      np.zeros(0, int), np.zeros((0, 4), np.float32), {}, 0, [])
-    train_chunk(model, make_optimizer(model, 1e-2), X, y, ChunkConfig(epochs=20, lam=5.0),
-                teacher)
+    teacher = Teacher(
+        idx,
+        targets,
+        Z0[idx],
+        float(np.sqrt((Z0**2).sum(1).mean())),
+        np.zeros(0, int),
+        np.zeros((0, 4), np.float32),
+        {},
+        0,
+        [],
+    )
+    train_chunk(model, make_optimizer(model, 1e-2), X, y, ChunkConfig(epochs=20, lam=5.0), teacher)
     _, Z1 = infer(model, X)
     before = np.linalg.norm(Z0[idx] - targets, axis=1).mean()
     after = np.linalg.norm(Z1[idx] - targets, axis=1).mean()

@@ -75,9 +75,8 @@ def test_malformed_run_json_is_a_clear_error(run_copy):
 
 def test_second_chunk_on_a_training_run_is_refused(run_copy):
     store, run_id = run_copy
-    with store.training_lock(run_id):
-        with pytest.raises(RunBusyError, match="already training"):
-            loop.run_chunk(store, run_id)
+    with store.training_lock(run_id), pytest.raises(RunBusyError, match="already training"):
+        loop.run_chunk(store, run_id)
 
 
 def test_lock_of_a_dead_job_is_taken_over(run_copy):

@@ -70,8 +70,9 @@ def test_compact_and_separate(latents):
 
 def test_anchor_holds_unedited_training_points(latents):
     Z, y, split = latents
-    t = build_teacher([Edit("compact", [0, 1], beta=0)], Z, fit_map(Z, "pca"), y, split,
-                      anchor=True)
+    t = build_teacher(
+        [Edit("compact", [0, 1], beta=0)], Z, fit_map(Z, "pca"), y, split, anchor=True
+    )
     assert len(t.anchor_idx) == 88
     np.testing.assert_array_equal(t.anchor_targets, Z[t.anchor_idx])
 
@@ -82,8 +83,9 @@ def test_teacher_loss_is_scale_free(latents):
     losses = []
     for k in (1.0, 10.0):
         Zk = Z * k
-        t = build_teacher([Edit("translate", list(range(30)), dx=1.0 * k, dy=0)], Zk,
-                          fit_map(Zk, "pca"), y, split)
+        t = build_teacher(
+            [Edit("translate", list(range(30)), dx=1.0 * k, dy=0)], Zk, fit_map(Zk, "pca"), y, split
+        )
         table = TeacherTable(t, 90, torch.device("cpu"))
         z = torch.as_tensor(Zk[:90])
         losses.append(float(teacher_loss(z, torch.arange(90), table, lam=1.0)))
@@ -92,17 +94,20 @@ def test_teacher_loss_is_scale_free(latents):
     assert state.method == "pca"
 
 
-@pytest.mark.parametrize("bad, field", [
-    ({"kind": "warp", "indices": [1]}, "kind"),
-    ({"kind": "pull", "indices": [1]}, "target_class"),
-    ({"kind": "pull", "indices": [1], "target_class": "3"}, "target_class"),
-    ({"kind": "compact", "indices": []}, "indices"),
-    ({"kind": "compact", "indices": [-1]}, "indices"),
-    ({"kind": "compact", "indices": [10**9]}, "indices"),
-    ({"kind": "translate", "indices": [1], "dx": float("nan")}, "dx"),
-    ({"kind": "separate", "indices": [1]}, "other"),
-    ("compact", "edit"),
-])
+@pytest.mark.parametrize(
+    "bad, field",
+    [
+        ({"kind": "warp", "indices": [1]}, "kind"),
+        ({"kind": "pull", "indices": [1]}, "target_class"),
+        ({"kind": "pull", "indices": [1], "target_class": "3"}, "target_class"),
+        ({"kind": "compact", "indices": []}, "indices"),
+        ({"kind": "compact", "indices": [-1]}, "indices"),
+        ({"kind": "compact", "indices": [10**9]}, "indices"),
+        ({"kind": "translate", "indices": [1], "dx": float("nan")}, "dx"),
+        ({"kind": "separate", "indices": [1]}, "other"),
+        ("compact", "edit"),
+    ],
+)
 def test_bad_edits_name_the_field(bad, field):
     with pytest.raises(StoreError, match=field):
         Edit.from_dict(bad, n_points=120)

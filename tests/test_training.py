@@ -72,9 +72,13 @@ def test_guided_chunk_closes_half_the_distance_to_targets(run_copy):
     from hill_dash.projection import MapState
     from hill_dash.teacher import build_teacher
 
-    t = build_teacher([loop.Edit("translate", sel, dx=8.0, dy=8.0)], Z0,
-                      MapState.from_arrays(store.load_arrays(run_id, "c0")), data.all_y(),
-                      data.split_array())
+    t = build_teacher(
+        [loop.Edit("translate", sel, dx=8.0, dy=8.0)],
+        Z0,
+        MapState.from_arrays(store.load_arrays(run_id, "c0")),
+        data.all_y(),
+        data.split_array(),
+    )
     closed = {}
     for ck in ("g1", "u1"):
         Z1 = store.load_arrays(run_id, ck)["Z"][t.train_idx]

@@ -1,0 +1,225 @@
+"""A training chunk with the teacher term vs a bare PyTorch loop over the same batches.
+
+Both start from the same weights with a fresh Adam, see the same batches (the
+chunk's `batch_order`) and run the same epochs; the bare loop is forward,
+cross-entropy, backward, step and nothing else. Per repetition the three
+variants (bare, twin = train_chunk without teacher, guided = train_chunk with a
+teacher over 10 % of the training points, λ = 1, and guided_before_fix = the
+loop as it was before this benchmark: boolean indexing of the edited rows, a
+zero term added on every step, three .item() calls) run back to back in a rotating
+order, and the ratios are taken within the repetition, so machine load hits
+both sides alike. Both clocks are recorded: wall time, and the process's CPU
+time (torch runs single-threaded here, so CPU time is the work done and is
+not inflated when other jobs share the two cores). Target: guided / bare <= 1.10.
+
+    python bench/bench_chunk.py [--reps 7] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import common  # noqa: F401  (puts the repository on sys.path)
+import numpy as np
+import torch
+import torch.nn.functional as F
+from common import median, summary, write_result
+
+from hill_dash.data import Dataset, load_builtin
+from hill_dash.models import ModelConfig, build_model
+from hill_dash.projection import fit_map
+from hill_dash.teacher import Edit, TeacherTable, build_teacher, teacher_loss
+from hill_dash.training import ChunkConfig, batch_order, infer, make_optimizer, train_chunk
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of fn(); single-threaded torch, so the
+    CPU time is the work done, free of the waits a loaded machine adds to wall time."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def bare_loop(model, opt, X, y, cfg: ChunkConfig) -> None:
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    model.train()
+    for idx in batch_order(len(X), cfg.batch_size, cfg.epochs, cfg.seed):
+        logits, _ = model(Xt[idx])
+        loss = F.cross_entropy(logits, yt[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def legacy_teacher_loss(z, batch_idx, table: TeacherTable, lam: float) -> torch.Tensor:
+    """The teacher term as written before the bench (boolean indexing), for comparison."""
+    loss = z.new_zeros(())
+    mask = table.mask[batch_idx]
+    if lam > 0 and bool(mask.any()):
+        diff = z[mask] - table.table[batch_idx[mask]]
+        loss = loss + lam * diff.pow(2).sum(dim=1).mean() / table.scale**2
+    return loss
+
+
+def legacy_loop(model, opt, X, y, cfg: ChunkConfig, teacher) -> None:
+    """train_chunk's loop before the fix: a zero term, boolean indexing, three .item() syncs."""
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    table = TeacherTable(teacher, len(X), torch.device("cpu"))
+    sums = [0.0, 0.0, 0.0]
+    model.train()
+    for idx in batch_order(len(X), cfg.batch_size, cfg.epochs, cfg.seed):
+        logits, z = model(Xt[idx])
+        ce = F.cross_entropy(logits, yt[idx])
+        extra = logits.new_zeros(())
+        extra = legacy_teacher_loss(z, idx, table, cfg.lam)
+        loss = ce + extra
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sums[0] += loss.item()
+        sums[1] += ce.item()
+        sums[2] += extra.item()
+
+
+def same_loss_as_legacy(teacher, n_train: int, d: int) -> float:
+    """Largest relative difference between the new and the old teacher term over 50 batches."""
+    table = TeacherTable(teacher, n_train, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for idx in batch_order(n_train, 64, 1, 0)[:50]:
+        z = torch.randn(len(idx), d, generator=g)
+        new, old = (
+            float(teacher_loss(z, idx, table, 1.0)),
+            float(legacy_teacher_loss(z, idx, table, 1.0)),
+        )
+        worst = max(worst, abs(new - old) / max(abs(old), 1e-12))
+    return worst
+
+
+def make_teacher(model, data: Dataset, share: float = 0.10):
+    """Pull edits on a random 10 % of the training points (to random classes), as the study."""
+    _, Z = infer(model, data.all_X())
+    state = fit_map(Z, "pca")
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(data.y_train), int(share * len(data.y_train)), replace=False)
+    edits = [
+        Edit("pull", sorted(int(i) for i in part), target_class=int(c))
+        for c, part in enumerate(np.array_split(pick, data.n_classes))
+    ]
+    return build_teacher(edits, Z, state, data.all_y(), data.split_array())
+
+
+def synthetic(n: int, features: int, classes: int = 10) -> Dataset:
+    g = np.random.default_rng(0)
+    y = np.arange(n) % classes
+    X = (g.normal(size=(classes, features))[y] + g.normal(size=(n, features))).astype(np.float32)
+    cut = [int(0.7 * n), int(0.85 * n)]
+    return Dataset(
+        f"synthetic-{n}x{features}",
+        "flat",
+        X[: cut[0]],
+        y[: cut[0]],
+        X[cut[0] : cut[1]],
+        y[cut[0] : cut[1]],
+        X[cut[1] :],
+        y[cut[1] :],
+        [str(c) for c in range(classes)],
+    )
+
+
+def bench_case(name: str, data: Dataset, arch: str, epochs: int, reps: int) -> dict:
+    model0 = build_model(ModelConfig(arch, data.sample_shape, data.n_classes), seed=0)
+    teacher = make_teacher(model0, data)
+    cfg = ChunkConfig(epochs=epochs, batch_size=64, lam=1.0, seed=3)
+    twin_cfg = ChunkConfig(epochs=epochs, batch_size=64, lam=0.0, seed=3)
+
+    def fresh():
+        m = copy.deepcopy(model0)
+        return m, make_optimizer(m, 1e-3)
+
+    def run_bare():
+        m, o = fresh()
+        return timed(lambda: bare_loop(m, o, data.X_train, data.y_train, cfg))
+
+    def run_twin():
+        m, o = fresh()
+        return timed(lambda: train_chunk(m, o, data.X_train, data.y_train, twin_cfg))
+
+    def run_guided():
+        m, o = fresh()
+        return timed(lambda: train_chunk(m, o, data.X_train, data.y_train, cfg, teacher))
+
+    def run_legacy():
+        m, o = fresh()
+        return timed(lambda: legacy_loop(m, o, data.X_train, data.y_train, cfg, teacher))
+
+    variants = {
+        "bare": run_bare,
+        "twin": run_twin,
+        "guided": run_guided,
+        "guided_before_fix": run_legacy,
+    }
+    run_guided()  # warm-up (allocator, first-call overheads)
+    run_bare()
+    wall = {k: [] for k in variants}
+    cpu = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(reps):
+        for k in names[r % len(names) :] + names[: r % len(names)]:
+            w, c = variants[k]()
+            wall[k].append(w)
+            cpu[k].append(c)
+
+    def ratios(t: dict) -> dict:
+        return {
+            f"{k}_over_bare": summary([a / b for a, b in zip(t[k], t["bare"], strict=True)])
+            for k in ("guided", "twin", "guided_before_fix")
+        }
+
+    steps = len(batch_order(len(data.y_train), 64, epochs, 3))
+    return {
+        "case": name,
+        "arch": arch,
+        "n_train": len(data.y_train),
+        "epochs": epochs,
+        "steps": steps,
+        "edited": len(teacher.train_idx),
+        "wall_seconds": {k: summary(v) for k, v in wall.items()},
+        "cpu_seconds": {k: summary(v) for k, v in cpu.items()},
+        "cpu_ms_per_step": {k: 1000 * median(v) / steps for k, v in cpu.items()},
+        "ratios_wall": ratios(wall),
+        "ratios_cpu": ratios(cpu),
+        "teacher_term_max_rel_diff_vs_before_fix": same_loss_as_legacy(
+            teacher, len(data.y_train), teacher.targets.shape[1]
+        ),
+        "target": "guided_over_bare median <= 1.10",
+        "meets_target_wall": ratios(wall)["guided_over_bare"]["median"] <= 1.10,
+        "meets_target_cpu": ratios(cpu)["guided_over_bare"]["median"] <= 1.10,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--reps", type=int, default=7)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="chunk")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cases = [
+        bench_case("digits mlp", load_builtin("digits", seed=0), "mlp", 5, args.reps),
+        bench_case(
+            "mnist1d cnn1d",
+            load_builtin("mnist1d", data_dir="/tmp/hill-bench-data", seed=0),
+            "cnn1d",
+            5,
+            args.reps,
+        ),
+        bench_case("synthetic 20k x 784 mlp", synthetic(20_000, 784), "mlp", 1, args.reps),
+    ]
+    write_result(args.out, {"threads": args.threads, "cases": cases})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Screenshots of every page at 1400×900 after a guided chunk (docs/screenshots/*.png).
+
+    .venv/bin/python docs/make_screenshots.py
+
+Starts the real app on a fresh data directory, trains chunk 0 and one guided chunk on
+digits (a pull of some 3s toward 8, a deliberately biased edit, so the bias panel has
+something to show), then drives headless Chromium through the pages.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from selenium import webdriver  # noqa: E402
+
+from hill_dash.session import Session  # noqa: E402
+from tests.browser.conftest import CHROMIUM, LiveApp  # noqa: E402
+from tests.browser.helpers import lasso  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def browser() -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
+                "--enable-unsafe-swiftshader", "--disable-background-networking",
+                "--hide-scrollbars"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    return webdriver.Chrome(options=options)
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    app = LiveApp(tmp / "data", tmp / "numba")
+    try:
+        s = Session.new("digits", data_dir=app.data_dir, epochs=5)
+        s.pull_to_class(s.select_class(3)[:60], 8)
+        s.train_chunk()
+        s.compact(s.select_class(5)[:80], 0.5)  # a pending edit, shown as a ghost preview
+        driver = browser()
+        driver.set_window_size(1400, 900)
+        for name, path, wait in (("loop", "/", 6), ("compare", "/compare", 5),
+                                 ("runs", "/runs", 3), ("data", "/data", 4)):
+            driver.get(app.url + path)
+            time.sleep(wait)
+            if name == "loop":
+                lasso(driver, "latent-graph", [(0.15, 0.15), (0.45, 0.15), (0.45, 0.5),
+                                               (0.15, 0.5)])
+                time.sleep(2)
+                driver.execute_script("window.scrollTo(0, 0);")
+            driver.save_screenshot(str(OUT / f"{name}.png"))
+            print("wrote", OUT / f"{name}.png")
+        driver.quit()
+    finally:
+        app.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,635 @@
+"""Data: choose a data set (built-in or your own file), a model and settings; start a run.
+
+Uploads are untrusted: files over 64 MB are refused before decoding, the bytes
+go to a fresh generated name under `<data_dir>/uploads/`, and
+`hill_dash.data.load_file` validates them. Problems are shown inline, naming
+the file, the field and what was expected; nothing stored is touched.
+Starting a run stores the data and config only; training happens on the Loop
+page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+import uuid
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, clientside_callback, dcc, html
+from plotly.subplots import make_subplots
+
+from hill_dash import loop
+from hill_dash.config import data_dir
+from hill_dash.data import BUILTINS, Dataset, load_builtin, load_file
+from hill_dash.errors import DataError, HillError
+from hill_dash.figures import CLASS_COLOURS, TEMPLATE
+from hill_dash.figures.panels import placeholder_figure
+from hill_dash.models import ARCHS, default_arch
+from hill_dash.store import RunStore
+from hill_dash.training import ChunkConfig
+
+dash.register_page(__name__, path="/data", name="Data", title="HILL Dash · data")
+
+UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
+UPLOAD_NAME = re.compile(r"^upload-[0-9a-f]{32}\.(npz|csv)$")
+ARCHS_BY_KIND = {"image": ("mlp", "cnn2d"), "sequence": ("mlp", "cnn1d"), "flat": ("mlp", "cnn1d")}
+LIMITS = {"latent_dim": (2, 512), "epochs": (1, 200), "lam": (0.0, 1000.0), "seed": (0, 2**31 - 1)}
+
+# -- pure helpers (unit-tested without a browser) -------------------------------------
+
+
+def display_name(filename: object) -> str:
+    """The uploaded file's base name, as the person knows it (never used as a path)."""
+    name = Path(str(filename or "upload")).name.strip()
+    return name[:120] or "upload"
+
+
+def decoded_size(b64: str) -> int:
+    """Bytes that a base64 payload decodes to, computed without decoding it."""
+    return len(b64) * 3 // 4 - b64[-2:].count("=")
+
+
+def save_upload(
+    contents: str | None,
+    filename: str,
+    root: Path,
+    size: int | None = None,
+    limit: int = UPLOAD_LIMIT_BYTES,
+    seed: int = 0,
+) -> tuple[str, Dataset]:
+    """Decode a dcc.Upload payload to `<root>/uploads/` and validate it.
+
+    Returns (token, data set): the token is the generated file name. Raises
+    DataError naming the uploaded file; on any error the temp file is removed.
+    """
+    shown = display_name(filename)
+    suffix = Path(shown).suffix.lower()
+    if suffix not in (".npz", ".csv"):
+        raise DataError(
+            f"{shown}: file extension: {suffix or '(none)'!r} is not supported; "
+            "expected .npz or .csv"
+        )
+    header, _, b64 = (contents or "").partition(",")
+    n = max(size or 0, decoded_size(b64) if b64 else 0)
+    if n > limit:
+        raise DataError(
+            f"{shown}: file: {n / 2**20:.1f} MB is over the upload limit of "
+            f"{limit / 2**20:.0f} MB; use a smaller file or `python -m hill_dash "
+            "train --data-file`"
+        )
+    if not header.endswith(";base64") or not b64:
+        raise DataError(
+            f"{shown}: file: the upload arrived empty or unreadable; expected a .npz or .csv file"
+        )
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise DataError(f"{shown}: file: the upload is not valid base64") from None
+    folder = Path(root) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    token = f"upload-{uuid.uuid4().hex}{suffix}"
+    path = folder / token
+    path.write_bytes(raw)
+    try:
+        data = load_file(path, seed=seed)
+    except DataError as exc:
+        path.unlink(missing_ok=True)
+        raise DataError(str(exc).replace(str(path), shown)) from None
+    data.name = _dataset_name(shown)
+    return token, data
+
+
+def _dataset_name(shown: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(shown).stem).strip("-.")[:40] or "upload"
+
+
+def load_choice(choice: str, upload: dict | None, root: Path, seed: int = 0) -> Dataset:
+    """The chosen data set: a built-in by name, or the validated upload of this tab."""
+    if choice in BUILTINS:
+        return load_builtin(choice, root, seed)
+    if choice != "upload" or not upload:
+        raise DataError(f"data set {choice!r}: expected {', '.join(BUILTINS)} or an upload")
+    token, shown = upload.get("token"), display_name(upload.get("filename"))
+    if not isinstance(token, str) or not UPLOAD_NAME.match(token):
+        raise DataError(f"{shown}: upload: unknown upload; upload the file again")
+    path = Path(root) / "uploads" / token
+    if not path.is_file():
+        raise DataError(f"{shown}: upload: no longer on the server; upload the file again")
+    try:
+        data = load_file(path, seed=seed)
+    except DataError as exc:
+        raise DataError(str(exc).replace(str(path), shown)) from None
+    data.name = _dataset_name(shown)
+    return data
+
+
+def summary_facts(data: Dataset) -> dict:
+    return {
+        "name": data.name,
+        "kind": data.kind,
+        "sample_shape": list(data.sample_shape),
+        "classes": list(data.label_names),
+        "train": len(data.y_train),
+        "val": len(data.y_val),
+        "test": len(data.y_test),
+    }
+
+
+def checked_number(value: object, name: str, integer: bool = True) -> float:
+    lo, hi = LIMITS[name]
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not lo <= value <= hi or (integer and int(value) != value):
+        kind = "an integer" if integer else "a number"
+        raise DataError(
+            f"setting {name.replace('_', ' ')}: expected {kind} in {lo}..{hi}, got {value!r}"
+        )
+    return int(value) if integer else float(value)
+
+
+def start_run(
+    root: Path,
+    choice: str,
+    upload: dict | None,
+    arch: str,
+    latent_dim: object,
+    projection: str,
+    epochs: object,
+    lam: object,
+    seed: object = 0,
+    name: str | None = None,
+) -> str:
+    """Store a new run (data + config, no training); returns its id."""
+    seed = checked_number(seed, "seed")
+    settings = {
+        "latent_dim": checked_number(latent_dim, "latent_dim"),
+        "epochs": checked_number(epochs, "epochs"),
+        "lam": checked_number(lam, "lam", integer=False),
+    }
+    if projection not in ("umap", "pca"):
+        raise DataError(f"setting projection: expected umap or pca, got {projection!r}")
+    data = load_choice(choice, upload, root, seed)
+    if arch not in ARCHS_BY_KIND[data.kind]:
+        raise DataError(
+            f"setting model: {arch!r} does not fit {data.kind} data of shape "
+            f"{data.sample_shape}; expected one of {ARCHS_BY_KIND[data.kind]}"
+        )
+    try:
+        return loop.create_run(
+            RunStore(root),
+            data,
+            arch=arch,
+            latent_dim=settings["latent_dim"],
+            projection=projection,
+            seed=seed,
+            name=(name or "").strip() or None,
+            chunk=ChunkConfig(epochs=settings["epochs"], lam=settings["lam"]),
+        )
+    except ValueError as exc:  # a model that cannot be built for this data
+        raise DataError(f"setting model: {exc}") from None
+
+
+def make_samples_figure(data: Dataset, max_classes: int = 10) -> go.Figure:
+    """One training sample per class: small images, or small curves for 1-D samples."""
+    firsts = [np.flatnonzero(data.y_train == c)[:1] for c in range(data.n_classes)]
+    picks = [(c, int(idx[0])) for c, idx in enumerate(firsts) if len(idx)][:max_classes]
+    if not picks:
+        return placeholder_figure("no samples")
+    if data.kind == "image":
+        fig = make_subplots(
+            rows=1,
+            cols=len(picks),
+            horizontal_spacing=0.01,
+            subplot_titles=[data.label_names[c] for c, _ in picks],
+        )
+        for j, (_, i) in enumerate(picks, start=1):
+            fig.add_trace(
+                go.Heatmap(
+                    z=data.X_train[i].tolist(),
+                    colorscale="Greys",
+                    showscale=False,
+                    hoverinfo="skip",
+                ),
+                row=1,
+                col=j,
+            )
+        for j in range(1, len(picks) + 1):  # square pixels in every small image
+            fig.update_yaxes(scaleanchor=f"x{j if j > 1 else ''}", row=1, col=j)
+        fig.update_yaxes(autorange="reversed", visible=False)
+        fig.update_xaxes(visible=False, constrain="domain")
+        fig.update_layout(height=150, margin={"l": 5, "r": 5, "t": 25, "b": 5}, template=TEMPLATE)
+        return fig
+    cols = min(len(picks), 5)
+    rows = -(-len(picks) // cols)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        shared_yaxes=True,
+        horizontal_spacing=0.02,
+        vertical_spacing=0.12,
+        subplot_titles=[data.label_names[c] for c, _ in picks],
+    )
+    for j, (c, i) in enumerate(picks):
+        fig.add_trace(
+            go.Scatter(
+                y=data.X_train[i].reshape(-1).tolist(),
+                mode="lines",
+                line={"color": CLASS_COLOURS[c % len(CLASS_COLOURS)], "width": 1.5},
+                hoverinfo="skip",
+            ),
+            row=j // cols + 1,
+            col=j % cols + 1,
+        )
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(
+        height=110 * rows + 20,
+        margin={"l": 5, "r": 5, "t": 25, "b": 5},
+        template=TEMPLATE,
+        showlegend=False,
+    )
+    return fig
+
+
+# -- layout fragments --------------------------------------------------------------------
+
+data_choice = dbc.Card(
+    [
+        dbc.CardHeader("1 · Data set"),
+        dbc.CardBody(
+            [
+                dbc.RadioItems(
+                    id="dataset-select",
+                    value="digits",
+                    inline=True,
+                    className="mb-2",
+                    options=[
+                        {"label": "digits (8×8 images)", "value": "digits"},
+                        {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
+                    ],
+                ),
+                dcc.Upload(
+                    id="data-upload",
+                    accept=".npz,.csv",
+                    multiple=False,
+                    children=html.Div(
+                        [
+                            "Drop a ",
+                            html.Code(".npz"),
+                            " (arrays X, y) or ",
+                            html.Code(".csv"),
+                            " (header row, label column) here, or ",
+                            html.A("choose a file", href="#"),
+                            f" · at most {UPLOAD_LIMIT_BYTES // 2**20} MB",
+                        ]
+                    ),
+                    style={
+                        "borderWidth": "1px",
+                        "borderStyle": "dashed",
+                        "borderRadius": "6px",
+                        "padding": "14px",
+                        "textAlign": "center",
+                    },
+                ),
+                dbc.Alert(
+                    id="data-error",
+                    is_open=False,
+                    color="danger",
+                    className="mt-2 mb-0",
+                    dismissable=True,
+                ),
+            ]
+        ),
+    ],
+    className="mb-2",
+)
+
+data_overview = dbc.Card(
+    [
+        dbc.CardHeader("Summary"),
+        dbc.CardBody(
+            [
+                dcc.Loading(html.Div(id="data-summary")),
+                dcc.Graph(
+                    id="data-samples-graph",
+                    config={"displayModeBar": False},
+                    figure=placeholder_figure("loading…", 150),
+                ),
+            ]
+        ),
+    ],
+    className="mb-2",
+)
+
+model_settings = dbc.Card(
+    [
+        dbc.CardHeader("2 · Model and loop settings"),
+        dbc.CardBody(
+            [
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            [
+                                dbc.Label("Model", html_for="model-select"),
+                                dbc.Select(
+                                    id="model-select",
+                                    value="cnn2d",
+                                    options=[{"label": a, "value": a} for a in ARCHS],
+                                ),
+                            ],
+                            md=4,
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label("Latent width", html_for="latent-dim-input"),
+                                dbc.Input(
+                                    id="latent-dim-input",
+                                    type="number",
+                                    value=32,
+                                    min=2,
+                                    max=512,
+                                    step=1,
+                                ),
+                            ],
+                            md=4,
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label("Map projection", html_for="data-projection-select"),
+                                dbc.Select(
+                                    id="data-projection-select",
+                                    value="umap",
+                                    options=[
+                                        {"label": "UMAP (aligned updates)", "value": "umap"},
+                                        {"label": "PCA (instant, exact inverse)", "value": "pca"},
+                                    ],
+                                ),
+                            ],
+                            md=4,
+                        ),
+                    ],
+                    className="g-2",
+                ),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            [
+                                dbc.Label("Epochs per chunk", html_for="data-epochs-input"),
+                                dbc.Input(
+                                    id="data-epochs-input",
+                                    type="number",
+                                    value=5,
+                                    min=1,
+                                    max=200,
+                                    step=1,
+                                ),
+                            ],
+                            md=3,
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label("Teacher weight λ", html_for="data-lam-input"),
+                                dbc.Input(
+                                    id="data-lam-input",
+                                    type="number",
+                                    value=1.0,
+                                    min=0,
+                                    max=1000,
+                                    step=0.1,
+                                ),
+                            ],
+                            md=3,
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label("Seed", html_for="data-seed-input"),
+                                dbc.Input(
+                                    id="data-seed-input", type="number", value=0, min=0, step=1
+                                ),
+                            ],
+                            md=2,
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label("Run name (optional)", html_for="data-run-name-input"),
+                                dbc.Input(
+                                    id="data-run-name-input",
+                                    type="text",
+                                    maxLength=40,
+                                    placeholder="the data set's name",
+                                ),
+                            ],
+                            md=4,
+                        ),
+                    ],
+                    className="g-2 mt-1",
+                ),
+                html.Small(
+                    "The seed fixes the data split, the model's initial weights and the batch "
+                    "order, so a run can be replayed exactly.",
+                    className="text-muted",
+                ),
+            ]
+        ),
+    ],
+    className="mb-2",
+)
+
+start = dbc.Card(
+    [
+        dbc.CardHeader("3 · Start"),
+        dbc.CardBody(
+            [
+                dbc.Button("Start run", id="start-run-button", color="primary"),
+                html.Div(id="start-run-status", className="mt-2"),
+            ]
+        ),
+    ],
+    className="mb-4",
+)
+
+layout = html.Div(
+    [
+        dcc.Store(id="upload-payload"),
+        dcc.Store(id="data-upload-store", storage_type="session"),
+        dbc.Row(
+            [
+                dbc.Col([data_choice, data_overview], lg=6),
+                dbc.Col([model_settings, start], lg=6),
+            ],
+            className="g-2",
+        ),
+    ]
+)
+
+
+# -- callbacks ---------------------------------------------------------------------------
+
+# Oversized files never travel to the server: the browser sends their size only.
+clientside_callback(
+    f"""
+    function(contents, filename) {{
+        if (!contents) {{ return window.dash_clientside.no_update; }}
+        const b64 = contents.slice(contents.indexOf(",") + 1);
+        const size = Math.floor(b64.length * 3 / 4);
+        if (size > {UPLOAD_LIMIT_BYTES}) {{
+            return {{filename: filename, size: size, contents: null, at: Date.now()}};
+        }}
+        return {{filename: filename, size: size, contents: contents, at: Date.now()}};
+    }}
+    """,
+    Output("upload-payload", "data"),
+    Input("data-upload", "contents"),
+    State("data-upload", "filename"),
+    prevent_initial_call=True,
+)
+
+
+def _builtin_options(upload: dict | None) -> list[dict]:
+    options = [
+        {"label": "digits (8×8 images)", "value": "digits"},
+        {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
+    ]
+    if upload:
+        options.append(
+            {"label": f"uploaded: {display_name(upload.get('filename'))}", "value": "upload"}
+        )
+    return options
+
+
+@callback(
+    Output("data-error", "children"),
+    Output("data-error", "is_open"),
+    Output("data-upload-store", "data"),
+    Output("dataset-select", "options"),
+    Output("dataset-select", "value"),
+    Input("upload-payload", "data"),
+    State("data-seed-input", "value"),
+    prevent_initial_call=True,
+)
+def accept_upload(payload, seed):
+    if not payload:
+        return dash.no_update, False, dash.no_update, dash.no_update, dash.no_update
+    filename = payload.get("filename")
+    try:
+        token, _ = save_upload(
+            payload.get("contents"),
+            filename,
+            data_dir(),
+            size=payload.get("size"),
+            seed=int(seed) if isinstance(seed, int) else 0,
+        )
+    except DataError as exc:
+        return str(exc), True, dash.no_update, dash.no_update, dash.no_update
+    upload = {"token": token, "filename": display_name(filename)}
+    return "", False, upload, _builtin_options(upload), "upload"
+
+
+@callback(
+    Output("data-summary", "children"),
+    Output("data-samples-graph", "figure"),
+    Output("model-select", "options"),
+    Output("model-select", "value"),
+    Output("dataset-select", "options", allow_duplicate=True),
+    Input("dataset-select", "value"),
+    State("data-upload-store", "data"),
+    State("data-seed-input", "value"),
+    prevent_initial_call="initial_duplicate",
+)
+def show_chosen_data(choice, upload, seed):
+    seed = int(seed) if isinstance(seed, int) else 0
+    options = _builtin_options(upload)
+    try:
+        data = load_choice(choice, upload, data_dir(), seed)
+    except HillError as exc:
+        all_archs = [{"label": a, "value": a} for a in ARCHS]
+        return (
+            dbc.Alert(str(exc), color="danger"),
+            placeholder_figure("no data", 150),
+            all_archs,
+            dash.no_update,
+            options,
+        )
+    facts = summary_facts(data)
+    classes = ", ".join(facts["classes"][:20]) + (" …" if len(facts["classes"]) > 20 else "")
+    summary = dbc.Table(
+        html.Tbody(
+            [
+                html.Tr([html.Th("data set"), html.Td(f"{facts['name']} ({facts['kind']})")]),
+                html.Tr(
+                    [html.Th("sample shape"), html.Td(" × ".join(map(str, facts["sample_shape"])))]
+                ),
+                html.Tr([html.Th("classes"), html.Td(f"{len(facts['classes'])}: {classes}")]),
+                html.Tr(
+                    [
+                        html.Th("samples"),
+                        html.Td(
+                            f"train {facts['train']} · val {facts['val']} · "
+                            f"test {facts['test']} (locked)"
+                        ),
+                    ]
+                ),
+            ]
+        ),
+        size="sm",
+        className="mb-1",
+        id="data-summary-table",
+    )
+    fits = ARCHS_BY_KIND[data.kind]
+    archs = [
+        {
+            "label": a if a in fits else f"{a} (does not fit {data.kind} data)",
+            "value": a,
+            "disabled": a not in fits,
+        }
+        for a in ARCHS
+    ]
+    return summary, make_samples_figure(data), archs, default_arch(data.kind), options
+
+
+@callback(
+    Output("run-id", "data", allow_duplicate=True),
+    Output("run-version", "data", allow_duplicate=True),
+    Output("start-run-status", "children"),
+    Input("start-run-button", "n_clicks"),
+    State("dataset-select", "value"),
+    State("data-upload-store", "data"),
+    State("model-select", "value"),
+    State("latent-dim-input", "value"),
+    State("data-projection-select", "value"),
+    State("data-epochs-input", "value"),
+    State("data-lam-input", "value"),
+    State("data-seed-input", "value"),
+    State("data-run-name-input", "value"),
+    prevent_initial_call=True,
+)
+def create_new_run(n_clicks, choice, upload, arch, latent_dim, projection, epochs, lam, seed, name):
+    if not n_clicks:
+        return dash.no_update, dash.no_update, dash.no_update
+    try:
+        run_id = start_run(
+            data_dir(), choice, upload, arch, latent_dim, projection, epochs, lam, seed, name
+        )
+    except HillError as exc:
+        return dash.no_update, dash.no_update, dbc.Alert(str(exc), color="danger")
+    return (
+        run_id,
+        time.time(),
+        dbc.Alert(
+            [
+                html.Div([html.Strong("Run created: "), run_id]),
+                "Nothing is trained yet. Go to the ",
+                dcc.Link("Loop page", href="/"),
+                " and click ",
+                html.Strong("Train chunk"),
+                ".",
+            ],
+            color="success",
+            id="start-run-ok",
+        ),
+    )

@@ -1,0 +1,252 @@
+"""Tests for hill_dash.projection: exact PCA maps, local UMAP inverses, aligned updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.linalg import expm
+from scipy.spatial import procrustes
+from sklearn.datasets import make_blobs
+from sklearn.manifold import trustworthiness
+from sklearn.neighbors import NearestNeighbors
+
+from hill_dash import projection as proj
+from hill_dash.errors import StoreError
+
+N, D, CENTERS = 600, 32, 6
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    """Well-separated blobs in 32-d: latents Z (600, 32) and blob labels."""
+    Z, y = make_blobs(N, n_features=D, centers=CENTERS, cluster_std=1.0, random_state=0)
+    return Z, y
+
+
+@pytest.fixture(scope="module")
+def pca_state(blobs) -> proj.MapState:
+    return proj.fit_map(blobs[0], "pca")
+
+
+@pytest.fixture(scope="module")
+def umap_state(blobs) -> proj.MapState:
+    assert proj.warm_up_numba() >= 0.0
+    return proj.fit_map(blobs[0], "umap", seed=0)
+
+
+def _noisy(Z: np.ndarray, scale: float, seed: int = 1) -> np.ndarray:
+    return Z + np.random.default_rng(seed).normal(scale=scale * Z.std(), size=Z.shape)
+
+
+def _affine(state: proj.MapState, Z: np.ndarray) -> np.ndarray:
+    return (Z - state.mean) @ state.linear + state.offset
+
+
+def _assert_exact_affine(state: proj.MapState, Z: np.ndarray) -> None:
+    assert state.coords.dtype == np.float32 and state.coords.shape == (len(Z), 2)
+    scale = np.abs(state.coords).max()
+    np.testing.assert_allclose(state.coords, _affine(state, Z), rtol=0, atol=1e-6 * scale)
+
+
+# --------------------------------------------------------------------------- PCA
+
+
+def test_pca_coords_are_exact_affine_function(pca_state, blobs):
+    Z = blobs[0]
+    _assert_exact_affine(pca_state, Z)
+    assert pca_state.linear.shape == (D, 2) and pca_state.mean.shape == (D,)
+    np.testing.assert_allclose(pca_state.linear.T @ pca_state.linear, np.eye(2), atol=1e-12)
+
+
+def test_pca_inverse_points_reprojects_to_same_coords(pca_state, blobs):
+    Z = blobs[0]
+    X = proj.inverse_points(pca_state.coords, pca_state, Z)
+    assert X.shape == Z.shape
+    np.testing.assert_allclose(_affine(pca_state, X), pca_state.coords, atol=1e-5)
+    W = pca_state.linear  # the inverse is the PCA reconstruction of Z
+    reconstruction = pca_state.mean + (Z - pca_state.mean) @ W @ W.T
+    np.testing.assert_allclose(X, reconstruction, atol=1e-4)
+
+
+def test_pca_inverse_delta_is_exact_and_centroid_free(pca_state, blobs):
+    Z = blobs[0]
+    delta = np.array([3.0, -1.5])
+    dz = proj.inverse_delta(delta, pca_state, Z, centroid=np.array([0.0, 0.0]))
+    np.testing.assert_array_equal(dz, delta @ np.linalg.pinv(pca_state.linear))
+    other = proj.inverse_delta(delta, pca_state, Z, centroid=np.array([50.0, -7.0]))
+    np.testing.assert_array_equal(dz, other)
+    moved = _affine(pca_state, Z + dz) - _affine(pca_state, Z)
+    np.testing.assert_allclose(moved, np.broadcast_to(delta, moved.shape), atol=1e-5)
+
+
+def test_pca_update_follows_a_slightly_rotated_latent_space(pca_state, blobs):
+    Z = blobs[0]
+    skew = np.random.default_rng(2).normal(size=(D, D))
+    Z2 = _noisy(Z @ expm(0.02 * (skew - skew.T)), 1e-3)
+    updated = proj.update_map(Z2, Z, pca_state)
+    _assert_exact_affine(updated, Z2)
+    assert proj.procrustes_disparity(pca_state.coords, updated.coords) <= 0.05
+    drift = np.linalg.norm(updated.coords - pca_state.coords, axis=1).mean()
+    assert drift <= 0.05 * pca_state.coords.std()
+
+
+def test_pca_update_undoes_a_flip_that_a_fresh_fit_shows(pca_state, blobs):
+    Z = blobs[0]
+    Z2 = _noisy(-Z, 1e-3)  # the same shape, mirrored: a fresh fit mirrors the map
+    fresh = proj.fit_map(Z2, "pca")
+    updated = proj.update_map(Z2, Z, pca_state)
+    _assert_exact_affine(updated, Z2)
+    fresh_move = np.linalg.norm(fresh.coords - pca_state.coords, axis=1).mean()
+    update_move = np.linalg.norm(updated.coords - pca_state.coords, axis=1).mean()
+    assert fresh_move > 10 * update_move
+    assert proj.procrustes_disparity(pca_state.coords, updated.coords) <= 0.05
+
+
+# --------------------------------------------------------------------------- UMAP
+
+
+def test_umap_fit_preserves_neighbourhoods(umap_state, blobs):
+    Z = blobs[0]
+    assert umap_state.method == "umap" and umap_state.coords.dtype == np.float32
+    assert umap_state.coords.shape == (N, 2) and umap_state.linear is None
+    assert trustworthiness(Z, umap_state.coords, n_neighbors=10) >= 0.9
+
+
+def test_umap_fit_is_reproducible_with_a_seed(blobs):
+    Z = blobs[0][:300]
+    a, b = proj.fit_map(Z, "umap", seed=3), proj.fit_map(Z, "umap", seed=3)
+    np.testing.assert_array_equal(a.coords, b.coords)
+
+
+def test_umap_inverse_points_lands_among_latent_neighbours(umap_state, blobs):
+    Z = blobs[0]
+    exact = proj.inverse_points(umap_state.coords, umap_state, Z)
+    np.testing.assert_array_equal(exact, Z)  # a map point returns its own latent
+    map_gap = NearestNeighbors(n_neighbors=2).fit(umap_state.coords)
+    step = 0.5 * np.median(map_gap.kneighbors(umap_state.coords)[0][:, 1])
+    angle = np.random.default_rng(3).uniform(0, 2 * np.pi, N)
+    Q = umap_state.coords + step * np.c_[np.cos(angle), np.sin(angle)]
+    X = proj.inverse_points(Q, umap_state, Z)
+    r10 = NearestNeighbors(n_neighbors=11).fit(Z).kneighbors(Z)[0][:, 10]
+    assert np.mean(np.linalg.norm(X - Z, axis=1) <= r10) >= 0.9
+
+
+def test_umap_inverse_delta_is_difference_of_inverse_points(umap_state, blobs):
+    Z = blobs[0]
+    centroid = umap_state.coords[:50].mean(axis=0)
+    delta = np.array([2.0, 1.0])
+    dz = proj.inverse_delta(delta, umap_state, Z, centroid)
+    ends = proj.inverse_points(np.stack([centroid + delta, centroid]), umap_state, Z)
+    np.testing.assert_allclose(dz, ends[0] - ends[1])
+    assert not np.any(proj.inverse_delta(np.zeros(2), umap_state, Z, centroid))
+
+
+def test_umap_update_is_stable_when_latents_barely_move(umap_state, blobs):
+    Z = blobs[0]
+    updated = proj.update_map(_noisy(Z, 1e-3), Z, umap_state)
+    assert updated.method == "umap" and updated.coords.dtype == np.float32
+    assert proj.procrustes_disparity(umap_state.coords, updated.coords) <= 0.05
+    local = proj.update_map(_noisy(Z, 1e-3), Z, umap_state, refine_epochs=0)
+    assert proj.procrustes_disparity(umap_state.coords, local.coords) <= 1e-4
+
+
+def test_umap_update_is_reproducible(umap_state, blobs):
+    Z = blobs[0]
+    Z2 = _noisy(Z, 0.05)
+    first, again = (proj.update_map(Z2, Z, umap_state, seed=7) for _ in range(2))
+    np.testing.assert_array_equal(first.coords, again.coords)
+
+
+def test_umap_update_moves_a_moved_cluster_and_not_the_rest(umap_state, blobs):
+    Z, y = blobs
+    moved = y == 0
+    target = Z[y == 1].mean(axis=0)
+    Z2 = Z.copy()
+    Z2[moved] += 0.8 * (target - Z[moved].mean(axis=0))
+    for epochs in (None, 0):
+        updated = proj.update_map(Z2, Z, umap_state, refine_epochs=epochs)
+        shift = np.linalg.norm(updated.coords - umap_state.coords, axis=1)
+        assert shift[moved].mean() > 3 * shift[~moved].mean()
+
+
+def test_update_checks_that_rows_match(umap_state, blobs):
+    Z = blobs[0]
+    with pytest.raises(ValueError, match="same points"):
+        proj.update_map(Z[:-1], Z, umap_state)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_procrustes_disparity_matches_scipy():
+    rng = np.random.default_rng(4)
+    A, B = rng.normal(size=(40, 2)), rng.normal(size=(40, 2))
+    assert proj.procrustes_disparity(A, B) == pytest.approx(procrustes(A, B)[2], abs=1e-12)
+    assert proj.procrustes_disparity(A, 3 * A @ np.array([[0, 1], [1, 0]]) + 5) < 1e-12
+
+
+def test_align_to_recovers_a_similarity_transform():
+    rng = np.random.default_rng(5)
+    coords = rng.normal(size=(50, 2))
+    theta = 0.7
+    R0 = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]]) @ np.diag(
+        [1, -1]
+    )
+    target = 2.5 * coords @ R0 + np.array([4.0, -1.0])
+    aligned, R, s, t = proj.align_to(coords, target)
+    np.testing.assert_allclose(aligned, target, atol=1e-10)
+    np.testing.assert_allclose(R, R0, atol=1e-10)
+    assert s == pytest.approx(2.5) and np.allclose(t, [4.0, -1.0])
+
+
+def test_map_state_round_trips_through_npz(pca_state, umap_state, tmp_path):
+    for state in (pca_state, umap_state):
+        arrays = state.to_arrays()
+        assert all(a.dtype != object for a in arrays.values())
+        assert arrays["method"].dtype.kind == "U"
+        path = tmp_path / f"{state.method}.npz"
+        np.savez(path, **arrays)
+        with np.load(path, allow_pickle=False) as loaded:
+            back = proj.MapState.from_arrays(loaded)
+        assert back.method == state.method
+        np.testing.assert_array_equal(back.coords, state.coords)
+        for key in ("mean", "linear", "offset"):
+            original, restored = getattr(state, key), getattr(back, key)
+            assert (original is None) == (restored is None)
+            if original is not None:
+                np.testing.assert_array_equal(restored, original)
+
+
+def test_from_arrays_rejects_malformed_input(pca_state):
+    arrays = pca_state.to_arrays()
+    with pytest.raises(StoreError, match="method"):
+        proj.MapState.from_arrays({**arrays, "method": np.array("tsne")})
+    with pytest.raises(StoreError, match="linear"):
+        proj.MapState.from_arrays({k: v for k, v in arrays.items() if k != "linear"})
+    with pytest.raises(StoreError, match="offset"):
+        proj.MapState.from_arrays({**arrays, "offset": np.zeros(3)})
+    with pytest.raises(StoreError, match="coords"):
+        proj.MapState.from_arrays({"method": np.array("umap")})
+
+
+def test_fit_map_rejects_bad_input(blobs):
+    with pytest.raises(ValueError, match="method"):
+        proj.fit_map(blobs[0], "tsne")
+    bad = blobs[0].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        proj.fit_map(bad, "pca")
+
+
+def test_default_refine_epochs_shrink_with_size():
+    assert proj.default_refine_epochs(600) == 20
+    assert proj.default_refine_epochs(5_000) == 10
+    assert proj.default_refine_epochs(20_000) == 0
+
+
+def test_configure_numba_cache_respects_existing_setting(tmp_path, monkeypatch):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    path = tmp_path / "numba"
+    assert proj.configure_numba_cache(path) == str(path)
+    assert path.is_dir()
+    assert proj.configure_numba_cache(tmp_path / "other") == str(path)
