@@ -36,7 +36,7 @@ def navbar() -> dbc.NavbarSimple:
     return dbc.NavbarSimple(
         links,
         brand="HILL Dash · human in the latent loop",
-        color="dark",
+        color="primary",
         dark=True,
         fluid=True,
         className="mb-2",

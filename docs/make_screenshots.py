@@ -57,6 +57,11 @@ def main() -> None:
                 driver.execute_script("window.scrollTo(0, 0);")
             driver.save_screenshot(str(OUT / f"{name}.png"))
             print("wrote", OUT / f"{name}.png")
+            if name == "loop":  # the linked panels sit below the fold: one tall shot too
+                driver.set_window_size(1400, 1900)
+                time.sleep(2)
+                driver.save_screenshot(str(OUT / "loop-full.png"))
+                driver.set_window_size(1400, 900)
         driver.quit()
     finally:
         app.stop()
