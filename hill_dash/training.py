@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hill_dash.errors import HillError
 from hill_dash.teacher import Teacher, TeacherTable, batch_terms, teacher_term
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total steps, running loss)
@@ -54,7 +55,7 @@ def pick_device(preference: str = "auto") -> torch.device:
     if preference == "auto":
         preference = "cuda" if torch.cuda.is_available() else "cpu"
     if preference == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was asked for but no CUDA device is available")
+        raise HillError("device: 'cuda' was asked for but no CUDA device is available")
     return torch.device(preference)
 
 
