@@ -119,9 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def __getattr__(name: str):
+    """`celery -A app:celery_app worker` asks for `celery_app`: only then is the app built,
+    so its background callbacks register as the worker's tasks (a plain `import app`, as
+    `python -m hill_dash serve` does, builds nothing and registers nothing twice)."""
+    if name != "celery_app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    config = AppConfig.from_env()
+    if not config.redis_url:
+        raise RuntimeError("a Celery worker needs HILL_DASH_REDIS_URL (see README)")
+    global celery_app
+    celery_app = create_app(config)._background_manager.handle
+    return celery_app
+
+
 if __name__ == "__main__":
     sys.exit(main())
-elif os.environ.get("HILL_DASH_REDIS_URL"):
-    # Imported by a Celery worker: build the app so its background callbacks register.
-    app = create_app(AppConfig.from_env())
-    celery_app = app._background_manager.handle

@@ -90,12 +90,17 @@ def coldstart(r: dict) -> list[str]:
 
 
 def memory(r: dict) -> list[str]:
-    out = ["| first map | peak RSS | create + chunk 0 + map | runs |", "|---|---|---|---|"]
+    out = [
+        "| first map | peak RSS | after building the data | create + chunk 0 + map | runs |",
+        "|---|---|---|---|---|",
+    ]
     for k in ("pca", "umap"):
         if k in r:
             x = r[k]
+            after = x.get("after_data_mb", {}).get("median")
             out.append(
                 f"| {k} | {rng(x['peak_mb'], lambda v: f'{v:.0f} MB')} | "
+                f"{'–' if after is None else f'{after:.0f} MB'} | "
                 f"{x['chunk0_seconds']['median']:.1f} s | {x['peak_mb']['runs']} |"
             )
     return out
@@ -105,6 +110,8 @@ def main() -> None:
     for name, fn in (
         ("chunk", chunk),
         ("projection", projection),
+        ("projection_recheck", projection),
+        ("projection_recheck70", projection),
         ("callbacks", callbacks),
         ("coldstart", coldstart),
         ("memory", memory),

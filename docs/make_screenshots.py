@@ -28,9 +28,15 @@ OUT = ROOT / "docs" / "screenshots"
 
 def browser() -> webdriver.Chrome:
     options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
-                "--enable-unsafe-swiftshader", "--disable-background-networking",
-                "--hide-scrollbars"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--window-size=1400,900",
+        "--enable-unsafe-swiftshader",
+        "--disable-background-networking",
+        "--hide-scrollbars",
+    ):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     return webdriver.Chrome(options=options)
@@ -46,13 +52,18 @@ def main() -> None:
         s.compact(s.select_class(5)[:80], 0.5)  # a pending edit, shown as a ghost preview
         driver = browser()
         driver.set_window_size(1400, 900)
-        for name, path, wait in (("loop", "/", 6), ("compare", "/compare", 5),
-                                 ("runs", "/runs", 3), ("data", "/data", 4)):
+        for name, path, wait in (
+            ("loop", "/", 6),
+            ("compare", "/compare", 5),
+            ("runs", "/runs", 3),
+            ("data", "/data", 4),
+        ):
             driver.get(app.url + path)
             time.sleep(wait)
             if name == "loop":
-                lasso(driver, "latent-graph", [(0.15, 0.15), (0.45, 0.15), (0.45, 0.5),
-                                               (0.15, 0.5)])
+                lasso(
+                    driver, "latent-graph", [(0.15, 0.15), (0.45, 0.15), (0.45, 0.5), (0.15, 0.5)]
+                )
                 time.sleep(2)
                 driver.execute_script("window.scrollTo(0, 0);")
             driver.save_screenshot(str(OUT / f"{name}.png"))

@@ -6,14 +6,38 @@ Workers import the dashboard so its background callbacks register as tasks:
 
 from __future__ import annotations
 
+import contextlib
+
+from dash import CeleryManager
+
 
 def make_celery(redis_url: str):
     from celery import Celery
 
     celery = Celery("hill_dash", broker=redis_url, backend=redis_url)
-    # A chunk is acknowledged only when done, so a worker killed mid-chunk does not
-    # silently lose it; the run itself stays at its last complete checkpoint.
+    # A chunk is acknowledged when a worker starts it (not when it ends), so a worker
+    # killed mid-chunk does not make another worker re-run it unasked: the run stays at
+    # its last complete checkpoint and the dashboard's watchdog says so.
     celery.conf.update(
         task_acks_late=False, worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True
     )
     return celery
+
+
+class HillCeleryManager(CeleryManager):
+    """Dash's CeleryManager whose cancel also ends a job that no live worker reports on.
+
+    Dash polls a Celery job while its task is PENDING, and the task of a killed worker
+    stays PENDING forever. So a cancel (the Cancel button, or the Loop page's watchdog
+    after a lost worker) also marks the task REVOKED in the result backend: the
+    browser's polling ends, and a worker that receives the task later skips it
+    (`hill_dash.jobs.job_revoked`).
+    """
+
+    def terminate_job(self, job):
+        if job is None:
+            return
+        super().terminate_job(job)
+        with contextlib.suppress(Exception):  # backend unreachable: Dash keeps polling
+            if self.handle.AsyncResult(job).state not in ("SUCCESS", "FAILURE"):
+                self.handle.backend.mark_as_revoked(job, reason="cancelled by the dashboard")

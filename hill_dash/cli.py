@@ -16,8 +16,9 @@ EXIT_BAD_INPUT = 2
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", help="run store directory (default: $HILL_DASH_DATA_DIR "
-                   "or ~/.hill_dash)")
+    p.add_argument(
+        "--data-dir", help="run store directory (default: $HILL_DASH_DATA_DIR or ~/.hill_dash)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,9 +103,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data_file or args.dataset, store.root, args.seed)
     for i, e in enumerate(edits):
         Edit.from_dict(e, len(data.all_y()), f"{args.edits}[{i}]")
-    run_id = loop.create_run(store, data, arch=args.model, latent_dim=args.latent_dim,
-                             projection=args.projection, seed=args.seed, device=args.device,
-                             chunk=ChunkConfig(epochs=args.epochs, lam=args.lam))
+    run_id = loop.create_run(
+        store,
+        data,
+        arch=args.model,
+        latent_dim=args.latent_dim,
+        projection=args.projection,
+        seed=args.seed,
+        device=args.device,
+        chunk=ChunkConfig(epochs=args.epochs, lam=args.lam),
+    )
     print(f"run {run_id} in {store.root}", file=sys.stderr)
     for index in range(args.chunks + 1):
         for e in edits:
@@ -130,27 +138,35 @@ def _read_edits(path: str) -> list[dict]:
 def _print_chunk(store, run_id: str, chunk: dict, as_json: bool) -> None:
     recs = store.metrics(run_id)
     g, u = recs[chunk["guided"]], recs[chunk["twin"]]
-    row = {"chunk": chunk["index"],
-           "guided_val_acc": g["val"]["acc"], "twin_val_acc": u["val"]["acc"],
-           "guided_gap": g["gap"], "twin_gap": u["gap"],
-           "adherence": g.get("adherence"),
-           "edited": chunk.get("teacher", {}).get("n_edited", 0)}
+    row = {
+        "chunk": chunk["index"],
+        "guided_val_acc": g["val"]["acc"],
+        "twin_val_acc": u["val"]["acc"],
+        "guided_gap": g["gap"],
+        "twin_gap": u["gap"],
+        "adherence": g.get("adherence"),
+        "edited": chunk.get("teacher", {}).get("n_edited", 0),
+    }
     if as_json:
         print(json.dumps(row))
         return
     adh = "-" if row["adherence"] is None else f"{row['adherence']:.2f}"
-    print(f"chunk {row['chunk']}: val acc guided {row['guided_val_acc']:.4f} "
-          f"twin {row['twin_val_acc']:.4f} | gap guided {row['guided_gap']:+.4f} "
-          f"twin {row['twin_gap']:+.4f} | edited {row['edited']} adherence {adh}")
+    print(
+        f"chunk {row['chunk']}: val acc guided {row['guided_val_acc']:.4f} "
+        f"twin {row['twin_val_acc']:.4f} | gap guided {row['guided_gap']:+.4f} "
+        f"twin {row['twin_gap']:+.4f} | edited {row['edited']} adherence {adh}"
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import app
 
-    return app.main(["--data-dir", args.data_dir] * bool(args.data_dir)
-                    + ["--host", args.host] * bool(args.host)
-                    + ["--port", str(args.port)] * bool(args.port)
-                    + ["--data-file", args.data_file] * bool(args.data_file))
+    return app.main(
+        ["--data-dir", args.data_dir] * bool(args.data_dir)
+        + ["--host", args.host] * bool(args.host)
+        + ["--port", str(args.port)] * bool(args.port)
+        + ["--data-file", args.data_file] * bool(args.data_file)
+    )
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

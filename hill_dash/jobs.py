@@ -10,6 +10,7 @@ so they run the same in a forked process, on a Celery worker, or in a test.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,17 +22,33 @@ SetProgress = Callable[[tuple], None]
 
 def make_manager(data_dir: Path, redis_url: str | None = None):
     """Dash background-callback manager: CeleryManager with Redis, else DiskcacheManager."""
-    from dash import CeleryManager, DiskcacheManager
+    from dash import DiskcacheManager
 
     if redis_url:
-        from hill_dash.celery_app import make_celery
+        from hill_dash.celery_app import HillCeleryManager, make_celery
 
-        return CeleryManager(make_celery(redis_url))
+        return HillCeleryManager(make_celery(redis_url))
     import diskcache
 
     cache_dir = Path(data_dir) / "cache" / "background"
     cache_dir.mkdir(parents=True, exist_ok=True)
     return DiskcacheManager(diskcache.Cache(str(cache_dir)))
+
+
+def job_revoked() -> bool:
+    """On a Celery worker: whether the dashboard cancelled this task before it started."""
+    if "celery" not in sys.modules:  # a forked DiskCache job, or a test
+        return False
+    from celery import current_task
+
+    request = getattr(current_task, "request", None)
+    task_id = getattr(request, "id", None)
+    if not task_id:
+        return False
+    try:
+        return current_task.AsyncResult(task_id).state == "REVOKED"
+    except Exception:  # noqa: BLE001 - the backend is unreachable: run the chunk
+        return False
 
 
 def progress_tuple(step: int, total: int, message: str) -> tuple:
@@ -60,6 +77,8 @@ def train_chunk_job(
         if set_progress is not None:
             set_progress(progress_tuple(step, total, message))
 
+    if job_revoked():  # cancelled (e.g. by the watchdog) while it waited in the queue
+        return {"run_id": run_id, "ok": False, "message": "cancelled before a worker started it"}
     t0 = time.time()
     use_all_cores_in_job()
     try:

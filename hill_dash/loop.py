@@ -127,6 +127,7 @@ def run_chunk(
     nothing of the chunk is stored.
     """
     with store.training_lock(run_id):
+        progress = _beating(progress, store.heartbeat(run_id))
         store.remove_leftovers(run_id)  # of a job killed mid-write
         run = store.load_run(run_id)
         cfg = RunConfig.from_dict(run["config"])
@@ -378,6 +379,17 @@ def _step_reporter(progress: Progress | None, label: str):
     if progress is None:
         return None
     return lambda step, total, loss: progress(step, total, f"{label}: loss {loss:.4f}")
+
+
+def _beating(progress: Progress | None, beat: Callable[[], None]) -> Progress:
+    """`progress` that also keeps the training lock's heartbeat fresh (throttled by `beat`)."""
+
+    def report(step: int, total: int, message: str) -> None:
+        beat()
+        if progress is not None:
+            progress(step, total, message)
+
+    return report
 
 
 def _report(progress: Progress | None, step: int, total: int, message: str) -> None:

@@ -39,7 +39,13 @@ from hill_dash.projection import MapState
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CKPT_ID = re.compile(r"^[a-z][0-9]{1,6}$")
-LOCK_STALE_SECONDS = 6 * 3600
+# A training lock names its holder (pid, host) and carries a heartbeat ("beat"), rewritten
+# while the chunk makes progress. On the lock's own host a dead pid frees it at once; from
+# another host (a Celery worker elsewhere) a lock whose beat is older than LOCK_STALE_SECONDS
+# is taken as dead. LOCK_MAX_SECONDS guards against a recycled pid on the same host.
+LOCK_STALE_SECONDS = 90.0
+LOCK_MAX_SECONDS = 6 * 3600.0
+BEAT_SECONDS = 2.0  # at most one heartbeat write per this many seconds
 
 
 def default_data_dir() -> Path:
@@ -247,11 +253,23 @@ class RunStore:
         return {r["checkpoint"]: r for r in recs if r.get("checkpoint") in known}
 
     # -- training lock ------------------------------------------------------
+    def _lock_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "training.lock"
+
     @contextlib.contextmanager
     def training_lock(self, run_id: str, job: str = "") -> Iterator[None]:
         """One training chunk per run at a time; a lock of a dead job is taken over."""
-        path = self.run_dir(run_id) / "training.lock"
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "job": job}
+        path = self._lock_path(run_id)
+        now = time.time()
+        token = uuid.uuid4().hex
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": now,
+            "beat": now,
+            "job": job,
+            "token": token,
+        }
         tmp = path.with_name(f".training.lock.{uuid.uuid4().hex[:8]}")
         tmp.write_text(json.dumps(me))
         try:
@@ -275,21 +293,74 @@ class RunStore:
         try:
             yield
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            if (self.read_lock(run_id) or {}).get("token") == token:  # not a successor's lock
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+    def read_lock(self, run_id: str) -> dict | None:
+        """The training lock's content as written (holder alive or not), or None if free."""
+        path = self._lock_path(run_id)
+        try:
+            lock = json.loads(path.read_text() or "{}")
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return {"pid": None, "host": "?"} if path.exists() else None
+        return lock if isinstance(lock, dict) else {"pid": None, "host": "?"}
+
+    def beat(self, run_id: str) -> bool:
+        """Refresh the heartbeat of the training lock this process holds; False if it holds none.
+
+        The lock is rewritten whole (temp file + rename), so a reader never sees it torn.
+        """
+        lock = self.read_lock(run_id)
+        if not lock or lock.get("pid") != os.getpid() or lock.get("host") != socket.gethostname():
+            return False
+        path = self._lock_path(run_id)
+        tmp = path.with_name(f".training.lock.{uuid.uuid4().hex[:8]}")
+        try:
+            tmp.write_text(json.dumps(lock | {"beat": time.time()}))
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            return False
+        return True
+
+    def heartbeat(self, run_id: str, every: float | None = None) -> Callable[[], None]:
+        """A cheap callable for progress callbacks: beats at most once per `every` seconds
+        (BEAT_SECONDS by default)."""
+        every = BEAT_SECONDS if every is None else every
+        last = time.monotonic()
+
+        def tick() -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= every:
+                last = now
+                self.beat(run_id)
+
+        return tick
 
     def lock_holder(self, run_id: str) -> dict | None:
-        """The live holder of the training lock, or None if free or held by a dead job."""
-        path = self.run_dir(run_id) / "training.lock"
+        """The live holder of the training lock, or None if free or held by a dead job.
+
+        Same host: the holder's pid decides. Another host: its heartbeat must be fresher
+        than LOCK_STALE_SECONDS (a killed worker there stops beating).
+        """
+        holder = self.read_lock(run_id)
+        if holder is None or holder.get("pid") is None:
+            return holder
         try:
-            holder = json.loads(path.read_text() or "{}")
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None if not path.exists() else {"pid": None, "host": "?"}
-        if time.time() - float(holder.get("since", 0)) > LOCK_STALE_SECONDS:
-            return None
-        if holder.get("host") == socket.gethostname() and not _pid_alive(holder.get("pid")):
-            return None
-        return holder
+            last = max(float(holder.get("beat") or 0), float(holder.get("since") or 0))
+        except (TypeError, ValueError):
+            last = 0.0
+        age = time.time() - last
+        if holder.get("host") == socket.gethostname():
+            if not _pid_alive(holder.get("pid")):
+                return None
+            return None if age > LOCK_MAX_SECONDS else holder
+        return None if age > LOCK_STALE_SECONDS else holder
 
 
 def _pid_alive(pid: object) -> bool:

@@ -506,7 +506,7 @@ def machine_info() -> dict:
 
 def _write_json(path: Path, obj: object) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, allow_nan=False))
+    tmp.write_text(json.dumps(obj, separators=(",", ":"), allow_nan=False))
     os.replace(tmp, path)
 
 

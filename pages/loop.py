@@ -32,6 +32,7 @@ dash.register_page(__name__, path="/", name="Loop", title="HILL Dash · loop")
 
 PANEL_CONFIG = {"displaylogo": False, "displayModeBar": False}
 NO_SELECTION = {"indices": [], "previous": [], "rev": 0, "key": ""}
+WATCHDOG_MS = 3000  # how often the page checks, while a chunk runs, that its job is alive
 
 
 def no_run_message() -> str:
@@ -393,6 +394,10 @@ layout = html.Div(
         dcc.Store(id="selection-store", data=NO_SELECTION),
         dcc.Store(id="map-key", data=""),
         dcc.Store(id="store-change"),  # {"version", "run_id"?}: published to run-id / run-version
+        # the training watchdog: ticks only while a chunk runs (see watch_training)
+        dcc.Interval(id="watchdog-interval", interval=WATCHDOG_MS, disabled=True),
+        dcc.Store(id="watchdog-store"),  # views.start_watch's record of the running chunk
+        dcc.Store(id="watchdog-cancel"),  # a cancel input of train_chunk: ends a lost job
         dbc.Row(
             [
                 dbc.Col([map_card, panels], md=8),
@@ -856,8 +861,9 @@ def change_edits(
     running=[
         (Output("train-button", "disabled"), True, False),
         (Output("cancel-button", "disabled"), False, True),
+        (Output("watchdog-interval", "disabled"), False, True),
     ],
-    cancel=[Input("cancel-button", "n_clicks")],
+    cancel=[Input("cancel-button", "n_clicks"), Input("watchdog-cancel", "data")],
     prevent_initial_call=True,
 )
 def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection):
@@ -872,6 +878,61 @@ def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection):
     )
     ok, message = views.job_message(result)
     return {"run_id": result.get("run_id"), "version": time.time()}, status(ok, message)
+
+
+@callback(
+    Output("watchdog-store", "data"),
+    Output("chunk-status", "children", allow_duplicate=True),
+    Output("train-button", "disabled", allow_duplicate=True),
+    Output("cancel-button", "disabled", allow_duplicate=True),
+    Output("watchdog-interval", "disabled", allow_duplicate=True),
+    Output("watchdog-cancel", "data"),
+    Output("store-change", "data", allow_duplicate=True),
+    Input("watchdog-interval", "n_intervals"),
+    State("watchdog-store", "data"),
+    State("train-button", "disabled"),
+    State("train-button", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def watch_training(_n, watch, training, clicks, run_id):
+    """While a chunk runs: if its job died (worker killed or lost), say so and end it.
+
+    Ending it = cancelling the background job (its task is marked revoked, so Dash
+    stops polling), re-enabling Train chunk and stopping this interval. The first tick
+    of a chunk starts the watch (not the click itself: a request running while the
+    click's job forks could leave the forked job a locked stream or loader).
+    """
+    if not training:
+        raise PreventUpdate
+    current = watch
+    if not isinstance(watch, dict) or watch.get("clicks") != clicks:
+        started = time.time() - 2 * WATCHDOG_MS / 1000  # the click was one tick ago
+        current = views.start_watch(data_dir(), run_id, now=started) | {"clicks": clicks}
+    tick = views.watch_tick(data_dir(), current)
+    if not tick["report"]:
+        shown = status_alert(tick["message"], "info") if tick["state"] == "queued" else no_update
+        new_watch = tick["watch"] if tick["watch"] != watch else no_update
+        if new_watch is no_update and shown is no_update:
+            raise PreventUpdate
+        return new_watch, shown, no_update, no_update, no_update, no_update, no_update
+    now = time.time()
+    change = {"version": now}
+    if tick["watch"].get("run_id"):
+        change["run_id"] = tick["watch"]["run_id"]
+    return (
+        None,
+        status_alert(tick["message"], "warning"),
+        False,
+        True,
+        True,
+        now,
+        change,
+    )
+
+
+def status_alert(text: str, color: str) -> dbc.Alert:
+    return dbc.Alert(text, color=color, className="py-1 px-2 mb-0 small")
 
 
 @callback(

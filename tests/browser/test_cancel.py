@@ -16,7 +16,7 @@ def test_cancel_leaves_last_checkpoint(browser, live_app):
     br.find_element("#epochs-input").clear()
     br.find_element("#epochs-input").send_keys("200")  # long enough to cancel mid-way
     click(br, "#train-button")
-    deadline = time.time() + 180  # the first job waits for UMAP's warm-up before it forks
+    deadline = time.time() + 300  # the first job waits for UMAP's warm-up before it forks
     while (progress_value(br.driver) or 0) < 1 and time.time() < deadline:
         time.sleep(0.2)
     assert (progress_value(br.driver) or 0) >= 1
