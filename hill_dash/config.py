@@ -55,3 +55,8 @@ def data_dir() -> Path:
 def start_dataset() -> str:
     """What a new run starts on when the person has not chosen: the data file, else digits."""
     return os.environ.get("HILL_DASH_DATA_FILE") or "digits"
+
+
+def jobs_on_workers() -> bool:
+    """Whether background jobs run on Celery workers (a Redis URL is configured)."""
+    return bool(os.environ.get("HILL_DASH_REDIS_URL"))

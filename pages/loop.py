@@ -22,7 +22,7 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 from dash.exceptions import PreventUpdate
 
 from hill_dash import loop, views
-from hill_dash.config import data_dir, start_dataset
+from hill_dash.config import data_dir, jobs_on_workers, start_dataset
 from hill_dash.errors import HillError
 from hill_dash.figures import latent_map as LM
 from hill_dash.figures import panels as P
@@ -33,6 +33,11 @@ dash.register_page(__name__, path="/", name="Loop", title="HILL Dash · loop")
 PANEL_CONFIG = {"displaylogo": False, "displayModeBar": False}
 NO_SELECTION = {"indices": [], "previous": [], "rev": 0, "key": ""}
 WATCHDOG_MS = 3000  # how often the page checks, while a chunk runs, that its job is alive
+# Only jobs on Celery workers need the watchdog: Dash itself sees a forked job die (and
+# the fewer requests run while the web process forks a job, the better).
+WATCHDOG_RUNNING = (
+    [(Output("watchdog-interval", "disabled"), False, True)] if jobs_on_workers() else []
+)
 
 
 def no_run_message() -> str:
@@ -861,7 +866,7 @@ def change_edits(
     running=[
         (Output("train-button", "disabled"), True, False),
         (Output("cancel-button", "disabled"), False, True),
-        (Output("watchdog-interval", "disabled"), False, True),
+        *WATCHDOG_RUNNING,
     ],
     cancel=[Input("cancel-button", "n_clicks"), Input("watchdog-cancel", "data")],
     prevent_initial_call=True,

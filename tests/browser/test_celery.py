@@ -156,16 +156,23 @@ class ScaleOut:
             w.stop()
 
 
+@pytest.fixture(scope="module")
+def own_numba_cache(tmp_path_factory) -> Path:
+    """numba's cache for these tests only: kernels compiled on the worker must not land in
+    the session's cache, where they would change the timing of the other browser tests."""
+    return tmp_path_factory.mktemp("numba-cache-celery")
+
+
 @pytest.fixture
-def scale_out(tmp_path, numba_cache, redis_url):
+def scale_out(tmp_path, own_numba_cache, redis_url):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    so = ScaleOut(data_dir, numba_cache, redis_url)
+    so = ScaleOut(data_dir, own_numba_cache, redis_url)
     try:
         first = so.start_worker(wait=False)  # boots while the app starts
         so.app = LiveApp(
             data_dir,
-            numba_cache,
+            own_numba_cache,
             extra_env={"HILL_DASH_REDIS_URL": redis_url, "HILL_DASH_WARMUP": "0"},
         )
         first.wait_ready()
