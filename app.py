@@ -10,14 +10,8 @@ Celery workers import this module: `celery -A app:celery_app worker`.
 
 from __future__ import annotations
 
+import argparse
 import os
-
-# Background jobs fork from this threaded server, and GNU OpenMP cannot be used in a child
-# whose parent ran an OpenMP team: keep every thread of the web process (not only the main
-# one) at one OpenMP thread. Set before scikit-learn/torch load; each job lifts it.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-import argparse  # noqa: E402
 import sys
 import threading
 from pathlib import Path

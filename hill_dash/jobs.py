@@ -123,8 +123,6 @@ def make_web_process_fork_safe() -> None:
 
 def use_all_cores_in_job() -> None:
     """In a forked job: lift the web process's OpenMP limit (a fresh team is safe here)."""
-    import torch
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(os.cpu_count() or 1, user_api="openmp")
-    torch.set_num_threads(os.cpu_count() or 1)
