@@ -11,9 +11,7 @@ Celery workers import this module: `celery -A app:celery_app worker`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import threading
 from pathlib import Path
 
 import dash
@@ -22,6 +20,7 @@ from dash import dcc, html
 
 from hill_dash.config import AppConfig
 from hill_dash.jobs import make_manager, make_web_process_fork_safe
+from hill_dash.launcher import LauncherManager
 
 UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -72,19 +71,15 @@ def create_app(config: AppConfig) -> dash.Dash:
     return app
 
 
-def warm_up_in_background(config: AppConfig) -> None:
-    """Compile UMAP's numba code off the request path; forked jobs inherit it.
+def start_job_launcher(app: dash.Dash, config: AppConfig) -> None:
+    """Fork the process that starts background jobs, while this one is single-threaded.
 
-    A job forked while the warm-up thread holds numba's compiler lock would hang
-    forever, so every fork first waits for the warm-up to finish.
+    It compiles UMAP's numba code once, so every chunk's map update starts warm.
+    Celery workers need none: they are their own processes.
     """
-    if not config.projection_warmup:
-        return
-    from hill_dash.projection import warm_up_numba
-
-    thread = threading.Thread(target=warm_up_numba, name="umap-warm-up", daemon=True)
-    os.register_at_fork(before=lambda: thread.join(timeout=300) if thread.is_alive() else None)
-    thread.start()
+    manager = app._background_manager
+    if isinstance(manager, LauncherManager):
+        manager.start_launcher(warm_up=config.projection_warmup)
 
 
 def parse_args(argv: list[str] | None) -> AppConfig:
@@ -110,7 +105,7 @@ def parse_args(argv: list[str] | None) -> AppConfig:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     app = create_app(config)
-    warm_up_in_background(config)
+    start_job_launcher(app, config)
     print(
         f"HILL Dash on http://{config.host}:{config.port}  (runs in {config.data_dir})",
         file=sys.stderr,

@@ -21,9 +21,8 @@ SetProgress = Callable[[tuple], None]
 
 
 def make_manager(data_dir: Path, redis_url: str | None = None):
-    """Dash background-callback manager: CeleryManager with Redis, else DiskcacheManager."""
-    from dash import DiskcacheManager
-
+    """Dash background-callback manager: CeleryManager with Redis, else a DiskcacheManager
+    whose jobs are forked by a clean launcher process (see hill_dash.launcher)."""
     if redis_url:
         from hill_dash.celery_app import HillCeleryManager, make_celery
 
@@ -32,7 +31,9 @@ def make_manager(data_dir: Path, redis_url: str | None = None):
 
     cache_dir = Path(data_dir) / "cache" / "background"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    return DiskcacheManager(diskcache.Cache(str(cache_dir)))
+    from hill_dash.launcher import LauncherManager
+
+    return LauncherManager(diskcache.Cache(str(cache_dir)))
 
 
 def job_revoked() -> bool:
@@ -109,7 +110,7 @@ def _chunk_overrides(overrides: dict | None) -> dict:
 
 
 def make_web_process_fork_safe() -> None:
-    """Keep OpenMP single-threaded in the web process, which forks background jobs.
+    """Keep OpenMP single-threaded in the web process and the job launcher it forks.
 
     GNU OpenMP cannot be used in a child forked from a parent that ran an OpenMP
     thread team: scikit-learn's k-NN (UMAP inverse, previews) would hang the job.

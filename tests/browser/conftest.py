@@ -129,3 +129,13 @@ def live_app(tmp_path, numba_cache):
 def browser(dash_br, live_app):
     dash_br.server_url = live_app.url
     return dash_br
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test shows the tail of the app's log (tracebacks of 500s, jobs)."""
+    outcome = yield
+    report = outcome.get_result()
+    app = item.funcargs.get("live_app") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(app, LiveApp) and not app.log.closed:
+        report.sections.append(("app log (tail)", app.read_log()))

@@ -2,7 +2,6 @@
 
 import time
 
-import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
@@ -40,12 +39,6 @@ def wait_text(driver, element_id: str, needle: str, timeout: float = 300) -> str
     raise AssertionError(f"#{element_id} never showed {needle!r}: {text_of(driver, element_id)}")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known hazard: with the DiskCache manager a job is forked from the threaded web "
-    "server; a fork while another request thread holds a lock can hang that job (seen once "
-    "in 3 runs on a loaded 2-core machine). Celery workers do not fork from the web process.",
-)
 def test_two_tabs_two_runs(browser, live_app):
     a = Session.new("digits", model="mlp", projection="pca", epochs=2, data_dir=live_app.data_dir)
     b = Session.new(

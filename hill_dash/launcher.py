@@ -1,0 +1,164 @@
+"""Background jobs without a fork from the threaded web server.
+
+Dash's DiskcacheManager forks every job from the web process. That process is a
+threaded Flask server: a fork taken while another request thread holds a lock
+(the allocator's, OpenMP's, numba's compiler lock, a logging handler's) gives a
+child that can wait on that lock forever. It happened: a chunk that never
+started, a progress bar that never moved.
+
+`LauncherManager` forks one *launcher* process while the web process is still
+single-threaded (after the app and its callbacks are built, before the server
+starts). The launcher compiles UMAP's numba kernels once, then waits on a pipe;
+for each job it forks a child from itself — a single-threaded, clean parent —
+and sends back the child's pid. Everything else is Dash's DiskcacheManager:
+results and progress in the shared diskcache, Cancel kills the job by pid.
+
+The launcher ends when the web process closes the pipe (it exits or dies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection, Pipe
+
+from dash import DiskcacheManager
+
+log = logging.getLogger(__name__)
+
+
+class LauncherManager(DiskcacheManager):
+    """DiskcacheManager whose jobs are forked by a clean launcher process."""
+
+    def __init__(self, cache, **kwargs):
+        super().__init__(cache, **kwargs)
+        self._conn: Connection | None = None
+        self._launcher_pid: int | None = None
+        self._lock = threading.Lock()  # one request at a time on the pipe
+
+    @property
+    def launcher_pid(self) -> int | None:
+        return self._launcher_pid
+
+    def start_launcher(self, warm_up: bool = True) -> int:
+        """Fork the launcher now: call before any thread starts. Returns its pid."""
+        if self._conn is not None:
+            return self._launcher_pid
+        ours, theirs = Pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the launcher
+            code = 0
+            try:
+                ours.close()
+                _serve(self, theirs, warm_up)
+            except BaseException:  # noqa: BLE001 - report, then leave without cleanup
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        theirs.close()
+        self._conn, self._launcher_pid = ours, pid
+        return pid
+
+    def stop_launcher(self, timeout: float = 10) -> bool:
+        """Close the pipe (the launcher then exits) and reap it; running jobs go on.
+
+        True when it left on its own, False when it had to be killed.
+        """
+        if self._conn is None:
+            return True
+        self._conn.close()
+        self._conn = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.waitpid(self._launcher_pid, os.WNOHANG) != (0, 0):
+                return True
+            time.sleep(0.05)
+        os.kill(self._launcher_pid, signal.SIGKILL)
+        os.waitpid(self._launcher_pid, 0)
+        return False
+
+    def call_job_fn(self, key, job_fn, args, context):
+        if self._conn is None:  # no launcher (an app built in a test): Dash's own fork
+            return super().call_job_fn(key, job_fn, args, context)
+        # the launcher was forked after every callback registered: same registry, same keys
+        fn_key = next((k for k, fn in self.func_registry.items() if fn is job_fn), None)
+        request = (fn_key, key, self._make_progress_key(key), args, dict(context))
+        with self._lock:
+            try:
+                self._conn.send(request)
+                reply = self._conn.recv()
+            except (OSError, EOFError) as exc:
+                raise RuntimeError(
+                    f"the job launcher (pid {self._launcher_pid}) is gone: {exc}; "
+                    "restart the dashboard"
+                ) from exc
+        if isinstance(reply, str):  # the launcher could not start the job
+            raise RuntimeError(f"the job launcher could not start the job: {reply}")
+        return reply
+
+
+def _serve(manager: LauncherManager, conn: Connection, warm_up: bool) -> None:
+    """The launcher's loop: one forked child per request, until the pipe closes."""
+    # exited jobs are reaped by the kernel: no zombies, and Dash sees them gone
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the web process
+    if warm_up:
+        _warm_up()
+    while True:
+        try:
+            fn_key, key, progress_key, args, context = conn.recv()
+        except (EOFError, OSError):
+            return  # the web process is gone
+        try:
+            pid = _fork_job(
+                manager.func_registry.get(fn_key), conn, (key, progress_key, args, context)
+            )
+        except Exception as exc:  # noqa: BLE001 - tell the web process, keep serving
+            conn.send(f"{type(exc).__name__}: {exc}")
+        else:
+            conn.send(pid)
+
+
+def _fork_job(job_fn, conn: Connection, job_args: tuple) -> int:
+    if job_fn is None:
+        raise LookupError("no background callback registered for this request")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0  # the job
+    try:
+        conn.close()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        job_fn(*job_args)
+    except BaseException:  # noqa: BLE001
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _warm_up() -> None:
+    try:
+        from hill_dash.projection import warm_up_numba
+
+        seconds = warm_up_numba()
+        print(f"job launcher: UMAP compiled in {seconds:.1f} s", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - jobs then compile on their own
+        print(f"job launcher: UMAP warm-up failed: {exc}", file=sys.stderr)

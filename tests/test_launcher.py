@@ -1,0 +1,79 @@
+"""The job launcher: jobs are forked by a clean process, not by the threaded web server."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import diskcache
+import psutil
+import pytest
+
+from hill_dash.launcher import LauncherManager
+
+
+def wait_for(predicate, timeout: float = 20) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def manager(tmp_path):
+    m = LauncherManager(diskcache.Cache(str(tmp_path / "cache")))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def write_pids(key, progress_key, args, context):
+        (out / key).write_text(f"{os.getpid()} {os.getppid()} {args['x']} {context['who']}")
+        time.sleep(float(args.get("sleep", 0)))
+
+    m.func_registry["write-pids"] = write_pids
+    m.out = out
+    m.start_launcher(warm_up=False)
+    yield m
+    m.stop_launcher()
+
+
+def test_jobs_are_children_of_the_launcher_not_of_this_process(manager):
+    job_fn = manager.func_registry["write-pids"]
+    pid = manager.call_job_fn("job-a", job_fn, {"x": 3}, {"who": "tab-1"})
+    done = manager.out / "job-a"
+    assert wait_for(done.exists) and wait_for(lambda: done.read_text().count(" ") == 3)
+    job_pid, parent, x, who = done.read_text().split()
+    assert int(job_pid) == pid
+    assert int(parent) == manager.launcher_pid != os.getpid()
+    assert (x, who) == ("3", "tab-1")  # arguments and context arrive intact
+    assert wait_for(lambda: not manager.job_running(pid))  # reaped, no zombie left behind
+
+
+def test_cancel_kills_a_running_job(manager):
+    job_fn = manager.func_registry["write-pids"]
+    pid = manager.call_job_fn("job-b", job_fn, {"x": 1, "sleep": 60}, {"who": "tab-2"})
+    assert wait_for((manager.out / "job-b").exists)
+    assert manager.job_running(pid)
+    manager.terminate_job(pid)
+    assert wait_for(lambda: not manager.job_running(pid))
+    # the launcher survives its job and starts the next one
+    pid2 = manager.call_job_fn("job-c", job_fn, {"x": 2}, {"who": "tab-2"})
+    assert pid2 != pid and wait_for((manager.out / "job-c").exists)
+
+
+def test_unknown_callback_is_a_clear_error_and_the_launcher_keeps_serving(manager):
+    with pytest.raises(RuntimeError, match="no background callback registered"):
+        manager.call_job_fn("job-d", lambda *a: None, {"x": 0}, {"who": "?"})
+    job_fn = manager.func_registry["write-pids"]
+    manager.call_job_fn("job-e", job_fn, {"x": 5}, {"who": "tab-3"})
+    assert wait_for((manager.out / "job-e").exists)
+
+
+def test_launcher_ends_when_the_web_process_closes_the_pipe(tmp_path: Path):
+    m = LauncherManager(diskcache.Cache(str(tmp_path / "cache")))
+    pid = m.start_launcher(warm_up=False)
+    assert psutil.pid_exists(pid)
+    assert m.stop_launcher(timeout=30)  # it left on its own, no SIGKILL needed
+    assert not psutil.pid_exists(pid)
