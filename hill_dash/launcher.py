@@ -88,6 +88,46 @@ class LauncherManager(DiskcacheManager):
         os.waitpid(self._launcher_pid, 0)
         return False
 
+    def _own_job(self, job):
+        """The job's psutil.Process while it is alive and the launcher's child, else None.
+
+        The kernel reaps finished jobs at once, so their pids can be reused: never
+        kill or report a pid that is not one of ours.
+        """
+        import psutil
+
+        try:
+            proc = psutil.Process(int(job))
+            if proc.ppid() != self._launcher_pid or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied, TypeError, ValueError):
+            return None
+
+    def job_running(self, job):
+        if self._conn is None:
+            return super().job_running(job)
+        return self._own_job(job) is not None
+
+    def terminate_job(self, job):
+        """Kill a job and what it started. A job that ends meanwhile needs nothing more
+        (Dash's own version raised then, and the request that read the result got a 500)."""
+        import psutil
+
+        if self._conn is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                super().terminate_job(job)
+            return
+        proc = self._own_job(job) if job is not None else None
+        if proc is None:
+            return
+        with contextlib.suppress(psutil.NoSuchProcess):
+            family = proc.children(recursive=True) + [proc]
+            for p in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+            psutil.wait_procs(family, timeout=1)
+
     def call_job_fn(self, key, job_fn, args, context):
         if self._conn is None:  # no launcher (an app built in a test): Dash's own fork
             return super().call_job_fn(key, job_fn, args, context)

@@ -77,3 +77,15 @@ def test_launcher_ends_when_the_web_process_closes_the_pipe(tmp_path: Path):
     assert psutil.pid_exists(pid)
     assert m.stop_launcher(timeout=30)  # it left on its own, no SIGKILL needed
     assert not psutil.pid_exists(pid)
+
+
+def test_finished_or_foreign_pids_are_never_killed(manager):
+    job_fn = manager.func_registry["write-pids"]
+    pid = manager.call_job_fn("job-f", job_fn, {"x": 1}, {"who": "tab-4"})
+    assert wait_for(lambda: not manager.job_running(pid))
+    manager.terminate_job(pid)  # ended meanwhile: nothing to do, no error
+    manager.terminate_job(os.getpid())  # not one of the launcher's jobs: left alone
+    manager.terminate_job(manager.launcher_pid)
+    assert psutil.pid_exists(manager.launcher_pid) and not manager.job_running(os.getpid())
+    pid2 = manager.call_job_fn("job-g", job_fn, {"x": 2}, {"who": "tab-4"})
+    assert wait_for((manager.out / "job-g").exists) and pid2 != pid
