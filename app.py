@@ -21,8 +21,7 @@ from dash import dcc, html
 from hill_dash.config import AppConfig
 from hill_dash.jobs import make_manager, make_web_process_fork_safe
 from hill_dash.launcher import LauncherManager
-
-UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
+from hill_dash.uploads import UPLOAD_LIMIT_BYTES
 
 
 def navbar() -> dbc.NavbarSimple:

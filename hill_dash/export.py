@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from hill_dash.data import BUILTINS, SPLITS, Dataset
-from hill_dash.errors import StoreError
 from hill_dash.store import RunStore, check_run_id
 
 SESSION_FORMAT = "hill-dash-session/1"
@@ -46,18 +45,6 @@ HEAD_MEMBERS = {"guided": "guided_model.pt", "twin": "twin_model.pt"}
 
 
 # -- the run list ---------------------------------------------------------------
-
-
-def current_run_id(store: RunStore, run_id: object) -> str | None:
-    """The browser's run if it still exists, else the most recent run, else None."""
-    if isinstance(run_id, str):
-        try:
-            if store.exists(run_id):
-                return run_id
-        except StoreError:
-            pass  # a tampered session value falls back like a missing one
-    runs = store.list_runs()
-    return runs[0]["id"] if runs else None
 
 
 def lineage_text(run: dict, max_chunks: int = 6) -> str:

@@ -67,6 +67,20 @@ class RunConfig:
         )
 
 
+@dataclass(frozen=True)
+class _TrainedLineage:
+    """One lineage after a chunk: everything `_save` stores for its checkpoint."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    Z: np.ndarray  # (n_all, latent_dim) latents of all splits
+    logits: np.ndarray  # (n_all, n_classes)
+    map_state: MapState  # aligned to the parent's map
+    rec: dict  # metrics record, test split included until `_save` locks it away
+    edited: np.ndarray  # (n_all,) bool: points the teacher moved (none for the twin)
+    Zp: np.ndarray | None  # (n_all, latent_dim) the parent's latents; None for chunk 0
+
+
 def create_run(
     store: RunStore,
     dataset: Dataset,
@@ -154,9 +168,11 @@ def _first_chunk(store, run_id, run, cfg, data, device, progress, should_stop) -
     _report(progress, total - 1, total, "chunk 0: projecting the latent map")
     logits, Z = infer(model, data.all_X())
     map_state = fit_map(Z, cfg.projection, seed=cfg.seed)
-    rec = _evaluate(data, logits, Z, None, None, np.zeros(len(Z), bool), None)
+    edited = np.zeros(len(Z), bool)
+    rec = _evaluate(data, logits, Z, None, None, edited, None)
     rec |= {"checkpoint": "c0", "lineage": "root", "chunk": 0, "train_loss": stats["loss"]}
-    _save(store, run_id, "c0", model, opt, Z, logits, map_state, rec, data, None)
+    root = _TrainedLineage(model, opt, Z, logits, map_state, rec, edited, Zp=None)
+    _save(store, run_id, "c0", root, data)
     chunk = {
         "index": 0,
         "seed": ccfg.seed,
@@ -168,14 +184,20 @@ def _first_chunk(store, run_id, run, cfg, data, device, progress, should_stop) -
         "seconds": time.time() - t0,
     }
 
+    store.update_run(run_id, _record_root(chunk))
+    _report(progress, total, total, "chunk 0 done")
+    return chunk
+
+
+def _record_root(chunk: dict) -> Callable[[dict], None]:
+    """The run.json change that names checkpoint c0 the root and head of both lineages."""
+
     def record(r: dict) -> None:
         r["checkpoints"]["c0"] = {"lineage": "root", "chunk": 0, "parent": None}
         r["heads"] = {"guided": "c0", "twin": "c0"}
         r["chunks"].append(chunk)
 
-    store.update_run(run_id, record)
-    _report(progress, total, total, "chunk 0 done")
-    return chunk
+    return record
 
 
 def _paired_chunk(store, run_id, run, cfg, data, device, progress, should_stop, overrides):
@@ -239,19 +261,17 @@ def _paired_chunk(store, run_id, run, cfg, data, device, progress, should_stop, 
             "train_loss": stats["loss"],
             "teacher_loss": stats["teacher"],
         }
-        outputs[lineage] = (model, opt, Z, logits, map_state, rec, edited, Zp)
+        outputs[lineage] = _TrainedLineage(model, opt, Z, logits, map_state, rec, edited, Zp)
         _report(progress, 2 * per + 1 + (lineage == "twin"), total, f"chunk {index}: {lineage} map")
-    g_rec, u_rec = outputs["guided"][5], outputs["twin"][5]
+    g_rec, u_rec = outputs["guided"].rec, outputs["twin"].rec
     g_rec["bias"] = M.bias_flags(
         g_rec["val"]["per_class"],
         u_rec["val"]["per_class"],
         list(np.bincount(data.y_val, minlength=data.n_classes).tolist()),
         teacher.touched_classes,
     )
-    for lineage, (model, opt, Z, logits, map_state, rec, edited, Zp) in outputs.items():
-        _save(
-            store, run_id, ids[lineage], model, opt, Z, logits, map_state, rec, data, (Zp, edited)
-        )
+    for lineage, out in outputs.items():
+        _save(store, run_id, ids[lineage], out, data)
     consumed = {e.get("id") for e in pending}
     chunk = {
         "index": index,
@@ -333,25 +353,24 @@ def _evaluate(data: Dataset, logits, Z, Zp, teacher, edited, scale_prev) -> dict
     return rec
 
 
-def _save(store, run_id, ckpt, model, opt, Z, logits, map_state, rec, data, prev) -> None:
+def _save(store, run_id, ckpt, out: _TrainedLineage, data: Dataset) -> None:
     state = {
-        "model": {k: v.cpu() for k, v in model.state_dict().items()},
-        "optimizer": opt.state_dict(),
+        "model": {k: v.cpu() for k, v in out.model.state_dict().items()},
+        "optimizer": out.opt.state_dict(),
         "rng": torch.get_rng_state(),
     }
     arrays = {
-        "Z": Z.astype(np.float32),
-        "logits": logits.astype(np.float32),
-        **map_state.to_arrays(),
+        "Z": out.Z.astype(np.float32),
+        "logits": out.logits.astype(np.float32),
+        **out.map_state.to_arrays(),
     }
-    if prev is not None:
-        Zp, edited = prev
-        arrays["drift"] = M.point_drift(Z, Zp, rms_scale(Zp[: len(data.y_train)]))
-        arrays["edited"] = edited
+    if out.Zp is not None:
+        arrays["drift"] = M.point_drift(out.Z, out.Zp, rms_scale(out.Zp[: len(data.y_train)]))
+        arrays["edited"] = out.edited
     store.save_checkpoint(run_id, ckpt, state, arrays)
-    test = rec.pop("test")
+    test = out.rec.pop("test")
     store.append_jsonl(run_id, "test_metrics.jsonl", {"checkpoint": ckpt, **test})
-    store.append_jsonl(run_id, "metrics.jsonl", rec)
+    store.append_jsonl(run_id, "metrics.jsonl", out.rec)
 
 
 def _restore(store, run_id, ckpt, cfg: RunConfig, device, lr: float):
@@ -482,12 +501,7 @@ def fork_run(store: RunStore, run_id: str, ckpt: str, name: str | None = None) -
     if test:
         store.append_jsonl(new_id, "test_metrics.jsonl", test | {"checkpoint": "c0"})
 
-    def record(r: dict) -> None:  # only now does run.json name the complete checkpoint
-        r["checkpoints"]["c0"] = {"lineage": "root", "chunk": 0, "parent": None}
-        r["heads"] = {"guided": "c0", "twin": "c0"}
-        r["chunks"].append(
-            {"index": 0, "forked": True, "guided": "c0", "twin": "c0", "edits": [], "from": None}
-        )
-
-    store.update_run(new_id, record)
+    chunk = {"index": 0, "forked": True, "guided": "c0", "twin": "c0", "edits": [], "from": None}
+    # only now does run.json name the complete checkpoint
+    store.update_run(new_id, _record_root(chunk))
     return new_id

@@ -18,7 +18,6 @@ from dash import Input, Output, State, callback, dcc, html
 from hill_dash import loop
 from hill_dash.config import data_dir
 from hill_dash.errors import HillError
-from hill_dash.export import current_run_id
 from hill_dash.figures.compare import (
     MAP_HEIGHT,
     PANEL_HEIGHT,
@@ -33,6 +32,8 @@ from hill_dash.figures.compare import (
 from hill_dash.figures.panels import placeholder_figure
 from hill_dash.projection import MapState
 from hill_dash.store import RunStore
+from hill_dash.views import current_run_id
+from pages._ui import error_alert, titled_card
 
 dash.register_page(__name__, path="/compare", name="Compare", title="HILL Dash · compare")
 
@@ -88,85 +89,71 @@ maps = dbc.Row(
     className="g-2",
 )
 
-metrics_table = dbc.Card(
+metrics_table = titled_card(
+    "Metrics at this chunk",
     [
-        dbc.CardHeader("Metrics at this chunk"),
-        dbc.CardBody(
-            [
-                html.Div(id="compare-table-container"),
-                html.Small(
-                    "Drift is measured on the points the guided run edited, for both "
-                    "lineages. The twin has no teacher, so no adherence.",
-                    className="text-muted",
-                ),
-            ]
+        html.Div(id="compare-table-container"),
+        html.Small(
+            "Drift is measured on the points the guided run edited, for both "
+            "lineages. The twin has no teacher, so no adherence.",
+            className="text-muted",
         ),
     ],
-    className="h-100",
+    class_name="h-100",
 )
 
-class_panel = dbc.Card(
-    dbc.CardBody(
-        [
-            dcc.Graph(
-                id="compare-class-graph",
-                config=PANEL_CONFIG,
-                figure=placeholder_figure("loading…", PANEL_HEIGHT),
-            ),
-            html.Small(
-                "Red: a drop beyond noise (2 s.e.). Outlined: classes of the edited points.",
-                className="text-muted",
-            ),
-        ]
-    ),
-    className="h-100",
-)
 
-confusion_panel = dbc.Card(
-    dbc.CardBody(
-        [
-            dcc.Graph(
-                id="compare-confusion-graph",
-                config=PANEL_CONFIG,
-                figure=placeholder_figure("loading…", PANEL_HEIGHT),
-            ),
-            html.Small(
-                "Blue on the diagonal: the guided run gets more right; blue off the "
-                "diagonal: it makes more of that mistake.",
-                className="text-muted",
-            ),
-        ]
-    ),
-    className="h-100",
-)
-
-final_evaluation = dbc.Card(
-    [
-        dbc.CardHeader("Final evaluation on the locked test split"),
+def graph_panel(graph_id: str, note: str) -> dbc.Card:
+    """A small panel: a graph (loading until its callback answers) over a note."""
+    return dbc.Card(
         dbc.CardBody(
             [
-                dbc.Alert(
-                    [
-                        html.Strong("Every reveal is recorded. "),
-                        "Use the test split once, at the end. Choosing edits, chunks or settings "
-                        "after looking at test accuracy tunes on the test set and invalidates it.",
-                        html.Div(id="reveal-count", className="mt-1"),
-                    ],
-                    color="warning",
-                    className="mb-2",
+                dcc.Graph(
+                    id=graph_id,
+                    config=PANEL_CONFIG,
+                    figure=placeholder_figure("loading…", PANEL_HEIGHT),
                 ),
-                dbc.Button(
-                    "Reveal test accuracy of both heads",
-                    id="reveal-test-button",
-                    color="warning",
-                    outline=True,
-                    className="mb-2",
-                ),
-                html.Div(id="test-result"),
+                html.Small(note, className="text-muted"),
             ]
         ),
+        className="h-100",
+    )
+
+
+class_panel = graph_panel(
+    "compare-class-graph",
+    "Red: a drop beyond noise (2 s.e.). Outlined: classes of the edited points.",
+)
+
+confusion_panel = graph_panel(
+    "compare-confusion-graph",
+    "Blue on the diagonal: the guided run gets more right; blue off the "
+    "diagonal: it makes more of that mistake.",
+)
+
+final_evaluation = titled_card(
+    "Final evaluation on the locked test split",
+    [
+        dbc.Alert(
+            [
+                html.Strong("Every reveal is recorded. "),
+                "Use the test split once, at the end. Choosing edits, chunks or settings "
+                "after looking at test accuracy tunes on the test set and invalidates it.",
+                html.Div(id="reveal-count", className="mt-1"),
+            ],
+            color="warning",
+            className="mb-2",
+        ),
+        dbc.Button(
+            "Reveal test accuracy of both heads",
+            id="reveal-test-button",
+            color="warning",
+            outline=True,
+            className="mb-2",
+        ),
+        html.Div(id="test-result"),
     ],
-    className="mb-4",
+    class_name="mb-4",
 )
 
 layout = html.Div(
@@ -193,6 +180,10 @@ def _run_or_none(run_id):
     store = RunStore(data_dir())
     rid = current_run_id(store, run_id)
     return store, rid, (store.load_run(rid) if rid else None)
+
+
+def reveal_count(n: int) -> str:
+    return f"This run has {n} recorded reveal{'s' * (n != 1)}."
 
 
 def slider_settings(run: dict | None) -> dict:
@@ -224,8 +215,7 @@ def chunk_slider_for_run(run_id, _version):
     else:
         name = f"Run {run['name']} ({rid})" if run else NO_RUN
     s = slider_settings(run)
-    reveals = len(run.get("test_reveals", [])) if run else 0
-    count = f"This run has {reveals} recorded reveal{'s' * (reveals != 1)}."
+    count = reveal_count(len(run.get("test_reveals", [])) if run else 0)
     return s["min"], s["max"], s["marks"], s["value"], s["disabled"], name, count
 
 
@@ -347,6 +337,5 @@ def reveal_test_accuracy(n_clicks, run_id):
             ), dash.no_update
         result = loop.reveal_test(store, rid)
     except HillError as exc:
-        return dbc.Alert(str(exc), color="danger"), dash.no_update
-    n = result["reveals"]
-    return revealed_test_view(result), f"This run has {n} recorded reveal{'s' * (n != 1)}."
+        return error_alert(exc), dash.no_update
+    return revealed_test_view(result), reveal_count(result["reveals"])

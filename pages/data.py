@@ -1,8 +1,7 @@
 """Data: choose a data set (built-in or your own file), a model and settings; start a run.
 
-Uploads are untrusted: files over 64 MB are refused before decoding, the bytes
-go to a fresh generated name under `<data_dir>/uploads/`, and
-`hill_dash.data.load_file` validates them. Problems are shown inline, naming
+Uploads are untrusted: `hill_dash.uploads` refuses files over 64 MB before decoding, saves
+the bytes under a generated name and validates them. Problems are shown inline, naming
 the file, the field and what was expected; nothing stored is touched.
 Starting a run stores the data and config only; training happens on the Loop
 page.
@@ -10,135 +9,39 @@ page.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import time
-import uuid
 from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-import numpy as np
-import plotly.graph_objects as go
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
-from plotly.subplots import make_subplots
 
 from hill_dash import loop
 from hill_dash.config import data_dir
-from hill_dash.data import BUILTINS, Dataset, load_builtin, load_file
 from hill_dash.errors import DataError, HillError
-from hill_dash.figures import CLASS_COLOURS, TEMPLATE
 from hill_dash.figures.panels import placeholder_figure
+from hill_dash.figures.samples import make_samples_figure
 from hill_dash.models import ARCHS, default_arch
 from hill_dash.store import RunStore
 from hill_dash.training import ChunkConfig
+from hill_dash.uploads import (
+    UPLOAD_LIMIT_BYTES,
+    display_name,
+    load_choice,
+    save_upload,
+    summary_facts,
+)
 
 dash.register_page(__name__, path="/data", name="Data", title="HILL Dash · data")
 
-UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
-UPLOAD_NAME = re.compile(r"^upload-[0-9a-f]{32}\.(npz|csv)$")
 ARCHS_BY_KIND = {"image": ("mlp", "cnn2d"), "sequence": ("mlp", "cnn1d"), "flat": ("mlp", "cnn1d")}
 LIMITS = {"latent_dim": (2, 512), "epochs": (1, 200), "lam": (0.0, 1000.0), "seed": (0, 2**31 - 1)}
+BUILTIN_OPTIONS = (
+    {"label": "digits (8×8 images)", "value": "digits"},
+    {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
+)
 
 # -- pure helpers (unit-tested without a browser) -------------------------------------
-
-
-def display_name(filename: object) -> str:
-    """The uploaded file's base name, as the person knows it (never used as a path)."""
-    name = Path(str(filename or "upload")).name.strip()
-    return name[:120] or "upload"
-
-
-def decoded_size(b64: str) -> int:
-    """Bytes that a base64 payload decodes to, computed without decoding it."""
-    return len(b64) * 3 // 4 - b64[-2:].count("=")
-
-
-def save_upload(
-    contents: str | None,
-    filename: str,
-    root: Path,
-    size: int | None = None,
-    limit: int = UPLOAD_LIMIT_BYTES,
-    seed: int = 0,
-) -> tuple[str, Dataset]:
-    """Decode a dcc.Upload payload to `<root>/uploads/` and validate it.
-
-    Returns (token, data set): the token is the generated file name. Raises
-    DataError naming the uploaded file; on any error the temp file is removed.
-    """
-    shown = display_name(filename)
-    suffix = Path(shown).suffix.lower()
-    if suffix not in (".npz", ".csv"):
-        raise DataError(
-            f"{shown}: file extension: {suffix or '(none)'!r} is not supported; "
-            "expected .npz or .csv"
-        )
-    header, _, b64 = (contents or "").partition(",")
-    n = max(size or 0, decoded_size(b64) if b64 else 0)
-    if n > limit:
-        raise DataError(
-            f"{shown}: file: {n / 2**20:.1f} MB is over the upload limit of "
-            f"{limit / 2**20:.0f} MB; use a smaller file or `python -m hill_dash "
-            "train --data-file`"
-        )
-    if not header.endswith(";base64") or not b64:
-        raise DataError(
-            f"{shown}: file: the upload arrived empty or unreadable; expected a .npz or .csv file"
-        )
-    try:
-        raw = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise DataError(f"{shown}: file: the upload is not valid base64") from None
-    folder = Path(root) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    token = f"upload-{uuid.uuid4().hex}{suffix}"
-    path = folder / token
-    path.write_bytes(raw)
-    try:
-        data = load_file(path, seed=seed)
-    except DataError as exc:
-        path.unlink(missing_ok=True)
-        raise DataError(str(exc).replace(str(path), shown)) from None
-    data.name = _dataset_name(shown)
-    return token, data
-
-
-def _dataset_name(shown: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(shown).stem).strip("-.")[:40] or "upload"
-
-
-def load_choice(choice: str, upload: dict | None, root: Path, seed: int = 0) -> Dataset:
-    """The chosen data set: a built-in by name, or the validated upload of this tab."""
-    if choice in BUILTINS:
-        return load_builtin(choice, root, seed)
-    if choice != "upload" or not upload:
-        raise DataError(f"data set {choice!r}: expected {', '.join(BUILTINS)} or an upload")
-    token, shown = upload.get("token"), display_name(upload.get("filename"))
-    if not isinstance(token, str) or not UPLOAD_NAME.match(token):
-        raise DataError(f"{shown}: upload: unknown upload; upload the file again")
-    path = Path(root) / "uploads" / token
-    if not path.is_file():
-        raise DataError(f"{shown}: upload: no longer on the server; upload the file again")
-    try:
-        data = load_file(path, seed=seed)
-    except DataError as exc:
-        raise DataError(str(exc).replace(str(path), shown)) from None
-    data.name = _dataset_name(shown)
-    return data
-
-
-def summary_facts(data: Dataset) -> dict:
-    return {
-        "name": data.name,
-        "kind": data.kind,
-        "sample_shape": list(data.sample_shape),
-        "classes": list(data.label_names),
-        "train": len(data.y_train),
-        "val": len(data.y_val),
-        "test": len(data.y_test),
-    }
 
 
 def checked_number(value: object, name: str, integer: bool = True) -> float:
@@ -194,68 +97,6 @@ def start_run(
         raise DataError(f"setting model: {exc}") from None
 
 
-def make_samples_figure(data: Dataset, max_classes: int = 10) -> go.Figure:
-    """One training sample per class: small images, or small curves for 1-D samples."""
-    firsts = [np.flatnonzero(data.y_train == c)[:1] for c in range(data.n_classes)]
-    picks = [(c, int(idx[0])) for c, idx in enumerate(firsts) if len(idx)][:max_classes]
-    if not picks:
-        return placeholder_figure("no samples")
-    if data.kind == "image":
-        fig = make_subplots(
-            rows=1,
-            cols=len(picks),
-            horizontal_spacing=0.01,
-            subplot_titles=[data.label_names[c] for c, _ in picks],
-        )
-        for j, (_, i) in enumerate(picks, start=1):
-            fig.add_trace(
-                go.Heatmap(
-                    z=data.X_train[i].tolist(),
-                    colorscale="Greys",
-                    showscale=False,
-                    hoverinfo="skip",
-                ),
-                row=1,
-                col=j,
-            )
-        for j in range(1, len(picks) + 1):  # square pixels in every small image
-            fig.update_yaxes(scaleanchor=f"x{j if j > 1 else ''}", row=1, col=j)
-        fig.update_yaxes(autorange="reversed", visible=False)
-        fig.update_xaxes(visible=False, constrain="domain")
-        fig.update_layout(height=150, margin={"l": 5, "r": 5, "t": 25, "b": 5}, template=TEMPLATE)
-        return fig
-    cols = min(len(picks), 5)
-    rows = -(-len(picks) // cols)
-    fig = make_subplots(
-        rows=rows,
-        cols=cols,
-        shared_yaxes=True,
-        horizontal_spacing=0.02,
-        vertical_spacing=0.12,
-        subplot_titles=[data.label_names[c] for c, _ in picks],
-    )
-    for j, (c, i) in enumerate(picks):
-        fig.add_trace(
-            go.Scatter(
-                y=data.X_train[i].reshape(-1).tolist(),
-                mode="lines",
-                line={"color": CLASS_COLOURS[c % len(CLASS_COLOURS)], "width": 1.5},
-                hoverinfo="skip",
-            ),
-            row=j // cols + 1,
-            col=j % cols + 1,
-        )
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False)
-    fig.update_layout(
-        height=110 * rows + 20,
-        margin={"l": 5, "r": 5, "t": 25, "b": 5},
-        template=TEMPLATE,
-        showlegend=False,
-    )
-    return fig
-
-
 # -- layout fragments --------------------------------------------------------------------
 
 data_choice = dbc.Card(
@@ -268,10 +109,7 @@ data_choice = dbc.Card(
                     value="digits",
                     inline=True,
                     className="mb-2",
-                    options=[
-                        {"label": "digits (8×8 images)", "value": "digits"},
-                        {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
-                    ],
+                    options=[*BUILTIN_OPTIONS],
                 ),
                 dcc.Upload(
                     id="data-upload",
@@ -468,6 +306,34 @@ layout = html.Div(
 )
 
 
+def summary_table(facts: dict) -> dbc.Table:
+    """The data set's name, kind, sample shape, classes and split sizes."""
+    classes = ", ".join(facts["classes"][:20]) + (" …" if len(facts["classes"]) > 20 else "")
+    return dbc.Table(
+        html.Tbody(
+            [
+                html.Tr([html.Th("data set"), html.Td(f"{facts['name']} ({facts['kind']})")]),
+                html.Tr(
+                    [html.Th("sample shape"), html.Td(" × ".join(map(str, facts["sample_shape"])))]
+                ),
+                html.Tr([html.Th("classes"), html.Td(f"{len(facts['classes'])}: {classes}")]),
+                html.Tr(
+                    [
+                        html.Th("samples"),
+                        html.Td(
+                            f"train {facts['train']} · val {facts['val']} · "
+                            f"test {facts['test']} (locked)"
+                        ),
+                    ]
+                ),
+            ]
+        ),
+        size="sm",
+        className="mb-1",
+        id="data-summary-table",
+    )
+
+
 # -- callbacks ---------------------------------------------------------------------------
 
 # Oversized files never travel to the server: the browser sends their size only.
@@ -491,15 +357,26 @@ clientside_callback(
 
 
 def _builtin_options(upload: dict | None) -> list[dict]:
-    options = [
-        {"label": "digits (8×8 images)", "value": "digits"},
-        {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
-    ]
+    """The data set choices: the built-ins, and this tab's upload if there is one."""
+    options = [*BUILTIN_OPTIONS]
     if upload:
         options.append(
             {"label": f"uploaded: {display_name(upload.get('filename'))}", "value": "upload"}
         )
     return options
+
+
+def _model_options(kind: str) -> list[dict]:
+    """Every architecture, the ones that do not fit ``kind`` data disabled."""
+    fits = ARCHS_BY_KIND[kind]
+    return [
+        {
+            "label": a if a in fits else f"{a} (does not fit {kind} data)",
+            "value": a,
+            "disabled": a not in fits,
+        }
+        for a in ARCHS
+    ]
 
 
 @callback(
@@ -555,41 +432,13 @@ def show_chosen_data(choice, upload, seed):
             dash.no_update,
             options,
         )
-    facts = summary_facts(data)
-    classes = ", ".join(facts["classes"][:20]) + (" …" if len(facts["classes"]) > 20 else "")
-    summary = dbc.Table(
-        html.Tbody(
-            [
-                html.Tr([html.Th("data set"), html.Td(f"{facts['name']} ({facts['kind']})")]),
-                html.Tr(
-                    [html.Th("sample shape"), html.Td(" × ".join(map(str, facts["sample_shape"])))]
-                ),
-                html.Tr([html.Th("classes"), html.Td(f"{len(facts['classes'])}: {classes}")]),
-                html.Tr(
-                    [
-                        html.Th("samples"),
-                        html.Td(
-                            f"train {facts['train']} · val {facts['val']} · "
-                            f"test {facts['test']} (locked)"
-                        ),
-                    ]
-                ),
-            ]
-        ),
-        size="sm",
-        className="mb-1",
-        id="data-summary-table",
+    return (
+        summary_table(summary_facts(data)),
+        make_samples_figure(data),
+        _model_options(data.kind),
+        default_arch(data.kind),
+        options,
     )
-    fits = ARCHS_BY_KIND[data.kind]
-    archs = [
-        {
-            "label": a if a in fits else f"{a} (does not fit {data.kind} data)",
-            "value": a,
-            "disabled": a not in fits,
-        }
-        for a in ARCHS
-    ]
-    return summary, make_samples_figure(data), archs, default_arch(data.kind), options
 
 
 @callback(

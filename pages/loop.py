@@ -6,31 +6,46 @@ sees the targets as ghosts before training. "Train chunk" runs the guided chunk 
 unguided twin as a background job with a progress bar and Cancel; afterwards the map
 (aligned with the previous one) and every panel re-read the run store.
 
-The page reads top to bottom: layout fragments, the layout, then the callbacks. Each
-callback is a thin wrapper: `hill_dash.views` reads the store, `hill_dash.figures` draws.
+The page reads top to bottom: the layout (its fragments and renderers are in
+`pages/_loop_layout.py`), then the callbacks. Each callback is a thin wrapper:
+`hill_dash.views`, `.selection`, `.ghosts` and `.watchdog` read the store,
+`hill_dash.figures` draws.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-import numpy as np
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from hill_dash import loop, views
+from hill_dash import ghosts, loop, selection, views, watchdog
 from hill_dash.config import data_dir, jobs_on_workers, start_dataset
 from hill_dash.errors import HillError
 from hill_dash.figures import latent_map as LM
 from hill_dash.figures import panels as P
 from hill_dash.jobs import train_chunk_job
+from pages._loop_layout import (
+    chunk_table,
+    edit_card,
+    edit_list,
+    edits_card,
+    map_card,
+    no_run_message,
+    panels,
+    run_card,
+    run_header,
+    selection_card,
+    selection_summary,
+    status,
+    status_alert,
+    train_card,
+)
 
 dash.register_page(__name__, path="/", name="Loop", title="HILL Dash · loop")
 
-PANEL_CONFIG = {"displaylogo": False, "displayModeBar": False}
 NO_SELECTION = {"indices": [], "previous": [], "rev": 0, "key": ""}
 WATCHDOG_MS = 3000  # how often the page checks, while a chunk runs, that its job is alive
 # Only jobs on Celery workers need the watchdog: Dash itself sees a forked job die (and
@@ -40,359 +55,7 @@ WATCHDOG_RUNNING = (
 )
 
 
-def no_run_message() -> str:
-    return f"No run yet — click Train chunk to start on {Path(start_dataset()).name}"
-
-
-# -- layout fragments ----------------------------------------------------------------
-
-color_by = dbc.RadioItems(
-    id="color-by",
-    value="label",
-    inline=True,
-    className="small",
-    options=[
-        {"label": "label", "value": "label"},
-        {"label": "prediction", "value": "prediction"},
-        {"label": "correct / wrong", "value": "correct"},
-        {"label": "edited", "value": "edited"},
-    ],
-)
-
-map_card = dbc.Card(
-    [
-        dbc.CardHeader(
-            dbc.Row(
-                [
-                    dbc.Col(html.Span("Latent map", id="map-title", className="fw-semibold")),
-                    dbc.Col(
-                        [html.Small("colour by", className="text-muted me-2"), color_by],
-                        width="auto",
-                        className="d-flex align-items-center",
-                    ),
-                ],
-                align="center",
-                className="g-1",
-            ),
-            className="py-1",
-        ),
-        dbc.CardBody(
-            dbc.Row(
-                [
-                    dbc.Col(
-                        dcc.Graph(
-                            id="latent-graph",
-                            figure=LM.make_empty_map_figure(""),
-                            config=LM.GRAPH_CONFIG,
-                        ),
-                        md=9,
-                    ),
-                    dbc.Col(
-                        [
-                            html.Div("Under the pointer", className="small text-muted"),
-                            dcc.Graph(
-                                id="sample-graph",
-                                config={"displayModeBar": False, "staticPlot": True},
-                                figure=P.placeholder_figure("hover a point", P.SAMPLE_HEIGHT),
-                            ),
-                            html.Div(id="sample-caption", className="small"),
-                        ],
-                        md=3,
-                    ),
-                ],
-                className="g-2",
-            ),
-            className="p-2",
-        ),
-        dbc.CardFooter(html.Small(id="preview-info", className="text-muted"), className="py-1"),
-    ],
-    className="mb-2",
-)
-
-
-def panel(title: str, graph_id: str, note: str = "") -> dbc.Card:
-    return dbc.Card(
-        [
-            dbc.CardHeader(
-                [
-                    html.Span(title, className="fw-semibold"),
-                    html.Small(f" {note}", className="text-muted"),
-                ],
-                className="py-1 small",
-            ),
-            dbc.CardBody(
-                dcc.Graph(id=graph_id, config=PANEL_CONFIG, figure=P.placeholder_figure("")),
-                className="p-1",
-            ),
-        ],
-        className="h-100",
-    )
-
-
-chunk_log_card = dbc.Card(
-    [
-        dbc.CardHeader(html.Span("Chunks", className="fw-semibold"), className="py-1 small"),
-        dbc.CardBody(
-            html.Div(id="chunk-log", className="small"),
-            className="p-2",
-            style={"maxHeight": "250px", "overflowY": "auto"},
-        ),
-    ],
-    className="h-100",
-)
-
-panels = html.Div(
-    [
-        dbc.Row(
-            [
-                dbc.Col(panel("Accuracy", "accuracy-graph", "train · val per chunk"), md=6),
-                dbc.Col(panel("Validation gap", "gap-graph", "train − val accuracy"), md=6),
-            ],
-            className="g-2 mb-2",
-        ),
-        dbc.Row(
-            [
-                dbc.Col(
-                    panel("Latent drift", "drift-graph", "edited vs rest, or the selection"), md=6
-                ),
-                dbc.Col(panel("Per-class bias", "bias-graph", "val accuracy guided − twin"), md=6),
-            ],
-            className="g-2 mb-2",
-        ),
-        dbc.Row(
-            [
-                dbc.Col(
-                    panel("Teacher adherence", "adherence-graph", "distance to targets closed"),
-                    md=6,
-                ),
-                dbc.Col(chunk_log_card, md=6),
-            ],
-            className="g-2 mb-3",
-        ),
-    ]
-)
-
-run_card = dbc.Card(dbc.CardBody(html.Div(id="run-header"), className="p-2"), className="mb-2")
-
-
-def labelled(label: str, component, width: int) -> dbc.Col:
-    return dbc.Col(
-        [dbc.Label(label, html_for=component.id, className="small mb-0"), component], width=width
-    )
-
-
-train_card = dbc.Card(
-    [
-        dbc.CardHeader("Train", className="py-1 fw-semibold"),
-        dbc.CardBody(
-            [
-                dbc.Row(
-                    [
-                        labelled(
-                            "λ (teacher weight)",
-                            dbc.Input(
-                                id="lambda-input",
-                                type="number",
-                                min=0,
-                                step=0.1,
-                                value=1.0,
-                                size="sm",
-                                persistence=True,
-                                persistence_type="session",
-                            ),
-                            4,
-                        ),
-                        labelled(
-                            "epochs / chunk",
-                            dbc.Input(
-                                id="epochs-input",
-                                type="number",
-                                min=1,
-                                max=views.MAX_EPOCHS,
-                                step=1,
-                                value=5,
-                                size="sm",
-                                persistence=True,
-                                persistence_type="session",
-                            ),
-                            4,
-                        ),
-                        labelled(
-                            "map",
-                            dbc.Select(
-                                id="projection-select",
-                                value="umap",
-                                size="sm",
-                                options=[
-                                    {"label": "UMAP", "value": "umap"},
-                                    {"label": "PCA", "value": "pca"},
-                                ],
-                            ),
-                            4,
-                        ),
-                    ],
-                    className="g-2 mb-1",
-                ),
-                html.Small(id="projection-note", className="text-muted d-block mb-2"),
-                html.Div(
-                    [
-                        dbc.Button(
-                            "Train chunk", id="train-button", color="primary", className="me-2"
-                        ),
-                        dbc.Button(
-                            "Cancel",
-                            id="cancel-button",
-                            color="secondary",
-                            outline=True,
-                            disabled=True,
-                        ),
-                    ],
-                    className="d-flex",
-                ),
-                dbc.Progress(
-                    id="chunk-progress",
-                    value=0,
-                    max=100,
-                    label="",
-                    striped=True,
-                    animated=True,
-                    className="my-2",
-                    style={"height": "18px"},
-                ),
-                html.Div(id="chunk-status", className="small"),
-            ],
-            className="p-2",
-        ),
-    ],
-    className="mb-2",
-)
-
-selection_card = dbc.Card(
-    [
-        dbc.CardHeader("Selection", className="py-1 fw-semibold"),
-        dbc.CardBody(
-            [
-                html.Div(id="selection-info"),
-                html.Small(
-                    "Lasso or box-select points on the map; double-click the map to clear.",
-                    className="text-muted",
-                ),
-            ],
-            className="p-2",
-        ),
-    ],
-    className="mb-2",
-)
-
-
-def tool_pane(pane_id: str, help_text: str, *controls) -> html.Div:
-    return html.Div(
-        [
-            html.Small(help_text, className="text-muted d-block mb-1"),
-            dbc.InputGroup(list(controls), size="sm"),
-        ],
-        id=pane_id,
-    )
-
-
-def number(component_id: str, value: float, **kw) -> dbc.Input:
-    return dbc.Input(id=component_id, type="number", value=value, **kw)
-
-
-edit_card = dbc.Card(
-    [
-        dbc.CardHeader("Edit the selection", className="py-1 fw-semibold"),
-        dbc.CardBody(
-            [
-                dbc.RadioItems(
-                    id="edit-tool",
-                    value="move",
-                    inline=True,
-                    className="mb-1",
-                    options=[
-                        {"label": "Move", "value": "move"},
-                        {"label": "Pull to class", "value": "pull"},
-                        {"label": "Compact", "value": "compact"},
-                        {"label": "Separate", "value": "separate"},
-                    ],
-                ),
-                tool_pane(
-                    "move-pane",
-                    "Drag the dashed box on the map, click where the cluster "
-                    "should go, or type the shift in map units:",
-                    dbc.InputGroupText("Δx"),
-                    number("move-dx", 0, step=0.1),
-                    dbc.InputGroupText("Δy"),
-                    number("move-dy", 0, step=0.1),
-                ),
-                tool_pane(
-                    "pull-pane",
-                    "Moves the selected training points toward the mean latent of "
-                    "a class (α: share of the way). Points of another label are relabelled by "
-                    "hand and counted as potential bias.",
-                    dbc.InputGroupText("class"),
-                    dbc.Select(id="pull-class", options=[]),
-                    dbc.InputGroupText("α"),
-                    number("pull-alpha", 1.0, min=0, max=1, step=0.1),
-                ),
-                tool_pane(
-                    "compact-pane",
-                    "Shrinks the selection toward its own mean latent "
-                    "(β: the spread that remains).",
-                    dbc.InputGroupText("β"),
-                    number("compact-beta", 0.5, min=0, max=1, step=0.1),
-                ),
-                tool_pane(
-                    "separate-pane",
-                    "Pushes the selection away from your previous selection "
-                    "(the one before this one). With no previous selection: away from the rest "
-                    "of its majority class (its other training points). γ: push distance, in "
-                    "centroid distances.",
-                    dbc.InputGroupText("γ"),
-                    number("separate-gamma", 1.0, min=0, max=10, step=0.1),
-                ),
-                html.Div(
-                    [
-                        dbc.Button(
-                            "Apply edit", id="apply-edit-button", color="primary", size="sm"
-                        ),
-                        dbc.Button(
-                            "Undo", id="undo-button", color="secondary", outline=True, size="sm"
-                        ),
-                        dbc.Button(
-                            "Redo", id="redo-button", color="secondary", outline=True, size="sm"
-                        ),
-                        dbc.Button(
-                            "Clear", id="clear-button", color="secondary", outline=True, size="sm"
-                        ),
-                    ],
-                    className="d-flex gap-2 mt-2",
-                ),
-                html.Div(id="edit-status", className="small mt-2"),
-            ],
-            className="p-2",
-        ),
-    ],
-    className="mb-2",
-)
-
-edits_card = dbc.Card(
-    [
-        dbc.CardHeader("Pending edits (the next chunk's teacher)", className="py-1 fw-semibold"),
-        dbc.CardBody(
-            [
-                html.Div(id="edit-list"),
-                html.Small(
-                    "Greyed edits are stale: made on an older checkpoint, the next chunk "
-                    "ignores them. Clear removes them.",
-                    className="text-muted",
-                ),
-            ],
-            className="p-2",
-        ),
-    ],
-    className="mb-3",
-)
+# -- layout --------------------------------------------------------------------------
 
 layout = html.Div(
     [
@@ -401,7 +64,7 @@ layout = html.Div(
         dcc.Store(id="store-change"),  # {"version", "run_id"?}: published to run-id / run-version
         # the training watchdog: ticks only while a chunk runs (see watch_training)
         dcc.Interval(id="watchdog-interval", interval=WATCHDOG_MS, disabled=True),
-        dcc.Store(id="watchdog-store"),  # views.start_watch's record of the running chunk
+        dcc.Store(id="watchdog-store"),  # watchdog.start_watch's record of the running chunk
         dcc.Store(id="watchdog-cancel"),  # a cancel input of train_chunk: ends a lost job
         dbc.Row(
             [
@@ -412,140 +75,6 @@ layout = html.Div(
         ),
     ]
 )
-
-
-# -- small renderers (components from plain values) ------------------------------------
-
-
-def status(ok: bool, text: str) -> dbc.Alert:
-    return dbc.Alert(text, color="success" if ok else "danger", className="py-1 px-2 mb-0 small")
-
-
-def run_header(summary: dict | None) -> list:
-    if summary is None:
-        return [
-            html.Div("No run yet", className="fw-semibold"),
-            html.Small(
-                f"{no_run_message()}: one click creates a run and trains chunk 0.",
-                className="text-muted",
-            ),
-        ]
-    s = summary
-    sizes = s["sizes"]
-    badges = [
-        dbc.Badge(f"{s['chunks']} chunk(s)", color="primary", className="me-1"),
-        dbc.Badge(s["projection"].upper(), color="info", className="me-1"),
-    ]
-    if s["training"]:
-        badges.append(dbc.Badge("training…", color="warning", className="me-1"))
-    return [
-        html.Div([html.Span(s["dataset"], className="fw-semibold me-2"), *badges]),
-        html.Small(
-            f"run {s['id']} · {s['arch']} · heads {s['head'] or '–'} / {s['twin'] or '–'}",
-            className="text-muted d-block",
-        ),
-        html.Small(
-            f"{sum(sizes.values()):,} points: {sizes.get('train', 0):,} train · "
-            f"{sizes.get('val', 0):,} val · {sizes.get('test', 0):,} test (locked)",
-            className="text-muted d-block",
-        ),
-    ]
-
-
-def edit_list(rows: list[dict]) -> html.Div | dbc.ListGroup:
-    if not rows:
-        return html.Div("No pending edits.", className="small text-muted mb-1")
-    items = []
-    for i, r in enumerate(rows, 1):
-        stale = (
-            [dbc.Badge("stale", color="secondary", className="ms-1", title=f"made on {r['on']}")]
-            if r["stale"]
-            else []
-        )
-        items.append(
-            dbc.ListGroupItem(
-                [
-                    html.Span(f"{i}. {r['tool']}", className="fw-semibold"),
-                    f" · {r['n']:,} pts ({r['n_train']:,} train) · {r['detail']}",
-                    *stale,
-                ],
-                className="py-1 px-2 small",
-                style={"opacity": 0.5} if r["stale"] else {},
-            )
-        )
-    return dbc.ListGroup(items, className="mb-1")
-
-
-def selection_summary(info: dict | None) -> list:
-    if info is None or info["n"] == 0:
-        return [html.Div("Nothing selected.", className="small")]
-    bs, left = info["by_split"], info["left_out"]
-    out = [
-        html.Div(
-            [
-                html.Span(f"{info['n']:,} points", className="fw-semibold"),
-                f": {bs['train']:,} train · {bs['val']:,} val · {bs['test']:,} test",
-            ],
-            className="small",
-        ),
-        html.Div(
-            [
-                html.Small("classes ", className="text-muted"),
-                *[
-                    dbc.Badge(
-                        f"{name}: {count}",
-                        color="light",
-                        text_color="dark",
-                        className="me-1 border",
-                    )
-                    for name, count in info["classes"][:8]
-                ],
-            ],
-            className="my-1",
-        ),
-        html.Div(f"{info['wrong']:,} misclassified by the guided head.", className="small"),
-    ]
-    n_left = left["val"] + left["test"]
-    if n_left:
-        out.append(
-            html.Div(
-                f"{n_left:,} left out of the edit ({left['val']:,} validation, {left['test']:,} "
-                "test): they are shown but never get targets, so validation and test stay honest "
-                "measures of the guidance.",
-                className="small text-warning-emphasis",
-            )
-        )
-    return out
-
-
-def chunk_table(rows: list[dict]) -> html.Div | dbc.Table:
-    if not rows:
-        return html.Div("No chunks yet.", className="text-muted")
-    head = html.Thead(
-        html.Tr(
-            [
-                html.Th(h)
-                for h in ("chunk", "edits", "edited pts", "relabels", "λ", "epochs", "seconds")
-            ]
-        )
-    )
-    body = html.Tbody(
-        [
-            html.Tr(
-                [
-                    html.Td(r["chunk"]),
-                    html.Td(r["edits"]),
-                    html.Td(r["edited"]),
-                    html.Td(r["relabels"]),
-                    html.Td("–" if r["lam"] is None else f"{r['lam']:g}"),
-                    html.Td("–" if r["epochs"] is None else r["epochs"]),
-                    html.Td("–" if r["seconds"] is None else f"{r['seconds']:.1f}"),
-                ]
-            )
-            for r in reversed(rows)
-        ]
-    )
-    return dbc.Table([head, body], size="sm", striped=True, className="mb-0")
 
 
 # -- callbacks ------------------------------------------------------------------------
@@ -618,7 +147,7 @@ def show_run(run_id, _version):
     State("map-key", "data"),
 )
 def update_map(
-    run_id, version, color_by, selection, tool, dx, dy, pull_class, alpha, beta, gamma, shown_key
+    run_id, version, color_by, sel_store, tool, dx, dy, pull_class, alpha, beta, gamma, shown_key
 ):
     """The whole map when its points changed; otherwise a patch of colours, box or ghosts."""
     store, _, run = views.open_run(data_dir(), run_id)
@@ -629,16 +158,16 @@ def update_map(
         return LM.make_empty_map_figure(message), key, ""
     triggers = {t.split(".")[0] for t in ctx.triggered_prop_ids}
     full = key != shown_key or "run-id" in triggers or not triggers
-    selection = selection or NO_SELECTION
-    sel = views.clean_indices(selection.get("indices"), md.n)
-    prev = views.clean_indices(selection.get("previous"), md.n)
-    box = views.selection_box(md.coords, sel)
-    edit_rev = f"{selection.get('rev', 0)}:{version}"
+    sel_store = sel_store or NO_SELECTION
+    sel = selection.clean_indices(sel_store.get("indices"), md.n)
+    prev = selection.clean_indices(sel_store.get("previous"), md.n)
+    box = selection.selection_box(md.coords, sel)
+    edit_rev = f"{sel_store.get('rev', 0)}:{version}"
     codes, names = views.color_groups(md, color_by, views.pending_mask(run, md.n))
     if not full and triggers == {"color-by"}:
         return LM.patch_colours(Patch(), codes, names, color_by), no_update, no_update
     candidate, note = (
-        views.candidate_edit(
+        selection.candidate_edit(
             md,
             tool,
             sel,
@@ -653,9 +182,9 @@ def update_map(
         if len(sel)
         else (None, "")
     )
-    pending, preview = views.preview(store, run, md, candidate)
-    info = preview_text(pending, preview, note)
-    ghosts = (pending.start, pending.target), (preview.start, preview.target)
+    pending, preview = ghosts.preview(store, run, md, candidate)
+    info = ghosts.preview_text(pending, preview, note)
+    rings = (pending.start, pending.target), (preview.start, preview.target)
     if full:
         fig = LM.make_map_figure(
             md.coords,
@@ -665,41 +194,19 @@ def update_map(
             LM.hover_texts(md.y, md.pred, md.split, md.label_names),
             uirevision=run["id"],
             box=box,
-            pending=ghosts[0],
-            preview=ghosts[1],
+            pending=rings[0],
+            preview=rings[1],
             edit_revision=edit_rev,
             selected=sel,
             selection_revision=key,
         )
         return fig, key, info
-    patch = LM.patch_ghosts(Patch(), *ghosts)
+    patch = LM.patch_ghosts(Patch(), *rings)
     if triggers & {"run-version", "color-by"}:
         LM.patch_colours(patch, codes, names, color_by)
     if triggers & {"run-version", "selection-store"}:
         LM.patch_box(patch, box, edit_rev, run["id"])
     return patch, no_update, info
-
-
-def preview_text(pending: views.Ghosts, preview: views.Ghosts, note: str) -> str:
-    parts = []
-    if pending.total:
-        parts.append(
-            f"Black rings: targets of the pending edits ({pending.total:,} training points)."
-        )
-    if preview.total:
-        parts.append(
-            f"Orange rings: preview of this edit ({preview.total:,} training points) "
-            "— Apply to keep it."
-        )
-    for name, ghosts in (("pending", pending), ("preview", preview)):
-        if len(ghosts.start) < ghosts.total:
-            parts.append(
-                f"{name.capitalize()}: {len(ghosts.start):,} of {ghosts.total:,} "
-                "targets drawn (an even sample)."
-            )
-    if note:
-        parts.append(note)
-    return " ".join(parts) or "Select points, choose an edit: its targets appear as rings."
 
 
 @callback(
@@ -713,7 +220,7 @@ def preview_text(pending: views.Ghosts, preview: views.Ghosts, note: str) -> str
 )
 def store_selection(selected, current, shown_key):
     """Keep the lassoed point indices (and the previous selection, for Separate)."""
-    new = views.next_selection(current, selected, shown_key)
+    new = selection.next_selection(current, selected, shown_key)
     if new is None:
         raise PreventUpdate
     if new.get("rev") == (current or {}).get("rev"):
@@ -727,13 +234,13 @@ def store_selection(selected, current, shown_key):
     Input("run-id", "data"),
     Input("run-version", "data"),
 )
-def show_selection(selection, run_id, _version):
+def show_selection(sel_store, run_id, _version):
     store, _, run = views.open_run(data_dir(), run_id)
     md = views.load_map_data(store, run) if run else None
     if md is None:
         return selection_summary(None)
-    sel = views.clean_indices((selection or NO_SELECTION).get("indices"), md.n)
-    return selection_summary(views.summarize_selection(md, sel))
+    sel = selection.clean_indices((sel_store or NO_SELECTION).get("indices"), md.n)
+    return selection_summary(selection.summarize_selection(md, sel))
 
 
 @callback(
@@ -747,19 +254,21 @@ def show_selection(selection, run_id, _version):
     State("edit-tool", "value"),
     prevent_initial_call=True,
 )
-def read_move_gesture(relayout, click, selection, run_id, tool):
+def read_move_gesture(relayout, click, sel_store, run_id, tool):
     """Δ from the dragged selection box, or from a click where the cluster should go."""
     store, _, run = views.open_run(data_dir(), run_id)
     md = views.load_map_data(store, run) if run else None
-    sel = views.clean_indices((selection or NO_SELECTION).get("indices"), md.n) if md else []
+    sel = selection.clean_indices((sel_store or NO_SELECTION).get("indices"), md.n) if md else []
     if md is None or len(sel) == 0:
         return no_update, no_update, no_update
     if "latent-graph.relayoutData" in ctx.triggered_prop_ids:
-        shift = views.shift_from_relayout(relayout, views.selection_box(md.coords, sel))
+        shift = selection.shift_from_relayout(relayout, selection.selection_box(md.coords, sel))
         new_tool = "move"
     else:
         shift = (
-            views.shift_from_click(click, md.coords[sel].mean(axis=0)) if tool == "move" else None
+            selection.shift_from_click(click, md.coords[sel].mean(axis=0))
+            if tool == "move"
+            else None
         )
         new_tool = no_update
     if shift is None:
@@ -802,7 +311,7 @@ def show_tool_pane(tool):
     prevent_initial_call=True,
 )
 def change_edits(
-    _apply, _undo, _redo, _clear, run_id, selection, tool, dx, dy, pull_class, alpha, beta, gamma
+    _apply, _undo, _redo, _clear, run_id, sel_store, tool, dx, dy, pull_class, alpha, beta, gamma
 ):
     """Apply / Undo / Redo / Clear on the run's pending edits (stored in run.json)."""
     store, rid, run = views.open_run(data_dir(), run_id)
@@ -814,26 +323,23 @@ def change_edits(
             md = views.load_map_data(store, run)
             if md is None:
                 raise HillError("Train chunk 0 first: edits are made on a trained map.")
-            sel = views.clean_indices((selection or NO_SELECTION).get("indices"), md.n)
-            prev = views.clean_indices((selection or NO_SELECTION).get("previous"), md.n)
-            other = views.separate_partner(md, sel, prev)[0] if tool == "separate" else None
-            edit = views.make_edit(
+            sel_store = sel_store or NO_SELECTION
+            sel = selection.clean_indices(sel_store.get("indices"), md.n)
+            prev = selection.clean_indices(sel_store.get("previous"), md.n)
+            edit = selection.edit_of_selection(
+                md,
                 tool,
                 sel,
+                prev,
                 dx=dx,
                 dy=dy,
                 target_class=pull_class,
                 alpha=alpha,
                 beta=beta,
                 gamma=gamma,
-                other=other,
             )
             loop.add_edit(store, rid, edit)
-            left = int(np.count_nonzero(md.split[sel] != "train"))
-            text = (
-                f"Added: {tool} of {len(sel):,} points ({len(sel) - left:,} get targets). "
-                "It is the teacher of the next chunk."
-            )
+            text = selection.applied_message(md, tool, sel)
         elif action == "undo-button":
             loop.undo_edit(store, rid)
             text = "Undid the last pending edit."
@@ -881,7 +387,7 @@ def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection):
         overrides=views.train_overrides(lam, epochs, projection),
         dataset=start_dataset(),
     )
-    ok, message = views.job_message(result)
+    ok, message = watchdog.job_message(result)
     return {"run_id": result.get("run_id"), "version": time.time()}, status(ok, message)
 
 
@@ -910,11 +416,7 @@ def watch_training(_n, watch, training, clicks, run_id):
     """
     if not training:
         raise PreventUpdate
-    current = watch
-    if not isinstance(watch, dict) or watch.get("clicks") != clicks:
-        started = time.time() - 2 * WATCHDOG_MS / 1000  # the click was one tick ago
-        current = views.start_watch(data_dir(), run_id, now=started) | {"clicks": clicks}
-    tick = views.watch_tick(data_dir(), current)
+    tick = watchdog.tick_for_click(data_dir(), watch, clicks, run_id, WATCHDOG_MS / 1000)
     if not tick["report"]:
         shown = status_alert(tick["message"], "info") if tick["state"] == "queued" else no_update
         new_watch = tick["watch"] if tick["watch"] != watch else no_update
@@ -936,10 +438,6 @@ def watch_training(_n, watch, training, clicks, run_id):
     )
 
 
-def status_alert(text: str, color: str) -> dbc.Alert:
-    return dbc.Alert(text, color=color, className="py-1 px-2 mb-0 small")
-
-
 @callback(
     Output("chunk-status", "children", allow_duplicate=True),
     Output("store-change", "data", allow_duplicate=True),
@@ -950,9 +448,7 @@ def status_alert(text: str, color: str) -> dbc.Alert:
 def report_cancel(_n_clicks, run_id):
     """After Cancel the store still names the last complete checkpoint: say so."""
     _, _, run = views.open_run(data_dir(), run_id)
-    return dbc.Alert(
-        views.cancelled_message(run), color="warning", className="py-1 px-2 mb-0 small"
-    ), {"version": time.time()}
+    return status_alert(watchdog.cancelled_message(run), "warning"), {"version": time.time()}
 
 
 @callback(
@@ -1039,13 +535,13 @@ def draw_panels(run_id, _version):
     Input("run-version", "data"),
     Input("selection-store", "data"),
 )
-def draw_drift(run_id, _version, selection):
+def draw_drift(run_id, _version, sel_store):
     """Drift of edited points vs the rest per chunk, or of the current selection."""
     store, _, run = views.open_run(data_dir(), run_id)
     if run is None:
         return P.placeholder_figure(no_run_message())
-    sel = views.clean_indices(
-        (selection or NO_SELECTION).get("indices"), sum(run.get("sizes", {}).values())
+    sel = selection.clean_indices(
+        (sel_store or NO_SELECTION).get("indices"), sum(run.get("sizes", {}).values())
     )
     chunks, series = views.drift_series(store, run, sel)
     if not chunks:

@@ -16,8 +16,10 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 from hill_dash import loop
 from hill_dash.config import data_dir
 from hill_dash.errors import HillError
-from hill_dash.export import current_run_id, export_filename, export_session, run_row
+from hill_dash.export import export_filename, export_session, run_row
 from hill_dash.store import RunStore
+from hill_dash.views import current_run_id
+from pages._ui import error_alert, titled_card
 
 dash.register_page(__name__, path="/runs", name="Runs", title="HILL Dash · runs")
 
@@ -25,61 +27,52 @@ COLUMNS = ("name", "dataset", "model", "chunks", "created", "forked from", "line
 
 # -- layout fragments ------------------------------------------------------------------
 
-runs_list = dbc.Card(
-    [
-        dbc.CardHeader("Runs in the store (newest first)"),
-        dbc.CardBody(html.Div(id="runs-table-container"), className="p-0"),
-    ],
-    className="mb-2",
+runs_list = titled_card(
+    "Runs in the store (newest first)",
+    html.Div(id="runs-table-container"),
+    class_name="mb-2",
+    body_class="p-0",
 )
 
-current_run = dbc.Card(
+current_run = titled_card(
+    "Current run",
     [
-        dbc.CardHeader("Current run"),
-        dbc.CardBody(
+        html.Div(id="runs-current"),
+        dbc.Row(
             [
-                html.Div(id="runs-current"),
-                dbc.Row(
+                dbc.Col(
                     [
-                        dbc.Col(
-                            [
-                                dbc.Label("Fork from checkpoint", html_for="fork-checkpoint"),
-                                dcc.Dropdown(
-                                    id="fork-checkpoint",
-                                    options=[],
-                                    clearable=False,
-                                    placeholder="no checkpoint yet",
-                                ),
-                            ],
-                            md=4,
-                        ),
-                        dbc.Col(
-                            dbc.Button("Fork", id="fork-button", color="primary"),
-                            md="auto",
-                            className="d-flex align-items-end",
-                        ),
-                        dbc.Col(
-                            dbc.Button(
-                                "Export session (.zip)", id="export-button", color="secondary"
-                            ),
-                            md="auto",
-                            className="d-flex align-items-end",
-                        ),
-                        dbc.Col(
-                            dbc.Button(
-                                "Delete run…", id="delete-button", color="danger", outline=True
-                            ),
-                            md="auto",
-                            className="d-flex align-items-end",
+                        dbc.Label("Fork from checkpoint", html_for="fork-checkpoint"),
+                        dcc.Dropdown(
+                            id="fork-checkpoint",
+                            options=[],
+                            clearable=False,
+                            placeholder="no checkpoint yet",
                         ),
                     ],
-                    className="g-2 mt-2",
+                    md=4,
                 ),
-                html.Div(id="runs-status", className="mt-2"),
-            ]
+                dbc.Col(
+                    dbc.Button("Fork", id="fork-button", color="primary"),
+                    md="auto",
+                    className="d-flex align-items-end",
+                ),
+                dbc.Col(
+                    dbc.Button("Export session (.zip)", id="export-button", color="secondary"),
+                    md="auto",
+                    className="d-flex align-items-end",
+                ),
+                dbc.Col(
+                    dbc.Button("Delete run…", id="delete-button", color="danger", outline=True),
+                    md="auto",
+                    className="d-flex align-items-end",
+                ),
+            ],
+            className="g-2 mt-2",
         ),
+        html.Div(id="runs-status", className="mt-2"),
     ],
-    className="mb-4",
+    class_name="mb-4",
 )
 
 delete_confirm = dbc.Modal(
@@ -251,7 +244,7 @@ def fork_checkpoint(n_clicks, ckpt, run_id):
     try:
         new_id = loop.fork_run(store, rid, ckpt)
     except HillError as exc:
-        return dash.no_update, dash.no_update, dbc.Alert(str(exc), color="danger")
+        return dash.no_update, dash.no_update, error_alert(exc)
     return (
         new_id,
         time.time(),
@@ -282,7 +275,7 @@ def download_export(n_clicks, run_id):
     try:
         payload = export_session(store, rid)
     except HillError as exc:
-        return dash.no_update, dbc.Alert(str(exc), color="danger")
+        return dash.no_update, error_alert(exc)
     return dcc.send_bytes(payload, export_filename(rid)), dbc.Alert(
         f"Exported {rid} ({len(payload) / 1024:.0f} KB). To check it reproduces, unzip it and "
         "run `python -m hill_dash replay session.json`.",
@@ -339,6 +332,6 @@ def delete_confirmed_run(n_clicks, target, run_id):
             )
         store.delete_run(target)
     except HillError as exc:
-        return dash.no_update, dash.no_update, dbc.Alert(str(exc), color="danger")
+        return dash.no_update, dash.no_update, error_alert(exc)
     new_current = None if run_id == target else dash.no_update
     return new_current, time.time(), dbc.Alert(f"Deleted run {target}.", color="success")

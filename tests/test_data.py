@@ -14,10 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hill_dash import data
+from hill_dash import data, data_files
 from hill_dash.data import (
     BUILTINS,
-    MIN_PER_CLASS,
     SPLITS,
     Dataset,
     load_builtin,
@@ -25,6 +24,7 @@ from hill_dash.data import (
     load_file,
     split_stratified,
 )
+from hill_dash.data_files import MIN_PER_CLASS
 from hill_dash.errors import DataError
 
 FUZZ = settings(
@@ -351,7 +351,7 @@ def _bytes(name: str, content: bytes) -> Case:
 
 
 def _too_many_csv_rows(tmp: Path, mp: pytest.MonkeyPatch) -> Path:
-    mp.setattr(data, "MAX_ROWS", 25)
+    mp.setattr(data_files, "MAX_ROWS", 25)
     return write_text(tmp / "long.csv", csv_text(n=100))
 
 

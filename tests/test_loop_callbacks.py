@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from plotly.io.json import to_json_plotly
 
-from hill_dash import loop, views
+from hill_dash import ghosts, loop, selection, views
 from hill_dash import metrics as M
 from hill_dash.data import Dataset
 from hill_dash.figures import latent_map as LM
@@ -180,9 +180,9 @@ def test_selection_summary_counts_and_left_out(pca_run):
         "points": [{"curveNumber": 0, "pointIndex": int(i), "pointNumber": int(i)} for i in sel]
         + [{"curveNumber": 2, "pointIndex": 5}]
     }
-    indices = timed("selection from event (1,047 points)", views.selection_from_event, event)
+    indices = timed("selection from event (1,047 points)", selection.selection_from_event, event)
     assert indices == sorted(sel.tolist())
-    info = timed("selection summary", views.summarize_selection, md, np.asarray(indices))
+    info = timed("selection summary", selection.summarize_selection, md, np.asarray(indices))
     assert info["n"] == 1047 and info["n_train"] == 1000
     assert info["left_out"] == {"val": 40, "test": 7}
     assert sum(c for _, c in info["classes"]) == 1047
@@ -195,14 +195,14 @@ def test_pca_translate_preview_is_coords_plus_delta(pca_run):
     store, run_id = pca_run
     run, md = map_data(store, run_id)
     sel = np.flatnonzero(md.y == 3)  # ~2,000 points of all splits
-    cand = views.make_edit("move", sel, dx=1.25, dy=-0.5)
+    cand = selection.make_edit("move", sel, dx=1.25, dy=-0.5)
     pending, preview = timed(
-        "preview: PCA translate of a class", views.preview, store, run, md, cand
+        "preview: PCA translate of a class", ghosts.preview, store, run, md, cand
     )
     assert pending.total == 0
     train = sel[sel < md.n_train]
     assert preview.total == len(train)  # validation/test points get no targets
-    drawn = min(len(train), views.MAX_GHOSTS)
+    drawn = min(len(train), ghosts.MAX_GHOSTS)
     assert len(preview.start) == drawn
     np.testing.assert_allclose(preview.target - preview.start, [[1.25, -0.5]] * drawn, atol=1e-4)
     np.testing.assert_allclose(preview.start, md.coords[train][:drawn], atol=0)
@@ -213,15 +213,15 @@ def test_umap_translate_preview_is_the_gesture_and_compact_lands_inside(umap_run
     run, md = map_data(store, run_id)
     assert md.method == "umap"
     sel = np.flatnonzero((md.y == 2) & (md.split == "train"))[:1200]
-    move = views.make_edit("move", sel, dx=-2.0, dy=3.0)
-    _, preview = timed("preview: UMAP translate 1,200 points", views.preview, store, run, md, move)
+    move = selection.make_edit("move", sel, dx=-2.0, dy=3.0)
+    _, preview = timed("preview: UMAP translate 1,200 points", ghosts.preview, store, run, md, move)
     np.testing.assert_allclose(preview.target, md.coords[sel] + [-2.0, 3.0], atol=1e-5)
-    compact = views.make_edit("compact", sel, beta=0.2)
+    compact = selection.make_edit("compact", sel, beta=0.2)
     _, preview = timed(
-        "preview: UMAP compact 1,200 points (k-NN)", views.preview, store, run, md, compact
+        "preview: UMAP compact 1,200 points (k-NN)", ghosts.preview, store, run, md, compact
     )
-    assert preview.total == len(sel) and len(preview.target) == views.KNN_GHOSTS
-    box = views.selection_box(md.coords, sel)
+    assert preview.total == len(sel) and len(preview.target) == ghosts.KNN_GHOSTS
+    box = selection.selection_box(md.coords, sel)
     inside = (
         (preview.target[:, 0] >= box[0])
         & (preview.target[:, 0] <= box[1])
@@ -245,7 +245,7 @@ def test_pending_edits_show_as_ghosts_and_go_stale(pca_run, tmp_path):
     loop.add_edit(store, run_id, Edit("translate", sel.tolist(), dx=0.5, dy=0.5))
     run = store.load_run(run_id)
     assert views.pending_mask(run, md.n).sum() == 300
-    pending, _ = timed("preview: one pending edit", views.preview, store, run, md, None)
+    pending, _ = timed("preview: one pending edit", ghosts.preview, store, run, md, None)
     np.testing.assert_allclose(pending.target - pending.start, [[0.5, 0.5]] * 300, atol=1e-4)
     rows = views.edit_rows(run)
     assert rows[0]["tool"] == "move" and rows[0]["n_train"] == 300 and not rows[0]["stale"]
@@ -279,8 +279,8 @@ def test_figure_sizes_and_patches(pca_run):
 
     def full_figure():
         codes, names = views.color_groups(md, "label", views.pending_mask(run, md.n))
-        pending, preview = views.preview(
-            store, run, md, views.make_edit("move", sel, dx=1.0, dy=0.0)
+        pending, preview = ghosts.preview(
+            store, run, md, selection.make_edit("move", sel, dx=1.0, dy=0.0)
         )
         fig = LM.make_map_figure(
             md.coords,
@@ -289,7 +289,7 @@ def test_figure_sizes_and_patches(pca_run):
             "label",
             LM.hover_texts(md.y, md.pred, md.split, md.label_names),
             run_id,
-            views.selection_box(md.coords, sel),
+            selection.selection_box(md.coords, sel),
             (pending.start, pending.target),
             (preview.start, preview.target),
         )
@@ -427,7 +427,7 @@ def test_other_callbacks_answer_with_numbers(page, pca_run):
     )
     assert (dx, dy, tool) == (mod.no_update,) * 3  # no shape in relayoutData
     _, md = map_data(store, run_id)
-    box = views.selection_box(md.coords, np.arange(1000))
+    box = selection.selection_box(md.coords, np.arange(1000))
     moved = {
         f"shapes[0].{k}": v + (0.5 if k[0] == "x" else -0.25)
         for k, v in zip(("x0", "x1", "y0", "y1"), box, strict=True)

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from hill_dash import loop
+from hill_dash import loop, uploads
 from hill_dash.errors import DataError
-from hill_dash.export import current_run_id, lineage_text, run_row
+from hill_dash.export import lineage_text, run_row
 from hill_dash.figures import FLAG_RED
 from hill_dash.figures.compare import (
     compare_rows,
@@ -30,6 +30,7 @@ from hill_dash.figures.compare import (
 from hill_dash.store import RunStore
 from hill_dash.teacher import Edit
 from hill_dash.training import ChunkConfig
+from hill_dash.views import current_run_id
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +304,7 @@ def test_bad_upload_names_the_file_and_leaves_nothing_behind(root, pages):
 def test_oversized_upload_is_refused_before_decoding(root, pages, monkeypatch):
     data_page = pages["data"]
     monkeypatch.setattr(
-        data_page.base64, "b64decode", lambda *a, **k: pytest.fail("decoded an oversized upload")
+        uploads.base64, "b64decode", lambda *a, **k: pytest.fail("decoded an oversized upload")
     )
     with pytest.raises(
         DataError,
@@ -322,7 +323,7 @@ def test_oversized_upload_is_refused_before_decoding(root, pages, monkeypatch):
 def test_good_upload_then_start_run(root, pages):
     data_page = pages["data"]
     token, ds = data_page.save_upload(_payload(_csv()), "pets.csv", root)
-    assert data_page.UPLOAD_NAME.match(token) and (root / "uploads" / token).is_file()
+    assert uploads.UPLOAD_NAME.match(token) and (root / "uploads" / token).is_file()
     facts = data_page.summary_facts(ds)
     assert facts["classes"] == ["cat", "dog", "owl"] and facts["kind"] == "flat"
     assert facts["train"] + facts["val"] + facts["test"] == 60 and facts["name"] == "pets"

@@ -8,7 +8,8 @@ import pytest
 from scipy import stats
 
 from hill_dash.cli import main
-from hill_dash.study import StudyConfig, paired_summary, run_study
+from hill_dash.study import StudyConfig, run_study
+from hill_dash.study_report import paired_summary
 
 
 def test_paired_summary_is_the_mean_with_a_t_interval():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hill_dash import loop, views
+from hill_dash import ghosts, loop, selection, views, watchdog
 from hill_dash.errors import StoreError
 from hill_dash.projection import MapState, fit_map
 from hill_dash.teacher import Edit, build_teacher
@@ -30,25 +30,25 @@ def test_selection_uses_point_index_of_the_main_trace_only():
             {"curveNumber": 0, "pointIndex": 7},
         ]
     }
-    assert views.selection_from_event(event) == [3, 7]
-    assert views.selection_from_event(None) == []
-    assert views.clean_indices([5, -1, 3, 3, True, "x", 10_000], 100).tolist() == [3, 5]
+    assert selection.selection_from_event(event) == [3, 7]
+    assert selection.selection_from_event(None) == []
+    assert selection.clean_indices([5, -1, 3, 3, True, "x", 10_000], 100).tolist() == [3, 5]
 
 
 def test_next_selection_keeps_the_previous_and_survives_a_redrawn_map():
     def event(*idx):
         return {"points": [{"curveNumber": 0, "pointIndex": i} for i in idx]}
 
-    first = views.next_selection(None, event(1, 2), "run:g1")
+    first = selection.next_selection(None, event(1, 2), "run:g1")
     assert first == {"indices": [1, 2], "previous": [], "rev": 1, "key": "run:g1"}
-    second = views.next_selection(first, event(5), "run:g1")
+    second = selection.next_selection(first, event(5), "run:g1")
     assert second["indices"] == [5] and second["previous"] == [1, 2] and second["rev"] == 2
-    assert views.next_selection(second, event(5), "run:g1") is None  # nothing changed
+    assert selection.next_selection(second, event(5), "run:g1") is None  # nothing changed
     # a chunk redrew the map and plotly reported an empty selection: keep the points
-    kept = views.next_selection(second, None, "run:g2")
+    kept = selection.next_selection(second, None, "run:g2")
     assert kept["indices"] == [5] and kept["rev"] == 2 and kept["key"] == "run:g2"
     # the person double-clicks on that map: now it is cleared
-    cleared = views.next_selection(kept, None, "run:g2")
+    cleared = selection.next_selection(kept, None, "run:g2")
     assert cleared["indices"] == [] and cleared["previous"] == [5]
 
 
@@ -58,7 +58,7 @@ def test_summary_counts_splits_classes_and_left_out(run_md):
     sel = np.r_[
         np.arange(0, 50), np.arange(n_tr, n_tr + 10), np.arange(n_tr + n_va, n_tr + n_va + 4)
     ]
-    info = views.summarize_selection(md, sel)
+    info = selection.summarize_selection(md, sel)
     assert info["n"] == 64 and info["by_split"] == {"train": 50, "val": 10, "test": 4}
     assert info["left_out"] == {"val": 10, "test": 4}
     counts = np.bincount(md.y[sel], minlength=10)
@@ -70,15 +70,15 @@ def test_separate_partner_is_the_previous_selection_else_the_rest_of_the_class(r
     _, _, md = run_md
     threes = np.flatnonzero((md.y == 3) & (md.split == "train"))
     sel = threes[:10]
-    other, text = views.separate_partner(md, sel, np.arange(100, 120))
+    other, text = selection.separate_partner(md, sel, np.arange(100, 120))
     assert other.tolist() == list(range(100, 120)) and "previous selection (20" in text
-    other, text = views.separate_partner(md, sel, np.zeros(0, np.int64))
+    other, text = selection.separate_partner(md, sel, np.zeros(0, np.int64))
     assert other.tolist() == threes[10:].tolist() and "rest of class 3" in text
 
 
 def test_box_and_gesture_shifts():
     coords = np.array([[0, 0], [2, 1], [10, 10]], np.float32)
-    box = views.selection_box(coords, np.array([0, 1]))
+    box = selection.selection_box(coords, np.array([0, 1]))
     pad = 0.015 * 10
     assert box == pytest.approx([-pad, 2 + pad, -pad, 1 + pad])
     moved = {
@@ -87,16 +87,16 @@ def test_box_and_gesture_shifts():
         "shapes[0].y0": box[2] - 1,
         "shapes[0].y1": box[3] - 1,
     }
-    assert views.shift_from_relayout(moved, box) == pytest.approx((3.0, -1.0))
+    assert selection.shift_from_relayout(moved, box) == pytest.approx((3.0, -1.0))
     whole = {"shapes": [{"x0": box[0] + 1, "x1": box[1] + 1, "y0": box[2], "y1": box[3]}]}
-    assert views.shift_from_relayout(whole, box) == pytest.approx((1.0, 0.0))
-    assert views.shift_from_relayout({"xaxis.range[0]": 1}, box) is None
+    assert selection.shift_from_relayout(whole, box) == pytest.approx((1.0, 0.0))
+    assert selection.shift_from_relayout({"xaxis.range[0]": 1}, box) is None
     centroid = np.array([1.0, 0.5])
-    assert views.shift_from_click({"xvals": [4.0], "yvals": [2.5], "points": []}, centroid) == (
+    assert selection.shift_from_click({"xvals": [4.0], "yvals": [2.5], "points": []}, centroid) == (
         3.0,
         2.0,
     )
-    assert views.shift_from_click({"points": [{"x": 0.0, "y": 0.0}]}, centroid) == (-1.0, -0.5)
+    assert selection.shift_from_click({"points": [{"x": 0.0, "y": 0.0}]}, centroid) == (-1.0, -0.5)
 
 
 # -- edits ----------------------------------------------------------------------------------
@@ -104,10 +104,12 @@ def test_box_and_gesture_shifts():
 
 def test_make_edit_maps_tools_and_explains_what_is_missing():
     idx = np.array([3, 1])
-    assert views.make_edit("move", idx, dx=1, dy=-2) == Edit("translate", [3, 1], dx=1.0, dy=-2.0)
-    assert views.make_edit("pull", idx, target_class="4", alpha=0.5).target_class == 4
-    assert views.make_edit("compact", idx, beta=0.2).beta == 0.2
-    assert views.make_edit("separate", idx, other=np.array([9])).other == [9]
+    assert selection.make_edit("move", idx, dx=1, dy=-2) == Edit(
+        "translate", [3, 1], dx=1.0, dy=-2.0
+    )
+    assert selection.make_edit("pull", idx, target_class="4", alpha=0.5).target_class == 4
+    assert selection.make_edit("compact", idx, beta=0.2).beta == 0.2
+    assert selection.make_edit("separate", idx, other=np.array([9])).other == [9]
     for tool, kw, words in (
         ("move", {}, "drag the dashed box"),
         ("pull", {}, "choose the class"),
@@ -115,9 +117,9 @@ def test_make_edit_maps_tools_and_explains_what_is_missing():
         ("separate", {}, "nothing"),
     ):
         with pytest.raises(StoreError, match=words):
-            views.make_edit(tool, idx, **kw)
+            selection.make_edit(tool, idx, **kw)
     with pytest.raises(StoreError, match="Select points"):
-        views.make_edit("compact", np.zeros(0, np.int64))
+        selection.make_edit("compact", np.zeros(0, np.int64))
 
 
 def test_edit_rows_mark_stale_edits_and_only_fresh_ones_teach(run_md):
@@ -155,8 +157,8 @@ def test_set_projection_and_train_overrides(run_md):
 
 def test_cancelled_message_names_the_last_complete_checkpoint(run_md):
     _, run, _ = run_md
-    assert "guided c0, twin c0, 1 chunk(s)" in views.cancelled_message(run)
-    assert "no checkpoint yet" in views.cancelled_message(None)
+    assert "guided c0, twin c0, 1 chunk(s)" in watchdog.cancelled_message(run)
+    assert "no checkpoint yet" in watchdog.cancelled_message(None)
 
 
 # -- ghosts -----------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def test_pca_ghosts_are_exact_for_every_edit_kind(run_md):
         Edit("compact", sel.tolist(), beta=0.3),
         Edit("pull", sel.tolist(), target_class=7, alpha=0.5),
     ):
-        g = views.targets_on_map([edit], Z, state, md)
+        g = ghosts.targets_on_map([edit], Z, state, md)
         t = build_teacher([edit], Z, state, md.y, md.split)
         exact = (t.targets.astype(np.float64) - state.mean) @ state.linear + state.offset
         assert g.total == len(t.train_idx) == int(np.sum(md.split[sel] == "train"))
@@ -184,8 +186,8 @@ def test_project_points_lands_on_map_points_and_between_them():
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(300, 8)).astype(np.float32)
     coords = fit_map(Z, "pca").coords
-    np.testing.assert_allclose(views.project_points(Z[:20], Z, coords), coords[:20], atol=1e-5)
-    mid = views.project_points(Z[:1] + 1e-3, Z, coords, k=10)
+    np.testing.assert_allclose(ghosts.project_points(Z[:20], Z, coords), coords[:20], atol=1e-5)
+    mid = ghosts.project_points(Z[:1] + 1e-3, Z, coords, k=10)
     assert np.linalg.norm(mid - coords[0]) < np.linalg.norm(coords - coords[0], axis=1).max()
 
 
@@ -194,11 +196,11 @@ def test_umap_ghosts_follow_the_gesture_and_sample_knn_targets(run_md):
     arrays = views.checkpoint_arrays(store, run["id"], md.checkpoint)
     state = MapState("umap", arrays["coords"])  # the same points, as a UMAP map
     sel = np.flatnonzero(md.split == "train")[:400]
-    g = views.targets_on_map([Edit("translate", sel.tolist(), dx=2, dy=1)], arrays["Z"], state, md)
+    g = ghosts.targets_on_map([Edit("translate", sel.tolist(), dx=2, dy=1)], arrays["Z"], state, md)
     np.testing.assert_allclose(g.target - g.start, [[2, 1]] * 400, atol=1e-5)
     both = [Edit("translate", sel.tolist(), dx=2, dy=1), Edit("compact", sel[:300].tolist())]
-    g = views.targets_on_map(both, arrays["Z"], state, md)
-    assert g.total == 400 and len(g.start) == 100 + views.KNN_GHOSTS  # rigid ones all drawn
+    g = ghosts.targets_on_map(both, arrays["Z"], state, md)
+    assert g.total == 400 and len(g.start) == 100 + ghosts.KNN_GHOSTS  # rigid ones all drawn
     np.testing.assert_allclose(g.target[:100] - g.start[:100], [[2, 1]] * 100, atol=1e-5)
 
 

@@ -2,7 +2,7 @@
 
 A lock of a dead job on this host is free at once (its pid is gone); a lock written on
 another host is free once its heartbeat is older than LOCK_STALE_SECONDS. The watchdog
-(`views.training_state` / `views.watch_tick`) turns that into what the page says.
+(`watchdog.training_state` / `watchdog.watch_tick`) turns that into what the page says.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from hill_dash import loop, views
+from hill_dash import loop, watchdog
 from hill_dash import store as S
 from hill_dash.data import Dataset
 from hill_dash.store import RunStore
@@ -143,12 +143,12 @@ def test_run_chunk_beats_while_it_trains(tiny, monkeypatch):
 
 def test_training_state_follows_the_lock(tiny):
     store, run_id = tiny
-    watch = views.start_watch(store.root, run_id, now=1000.0)
+    watch = watchdog.start_watch(store.root, run_id, now=1000.0)
     assert watch == {"run_id": run_id, "chunks": 1, "since": 1000.0, "seen": False, "misses": 0}
     t0 = time.time()
 
     def state(**kw):
-        return views.training_state(store.root, run_id, t0, chunks_before=1, **kw)
+        return watchdog.training_state(store.root, run_id, t0, chunks_before=1, **kw)
 
     assert state(now=t0 + 1)["state"] == "starting"  # queued: no lock yet, within the grace
     with store.training_lock(run_id):
@@ -178,49 +178,49 @@ def test_training_state_follows_the_lock(tiny):
 def test_training_state_done_queued_and_never_started(tiny):
     store, run_id = tiny
     t0 = time.time()
-    late = t0 + views.WATCH_GRACE_SECONDS + 1
-    st = views.training_state(store.root, run_id, t0, chunks_before=1, now=late)
+    late = t0 + watchdog.WATCH_GRACE_SECONDS + 1
+    st = watchdog.training_state(store.root, run_id, t0, chunks_before=1, now=late)
     assert st["state"] == "lost" and "did not start within 21 s" in st["message"]
     assert "checkpoint c0" in st["message"]
     # another run is training: this job may be waiting for the worker
     other = loop.create_run(store, tiny_dataset(seed=2), arch="mlp", projection="pca")
     with store.training_lock(other):
-        st = views.training_state(store.root, run_id, t0, chunks_before=1, now=late)
+        st = watchdog.training_state(store.root, run_id, t0, chunks_before=1, now=late)
         assert st["state"] == "queued" and other in st["message"]
     # a new chunk recorded: done, whatever the lock says
     store.update_run(run_id, lambda r: r["chunks"].append({"index": 1}))
-    st = views.training_state(store.root, run_id, t0, chunks_before=1, seen=True)
+    st = watchdog.training_state(store.root, run_id, t0, chunks_before=1, seen=True)
     assert st["state"] == "done"
 
 
 def test_new_run_is_found_once_the_job_created_it(tmp_path):
     root = tmp_path / "store"
-    watch = views.start_watch(root, None)
+    watch = watchdog.start_watch(root, None)
     assert watch["run_id"] is None and watch["chunks"] == 0
-    tick = views.watch_tick(root, watch)
+    tick = watchdog.watch_tick(root, watch)
     assert tick["state"] == "starting" and not tick["report"]
     store = RunStore(root)
     run_id = loop.create_run(store, tiny_dataset(), arch="mlp", projection="pca")
     with store.training_lock(run_id):
-        tick = views.watch_tick(root, watch)
+        tick = watchdog.watch_tick(root, watch)
     assert tick["state"] == "running" and tick["watch"]["run_id"] == run_id
-    tick = views.watch_tick(root, tick["watch"])
+    tick = watchdog.watch_tick(root, tick["watch"])
     assert tick["state"] == "lost" and "no checkpoint yet" in tick["message"]
 
 
 def test_watch_tick_reports_only_a_confirmed_loss(tiny):
     store, run_id = tiny
-    watch = views.start_watch(store.root, run_id)
+    watch = watchdog.start_watch(store.root, run_id)
     with store.training_lock(run_id):
-        tick = views.watch_tick(store.root, watch)
+        tick = watchdog.watch_tick(store.root, watch)
     assert (tick["state"], tick["report"], tick["watch"]["seen"]) == ("running", False, True)
-    first = views.watch_tick(store.root, tick["watch"])  # the lock is free now
+    first = watchdog.watch_tick(store.root, tick["watch"])  # the lock is free now
     assert (first["state"], first["report"], first["watch"]["misses"]) == ("lost", False, 1)
-    second = views.watch_tick(store.root, first["watch"])
+    second = watchdog.watch_tick(store.root, first["watch"])
     assert second["report"] and second["message"].startswith("The training job stopped")
     # a lock holder in between resets the count (a slow poll, not a dead job)
     with store.training_lock(run_id):
-        again = views.watch_tick(store.root, first["watch"])
+        again = watchdog.watch_tick(store.root, first["watch"])
     assert again["watch"]["misses"] == 0
-    assert views.watch_tick(store.root, None)["report"] is False
-    assert views.watch_tick(store.root, {"since": "x"})["state"] == "none"
+    assert watchdog.watch_tick(store.root, None)["report"] is False
+    assert watchdog.watch_tick(store.root, {"since": "x"})["state"] == "none"

@@ -1,0 +1,506 @@
+"""User files (``.npz``, ``.csv``) read and validated: untrusted bytes in, checked arrays out.
+
+Each problem raises one :class:`~hill_dash.errors.DataError` whose message names the file, the
+array or column (and the CSV line), and what was expected. Sizes are checked before the data is
+read: from the ``.npy`` headers inside an ``.npz``, and row by row for a CSV, which stops reading
+once past the limit. Pickled or object arrays are never loaded.
+
+:func:`hill_dash.data.load_file` splits the checked arrays into a :class:`~hill_dash.data.Dataset`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+import zlib
+from array import array
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hill_dash.errors import DataError
+
+FILE_SUFFIXES = (".npz", ".csv")
+
+MIN_SAMPLES = 20
+MIN_PER_CLASS = 3
+MAX_ROWS = 2_000_000
+MAX_VALUES = 200_000_000
+MAX_BYTES = 8 * MAX_VALUES
+
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+@dataclass(eq=False)
+class UserArrays:
+    """The checked content of a user file, labels encoded as class indices."""
+
+    X: np.ndarray  # float32 (n, F) or (n, H, W), finite, n >= MIN_SAMPLES
+    y: np.ndarray  # int64 (n,), indices into label_names
+    X_test: np.ndarray | None  # float32 (m, *X.shape[1:]) if the file has its own test set
+    y_test: np.ndarray | None  # int64 (m,), with X_test
+    label_names: list[str]  # at least two classes, each with MIN_PER_CLASS samples in y
+
+
+def read_user_file(path: Path) -> UserArrays:
+    """Read and validate a user ``.npz`` (arrays X, y, ...) or ``.csv`` (with header) file."""
+    check_file(path)
+    if path.suffix.lower() == ".npz":
+        arrays = read_npz(path, ("X", "y"), optional=("X_test", "y_test", "label_names"))
+        return _checked_arrays(path, arrays)
+    X, y, line_of = _read_csv(path)
+    return _checked_arrays(path, {"X": X, "y": y}, row_name=line_of)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _fail(path: Path, field: str, message: str) -> DataError:
+    return DataError(f"{path}: {field}: {message}")
+
+
+def check_file(path: Path, suffixes: Sequence[str] | None = FILE_SUFFIXES) -> None:
+    """Raise DataError unless ``path`` is an existing, non-empty file with one of ``suffixes``."""
+    if not path.exists():
+        raise _fail(path, "file", "not found; expected an existing .npz or .csv file")
+    if not path.is_file():
+        raise _fail(path, "file", "is not a regular file; expected a .npz or .csv file")
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise _fail(
+            path,
+            "file extension",
+            f"{path.suffix or '(none)'!r} is not supported; expected .npz or .csv",
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise _fail(path, "file", f"cannot be read ({err.strerror})") from None
+    if size == 0:
+        raise _fail(path, "file", "is empty (0 bytes); expected a .npz or .csv data file")
+
+
+def text_array(path: Path, key: str, value: np.ndarray, ndim: int = 0) -> Any:
+    """A 0-d string array as ``str`` or a 1-D one as ``list[str]``."""
+    if value.dtype.kind != "U" or value.ndim != ndim:
+        raise _fail(path, f"array {key!r}", f"expected a {ndim}-D string array")
+    return str(value) if ndim == 0 else [str(v) for v in value]
+
+
+# --------------------------------------------------------------------------- npz reading
+
+
+def read_npz(
+    path: Path, required: Sequence[str], optional: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    """Read the named arrays of an .npz; headers (dtype, sizes) are checked before the data."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except _ZIP_ERRORS as err:
+        raise _fail(
+            path,
+            "file",
+            f"is not a valid .npz (zip) archive ({err}); save it with "
+            f"numpy.savez(path, X=..., y=...)",
+        ) from None
+    with archive:
+        members = {n[: -len(".npy")]: n for n in archive.namelist() if n.endswith(".npy")}
+        missing = [key for key in required if key not in members]
+        if missing:
+            found = ", ".join(repr(k) for k in sorted(members)) or "none"
+            raise _fail(path, f"array {missing[0]!r}", f"is missing (arrays found: {found})")
+        keys = [key for key in (*required, *optional) if key in members]
+        headers = {key: _npy_header(path, archive, key, members[key]) for key in keys}
+        _check_sizes(path, headers)
+        return {key: _npy_data(path, archive, key, members[key]) for key in keys}
+
+
+def _npy_header(
+    path: Path, archive: zipfile.ZipFile, key: str, member: str
+) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one member, from its .npy header only."""
+    fmt = np.lib.format
+    try:
+        with archive.open(member) as handle:
+            version = fmt.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = fmt.read_array_header_2_0(handle)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+    except (*_ZIP_ERRORS, TypeError, KeyError) as err:
+        raise _fail(path, f"array {key!r}", f"is not a readable .npy array ({err})") from None
+    if any(d < 0 for d in shape):
+        raise _fail(path, f"array {key!r}", f"has an invalid shape {shape} in its .npy header")
+    if dtype.hasobject:
+        raise _fail(
+            path,
+            f"array {key!r}",
+            "holds Python objects (pickled data); object arrays are not accepted, "
+            "save plain numeric or string arrays",
+        )
+    return tuple(int(d) for d in shape), dtype
+
+
+def _check_sizes(path: Path, headers: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> None:
+    rows = sum(shape[0] for key, (shape, _) in headers.items() if key.startswith("X") and shape)
+    values = sum(math.prod(shape) for shape, _ in headers.values())
+    nbytes = sum(math.prod(shape) * dtype.itemsize for shape, dtype in headers.values())
+    if rows > MAX_ROWS:
+        raise _fail(path, "array 'X'", f"has {rows:,} rows; at most {MAX_ROWS:,} are accepted")
+    if values > MAX_VALUES or nbytes > MAX_BYTES:
+        raise _fail(
+            path,
+            "arrays " + ", ".join(repr(k) for k in headers),
+            f"hold {values:,} values ({nbytes:,} bytes); at most {MAX_VALUES:,} values "
+            f"({MAX_BYTES:,} bytes) are accepted",
+        )
+
+
+def _npy_data(path: Path, archive: zipfile.ZipFile, key: str, member: str) -> np.ndarray:
+    try:
+        with archive.open(member) as handle:
+            return np.lib.format.read_array(handle, allow_pickle=False)
+    except _ZIP_ERRORS as err:
+        raise _fail(
+            path, f"array {key!r}", f"could not be read, truncated or corrupt ({err})"
+        ) from None
+
+
+# --------------------------------------------------------------------------- csv reading
+
+
+def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
+    """X (n, F) float64, labels and a row -> "line N" namer, from a CSV with a header."""
+    reader = None
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            header = _csv_header(path, reader)
+            return _csv_rows(path, reader, header)
+    except UnicodeDecodeError as err:
+        raise _fail(
+            path, "file", f"is not UTF-8 text (bad byte at offset {err.start}); expected a CSV"
+        ) from None
+    except csv.Error as err:
+        line = reader.line_num if reader is not None else 0
+        raise _fail(path, f"line {line}", f"malformed CSV ({err})") from None
+    except OSError as err:
+        raise _fail(path, "file", f"cannot be read ({err.strerror})") from None
+
+
+def _is_blank(row: list[str]) -> bool:
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_header(path: Path, reader: Any) -> list[str]:
+    header = next((row for row in reader if not _is_blank(row)), None)
+    if header is None:
+        raise _fail(path, "header", "the file has no rows; expected a header row of column names")
+    header = [name.strip() for name in header]
+    if all(_is_number(name) for name in header):
+        raise _fail(
+            path,
+            "header",
+            f"line {reader.line_num} looks like data ({_clip(','.join(header))}); "
+            "expected a header row of column names",
+        )
+    if len(header) < 2:
+        raise _fail(path, "header", "has 1 column; expected feature columns and a label column")
+    dupes = sorted(name for name, count in Counter(header).items() if count > 1)
+    if dupes:
+        raise _fail(path, "header", f"column name {dupes[0]!r} appears more than once")
+    return header
+
+
+def _label_column(header: list[str]) -> int:
+    lowered = [name.lower() for name in header]
+    return lowered.index("label") if "label" in lowered else len(header) - 1
+
+
+def _column_name(header: list[str], j: int) -> str:
+    return f"column {header[j]!r}" if header[j] else f"column #{j + 1}"
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _csv_rows(
+    path: Path, reader: Any, header: list[str]
+) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
+    label_col = _label_column(header)
+    features = [j for j in range(len(header)) if j != label_col]
+    values, labels, lines = array("d"), [], array("q")
+    for row in reader:
+        if _is_blank(row):
+            continue
+        line = reader.line_num
+        if len(row) != len(header):
+            raise _fail(
+                path,
+                f"line {line}",
+                f"has {len(row)} fields; expected {len(header)}, one per header column",
+            )
+        label = row[label_col].strip()
+        if not label:
+            raise _fail(path, f"{_column_name(header, label_col)}, line {line}", "label is empty")
+        values.extend(_csv_float(path, header, j, row[j], line) for j in features)
+        labels.append(label)
+        lines.append(line)
+        if len(lines) > MAX_ROWS or len(values) > MAX_VALUES:
+            raise _fail(
+                path,
+                f"line {line}",
+                f"too much data: at most {MAX_ROWS:,} rows and {MAX_VALUES:,} values are "
+                "accepted (stopped reading here)",
+            )
+    X = np.frombuffer(values, dtype=np.float64).reshape(len(lines), len(features))
+    return X, _csv_labels(labels), lambda i: f"line {lines[i]}"
+
+
+def _csv_float(path: Path, header: list[str], j: int, cell: str, line: int) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        what = "is empty" if not cell.strip() else f"has {_clip(cell)}, which is not a number"
+        raise _fail(
+            path,
+            f"{_column_name(header, j)}, line {line}",
+            f"{what}; every column except the label must be numeric",
+        ) from None
+
+
+def _csv_labels(labels: list[str]) -> np.ndarray:
+    """Integer labels if every label is an int64 integer, else the strings."""
+    try:
+        ints = [int(label) for label in labels]
+    except ValueError:
+        return np.array(labels, dtype=str)
+    limit = np.iinfo(np.int64)
+    if ints and (min(ints) < limit.min or max(ints) > limit.max):
+        return np.array(labels, dtype=str)
+    return np.array(ints, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _checked_arrays(
+    path: Path,
+    arrays: Mapping[str, np.ndarray],
+    row_name: Callable[[int], str] = lambda i: f"row {i}",
+) -> UserArrays:
+    """Validate user arrays: shapes, values, labels and class sizes."""
+    X = _check_X(path, "X", arrays["X"])
+    y = _check_y(path, "y", arrays["y"], "X", len(X))
+    if len(X) < MIN_SAMPLES:
+        raise _fail(path, "array 'X'", f"has {len(X)} samples; need at least {MIN_SAMPLES}")
+    _check_finite(path, "X", X, row_name)
+    X_test, y_test = _test_arrays(path, arrays, X)
+    names, y_idx, y_test_idx = _encode_labels(path, y, y_test, arrays.get("label_names"))
+    _check_classes(path, y_idx, names)
+    return UserArrays(X, y_idx, X_test, y_test_idx, names)
+
+
+def _check_X(path: Path, key: str, X: np.ndarray) -> np.ndarray:
+    """``X`` as float32 if it is numeric and 2-D or 3-D with non-empty samples."""
+    field = f"array {key!r}"
+    if X.dtype.kind not in "biuf":
+        raise _fail(path, field, f"has dtype {X.dtype}; expected numeric values (int or float)")
+    if X.ndim not in (2, 3):
+        raise _fail(
+            path,
+            field,
+            f"has shape {X.shape} ({X.ndim}-D); expected 2-D (n, features) or "
+            f"3-D (n, height, width)",
+        )
+    if 0 in X.shape[1:]:
+        raise _fail(path, field, f"has shape {X.shape}; each sample needs at least one value")
+    with np.errstate(over="ignore", invalid="ignore"):
+        return X.astype(np.float32)
+
+
+def _check_y(path: Path, key: str, y: np.ndarray, x_key: str, n: int) -> np.ndarray:
+    """``y`` as int64 or str labels, if it is 1-D with one label per row of X."""
+    field = f"array {key!r}"
+    if y.ndim != 1:
+        raise _fail(path, field, f"has shape {y.shape}; expected 1-D, one label per sample")
+    if len(y) != n:
+        raise _fail(
+            path, field, f"has {len(y)} labels but {x_key!r} has {n} rows; expected equal lengths"
+        )
+    return _label_values(path, field, y)
+
+
+def _label_values(path: Path, field: str, y: np.ndarray) -> np.ndarray:
+    kind = y.dtype.kind
+    if kind in "bi" or (kind == "u" and (not y.size or y.max() <= np.iinfo(np.int64).max)):
+        return y.astype(np.int64)
+    if kind == "f":
+        bad = ~np.isfinite(y) | (np.abs(y) > 2**53)
+        bad[~bad] = y[~bad] != np.round(y[~bad])
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise _fail(
+                path,
+                field,
+                f"value {y[first].item()!r} at row {first} is not a whole number; expected integer "
+                "class labels or strings",
+            )
+        return y.astype(np.int64)
+    if kind == "U":
+        return y
+    if kind == "S":
+        try:
+            return y.astype(str)
+        except UnicodeDecodeError:
+            raise _fail(path, field, "holds bytes that are not ASCII text") from None
+    raise _fail(path, field, f"has dtype {y.dtype}; expected integer class labels or strings")
+
+
+def _check_finite(path: Path, key: str, X: np.ndarray, row_name: Callable[[int], str]) -> None:
+    bad = ~np.isfinite(X).reshape(len(X), -1)
+    count = int(bad.sum())
+    if count:
+        first = int(np.argmax(bad.any(axis=1)))
+        raise _fail(
+            path,
+            f"array {key!r}",
+            f"has {count} NaN or infinite values (or values too large for float32), first "
+            f"at {row_name(first)}; expected finite numbers",
+        )
+
+
+def _test_arrays(
+    path: Path, arrays: Mapping[str, np.ndarray], X: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Validated ``X_test`` / ``y_test`` from an npz, or ``(None, None)`` if absent."""
+    has_x, has_y = "X_test" in arrays, "y_test" in arrays
+    if not has_x and not has_y:
+        return None, None
+    if not has_y or not has_x:
+        present, absent = ("X_test", "y_test") if has_x else ("y_test", "X_test")
+        raise _fail(path, f"array {absent!r}", f"is missing; {present!r} is present and needs it")
+    X_test = _check_X(path, "X_test", arrays["X_test"])
+    if X_test.shape[1:] != X.shape[1:]:
+        raise _fail(
+            path,
+            "array 'X_test'",
+            f"has sample shape {X_test.shape[1:]}; expected {X.shape[1:]} like 'X'",
+        )
+    if len(X_test) == 0:
+        raise _fail(path, "array 'X_test'", "has no rows; expected at least one test sample")
+    y_test = _check_y(path, "y_test", arrays["y_test"], "X_test", len(X_test))
+    _check_finite(path, "X_test", X_test, lambda i: f"row {i}")
+    return X_test, y_test
+
+
+def _encode_labels(
+    path: Path, y: np.ndarray, y_test: np.ndarray | None, label_names: np.ndarray | None
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """Label names and class indices for ``y`` (and ``y_test``)."""
+    if label_names is None:
+        classes, sorter = np.unique(y), None
+        names = [str(c) for c in classes]
+    else:
+        names = _check_label_names(path, label_names)
+        if y.dtype.kind == "U":
+            classes, sorter = np.array(names, dtype=str), np.argsort(names)
+        else:
+            classes, sorter = np.arange(len(names), dtype=np.int64), None
+    source = "'y'" if label_names is None else "'label_names'"
+    y_idx = _lookup(path, "y", y, classes, sorter, source)
+    if y_test is None:
+        return names, y_idx, None
+    if (y_test.dtype.kind == "U") != (y.dtype.kind == "U"):
+        raise _fail(path, "array 'y_test'", "must hold the same kind of labels (int/str) as 'y'")
+    return names, y_idx, _lookup(path, "y_test", y_test, classes, sorter, source)
+
+
+def _check_label_names(path: Path, label_names: np.ndarray) -> list[str]:
+    field = "array 'label_names'"
+    if label_names.ndim != 1 or label_names.dtype.kind not in "US":
+        raise _fail(
+            path,
+            field,
+            f"has shape {label_names.shape}, dtype {label_names.dtype}; "
+            "expected a 1-D array of strings",
+        )
+    names = [_label_text(path, field, v) for v in label_names]
+    if len(set(names)) != len(names):
+        raise _fail(path, field, "has duplicate names; expected one distinct name per class")
+    return names
+
+
+def _label_text(path: Path, field: str, value: Any) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError:
+            raise _fail(path, field, "holds bytes that are not ASCII text") from None
+    return str(value)
+
+
+def _lookup(
+    path: Path,
+    key: str,
+    values: np.ndarray,
+    classes: np.ndarray,
+    sorter: np.ndarray | None,
+    source: str,
+) -> np.ndarray:
+    """Index of each value in ``classes``; DataError naming the first value not found."""
+    if not len(classes):
+        return np.zeros(len(values), dtype=np.int64)
+    pos = np.searchsorted(classes, values, sorter=sorter)
+    pos = np.minimum(pos, len(classes) - 1)
+    idx = pos if sorter is None else sorter[pos]
+    bad = classes[idx] != values
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise _fail(
+            path,
+            f"array {key!r}",
+            f"label {values[first].item()!r} at row {first} is not one of the classes in {source}",
+        )
+    return idx.astype(np.int64)
+
+
+def _check_classes(path: Path, y_idx: np.ndarray, names: list[str]) -> None:
+    if len(names) < 2:
+        raise _fail(
+            path, "array 'y'", f"has {len(names)} class(es); need at least 2 distinct labels"
+        )
+    counts = np.bincount(y_idx, minlength=len(names))
+    rare = np.flatnonzero(counts < MIN_PER_CLASS)
+    if len(rare):
+        first = int(rare[0])
+        raise _fail(
+            path,
+            "array 'y'",
+            f"class {names[first]!r} has {counts[first]} sample(s); each class needs at least "
+            f"{MIN_PER_CLASS} (one each for train, val and test)",
+        )

@@ -1,0 +1,171 @@
+"""Where the edits send their points, drawn on the map as ghosts (the preview before training).
+
+The teacher's targets live in latent space; these functions bring them back onto the
+2-D map: exactly for PCA (an affine map), by the gesture itself for UMAP translates,
+and by a k-NN estimate (`project_points`) for other UMAP targets. Each layer is capped
+so the browser only draws an even sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hill_dash.projection import MapState
+from hill_dash.store import RunStore
+from hill_dash.teacher import Edit, build_teacher
+from hill_dash.views import MapData, checkpoint_arrays, fresh_edits
+
+MAX_GHOSTS = 2000  # ghost targets drawn per layer; more only slows the browser
+KNN_GHOSTS = 200  # UMAP ghosts placed by a k-NN search per layer (the search is the cost)
+KNN_REFERENCE = 5000  # latent points that k-NN search looks among
+
+
+@dataclass
+class Ghosts:
+    """Edited training points on the map (start) and their targets projected to 2-D."""
+
+    start: np.ndarray  # (m, 2) float32
+    target: np.ndarray  # (m, 2) float32
+    total: int  # edited training points before the drawing cap
+
+    @classmethod
+    def empty(cls) -> Ghosts:
+        z = np.zeros((0, 2), np.float32)
+        return cls(z, z.copy(), 0)
+
+
+def project_points(
+    T: np.ndarray, Z: np.ndarray, coords: np.ndarray, k: int = 10, reference: int = KNN_REFERENCE
+) -> np.ndarray:
+    """2-D positions of latent points T: inverse-distance-weighted mean of the map
+    positions of their k nearest latent neighbours among Z.
+
+    UMAP has no fast, faithful forward transform for new points; this local estimate
+    mirrors the map's local inverse. For speed on the request path the neighbours are
+    searched among at most `reference` evenly strided points of Z (all of them on small
+    maps, where a point of Z lands exactly on its own spot).
+    """
+    step = max(1, -(-len(Z) // reference))
+    Zr = np.ascontiguousarray(Z[::step], np.float32)
+    Cr = np.asarray(coords[::step], np.float64)
+    T = np.asarray(T, np.float32)
+    k = int(min(k, len(Zr)))
+    zz = np.einsum("ij,ij->i", Zr, Zr)
+    out = np.empty((len(T), 2), np.float32)
+    for s in range(0, len(T), 256):
+        t = T[s : s + 256]
+        d2 = zz - 2.0 * (t @ Zr.T)  # |t - z|² - |t|²: the same order within a row
+        nn = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        # exact distances of the k found (the GEMM shortcut is not): an own point hits 0
+        diff = Zr[nn].astype(np.float64) - t[:, None, :].astype(np.float64)
+        dist = np.sqrt(np.einsum("mkd,mkd->mk", diff, diff))
+        hit = dist <= 1e-9 * (1.0 + np.abs(t).max())
+        w = np.where(hit.any(1, keepdims=True), hit, 1.0 / np.maximum(dist, 1e-300))
+        out[s : s + 256] = np.einsum("mk,mkd->md", w / w.sum(1, keepdims=True), Cr[nn])
+    return out
+
+
+def _cap(idx: np.ndarray, limit: int) -> np.ndarray:
+    if len(idx) <= limit:
+        return np.arange(len(idx))
+    return np.unique(np.linspace(0, len(idx) - 1, limit).round().astype(np.int64))
+
+
+def _rigid_shifts(edits: list[Edit], n_train: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per training point: the summed map shift of its translate edits, and whether any
+    other kind of edit touched it (then its target has no exact map position)."""
+    shift = np.zeros((n_train, 2))
+    bent = np.zeros(n_train, bool)
+    for e in edits:
+        sel = np.unique(np.asarray(e.indices, np.int64))
+        tr = sel[sel < n_train]
+        if e.kind == "translate":
+            shift[tr] += (e.dx, e.dy)
+        else:
+            bent[tr] = True
+    return shift, bent
+
+
+def targets_on_map(
+    edits: list[Edit],
+    Z: np.ndarray,
+    state: MapState,
+    md: MapData,
+    points: np.ndarray | None = None,
+    limit: int = MAX_GHOSTS,
+) -> Ghosts:
+    """Where the teacher of `edits` sends the edited training points, drawn on the map.
+
+    PCA: exact (the map is affine, so a latent displacement D lands at coords + D·W).
+    UMAP: a point only moved by translates lands at coords + Σ Δ, the gesture itself;
+    other targets are placed by `project_points` (an even sample of at most KNN_GHOSTS
+    of them). `points` restricts the ghosts to those map points (e.g. the selection
+    being previewed). `total` counts every edited training point, drawn or not.
+    """
+    if not edits:
+        return Ghosts.empty()
+    teacher = build_teacher(edits, Z, state, md.y, md.split)
+    idx = teacher.train_idx
+    T = teacher.targets
+    if points is not None:
+        keep = np.isin(idx, points)
+        idx, T = idx[keep], T[keep]
+    total = len(idx)
+    if total == 0:
+        return Ghosts.empty()
+    if state.method == "pca":
+        pick = _cap(idx, limit)
+        idx, T = idx[pick], T[pick]
+        start = np.asarray(md.coords[idx], np.float32)
+        shift = (T.astype(np.float64) - Z[idx]) @ np.asarray(state.linear, np.float64)
+        return Ghosts(start, (start + shift).astype(np.float32), total)
+    shift, bent = _rigid_shifts(edits, md.n_train)
+    rigid, other = np.flatnonzero(~bent[idx]), np.flatnonzero(bent[idx])
+    rigid, other = rigid[_cap(rigid, limit)], other[_cap(other, min(limit, KNN_GHOSTS))]
+    start = np.asarray(md.coords[idx[rigid]], np.float32)
+    target = (start + shift[idx[rigid]]).astype(np.float32)
+    if len(other):
+        start = np.concatenate([start, md.coords[idx[other]]]).astype(np.float32)
+        target = np.concatenate([target, project_points(T[other], Z, md.coords)])
+    return Ghosts(start, target, total)
+
+
+def preview(
+    store: RunStore, run: dict, md: MapData, candidate: Edit | None
+) -> tuple[Ghosts, Ghosts]:
+    """Ghosts of the fresh pending edits, and of the candidate edit applied after them."""
+    arrays = checkpoint_arrays(store, run["id"], md.checkpoint)
+    Z, state = arrays["Z"], MapState.from_arrays(arrays)
+    pending = fresh_edits(run)
+    ghosts = targets_on_map(pending, Z, state, md)
+    if candidate is None:
+        return ghosts, Ghosts.empty()
+    cand = targets_on_map(
+        [*pending, candidate], Z, state, md, points=np.asarray(candidate.indices, np.int64)
+    )
+    return ghosts, cand
+
+
+def preview_text(pending: Ghosts, preview: Ghosts, note: str) -> str:
+    """The line under the map: what the rings show, how many are drawn, and `note`."""
+    parts = []
+    if pending.total:
+        parts.append(
+            f"Black rings: targets of the pending edits ({pending.total:,} training points)."
+        )
+    if preview.total:
+        parts.append(
+            f"Orange rings: preview of this edit ({preview.total:,} training points) "
+            "— Apply to keep it."
+        )
+    for name, ghosts in (("pending", pending), ("preview", preview)):
+        if len(ghosts.start) < ghosts.total:
+            parts.append(
+                f"{name.capitalize()}: {len(ghosts.start):,} of {ghosts.total:,} "
+                "targets drawn (an even sample)."
+            )
+    if note:
+        parts.append(note)
+    return " ".join(parts) or "Select points, choose an edit: its targets appear as rings."
