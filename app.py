@@ -11,6 +11,7 @@ Celery workers import this module: `celery -A app:celery_app worker`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def start_job_launcher(app: dash.Dash, config: AppConfig) -> None:
     Celery workers need none: they are their own processes.
     """
     manager = app._background_manager
+    if config.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        return  # --debug: this is the reloader's watcher; the served child starts its own
     if isinstance(manager, LauncherManager):
         manager.start_launcher(warm_up=config.projection_warmup)
 
