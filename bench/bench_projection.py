@@ -7,11 +7,15 @@ classifier mid-training. The next checkpoint's latents move "barely": Gaussian
 noise of 1 % of the latents' RMS norm.
 
 Per size, side by side in one loop: `update_map(Z1, Z0, map0)` (the app's
-path: local transform + Procrustes, plus a short warm-started UMAP refinement
-up to 10k points) and `fit_map(Z1, "umap")` (a fresh umap-learn fit, seeded).
-Disparity: Procrustes disparity between the map of Z0 and the map of Z1, for
-the update and for a fresh fit (0 = the same layout up to rotation and scale).
-The update without refinement (`refine_epochs=0`) is timed alongside.
+path: graph search along map0's k-NN graph, local transform + Procrustes, plus
+a short warm-started UMAP refinement up to 5k points) and `fit_map(Z1, "umap")`
+(a fresh umap-learn fit, seeded). Disparity: Procrustes disparity between the
+map of Z0 and the map of Z1, for the update and for a fresh fit (0 = the same
+layout up to rotation and scale). Timed alongside: the update without
+refinement (`refine_epochs=0`), and the update as it was before the graph
+search (`exact_update`: exact all-pairs k-NN by scikit-learn, the path a map
+stored without its graph still takes). Once per size: the search's recall
+against the exact neighbours. The load average is recorded per size.
 Targets: fresh / update >= 10; update disparity <= 0.05.
 
     python bench/bench_projection.py [--sizes 5000 20000 70000] [--update-runs 5]
@@ -21,13 +25,16 @@ Targets: fresh / update >= 10; update disparity <= 0.05.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 from common import summary, write_result
 
+from hill_dash import projection as P
 from hill_dash.projection import (
+    MapState,
     default_refine_epochs,
     fit_map,
     procrustes_disparity,
@@ -47,6 +54,22 @@ def blobs(n: int, d: int = 32, classes: int = 10, seed: int = 0) -> np.ndarray:
     return np.maximum(Z, 0.0).astype(np.float32)  # ReLU-like, as after an activation
 
 
+def exact_update(Z_new, Z_prev, prev: MapState, seed: int = 0) -> MapState:
+    """`update_map` for UMAP as it was before the graph search (the same code path)."""
+    Z_new, Z_prev = P._check_latents(Z_new), P._check_latents(Z_prev)
+    epochs = default_refine_epochs(len(Z_new))
+    idx, dist = P._knn(Z_new, Z_prev, P.INIT_NEIGHBORS)
+    coords = P._idw(idx, dist, prev.coords.astype(np.float64))
+    if epochs > 0:
+        coords = P._refine(Z_new, coords, epochs, seed, parallel=False)  # exact graph inside
+    aligned, _, _, _ = P._align_trimmed(coords, prev.coords)
+    return MapState("umap", aligned.astype(np.float32))
+
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    return float((np.sort(found, 1)[:, :, None] == exact[:, None, :]).any(1).mean())
+
+
 def clocks(fn):
     w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
@@ -59,14 +82,32 @@ def bench_size(n: int, update_runs: int, fresh_runs: int) -> dict:
     Z1 = Z0 + np.random.default_rng(1).normal(
         scale=0.01 * scale / np.sqrt(Z0.shape[1]), size=Z0.shape
     ).astype(np.float32)
+    load = [os.getloadavg()[0]]
     t_first, _, map0 = clocks(lambda: fit_map(Z0, "umap", seed=0))
     upd_wall, upd_cpu, fresh_wall, fresh_cpu, ratio = [], [], [], [], []
     upd_disp, fresh_disp, bare_wall, bare_disp = [], [], [], []
+    exact_wall, exact_disp, exact_ratio, fresh_exact_ratio, graph_vs_exact = [], [], [], [], []
     for r in range(max(update_runs, fresh_runs)):
-        w, c, upd = clocks(lambda: update_map(Z1, Z0, map0, seed=0))
-        upd_wall.append(w)
-        upd_cpu.append(c)
-        upd_disp.append(procrustes_disparity(map0.coords, upd.coords))
+        # rotate the order within a repetition, so load bursts hit every side alike
+        def run_update():
+            w, c, upd = clocks(lambda: update_map(Z1, Z0, map0, seed=0))
+            upd_wall.append(w)
+            upd_cpu.append(c)
+            upd_disp.append(procrustes_disparity(map0.coords, upd.coords))
+            return upd
+
+        def run_exact():
+            w, _, old = clocks(lambda: exact_update(Z1, Z0, map0, seed=0))
+            exact_wall.append(w)
+            exact_disp.append(procrustes_disparity(map0.coords, old.coords))
+            return old
+
+        if r % 2 == 0:
+            upd, old = run_update(), run_exact()
+        else:
+            old, upd = run_exact(), run_update()
+        exact_ratio.append(exact_wall[-1] / upd_wall[-1])
+        graph_vs_exact.append(procrustes_disparity(old.coords, upd.coords))
         w0, _, bare = clocks(lambda: update_map(Z1, Z0, map0, seed=0, refine_epochs=0))
         bare_wall.append(w0)
         bare_disp.append(procrustes_disparity(map0.coords, bare.coords))
@@ -74,8 +115,17 @@ def bench_size(n: int, update_runs: int, fresh_runs: int) -> dict:
             fw, fc, fresh = clocks(lambda r=r: fit_map(Z1, "umap", seed=r))
             fresh_wall.append(fw)
             fresh_cpu.append(fc)
-            ratio.append(fw / w)
+            ratio.append(fw / upd_wall[-1])
+            fresh_exact_ratio.append(fw / exact_wall[-1])
             fresh_disp.append(procrustes_disparity(map0.coords, fresh.coords))
+        load.append(os.getloadavg()[0])
+    # the search's quality, once: its neighbours against the exact ones
+    Z0d, Z1d = Z0.astype(np.float64), Z1.astype(np.float64)
+    idx, _, (g_idx, _) = P._update_knn(Z1d, Z0d, map0)
+    search_recall = {
+        "previous_10nn": recall(idx, P._knn(Z1d, Z0d, P.INIT_NEIGHBORS)[0]),
+        "new_graph_15nn": recall(g_idx, P._graph_knn(Z1d)[0]),
+    }
     pca0 = fit_map(Z0, "pca")
     pca_wall = [clocks(lambda: update_map(Z1, Z0, pca0))[0] for _ in range(update_runs)]
     out = {
@@ -94,6 +144,13 @@ def bench_size(n: int, update_runs: int, fresh_runs: int) -> dict:
         "update_disparity": summary(upd_disp),
         "fresh_disparity": summary(fresh_disp),
         "pca_update_seconds": summary(pca_wall),
+        "exact_update_seconds": summary(exact_wall),
+        "exact_update_disparity": summary(exact_disp),
+        "exact_over_update": summary(exact_ratio),
+        "fresh_over_exact_update": summary(fresh_exact_ratio),
+        "update_vs_exact_update_disparity": summary(graph_vs_exact),
+        "search_recall": search_recall,
+        "load_avg_1m": load,
     }
     out["meets_speed_target"] = out["fresh_over_update"]["median"] >= 10
     out["meets_stability_target"] = out["update_disparity"]["median"] <= 0.05

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.linalg import expm
@@ -169,6 +171,125 @@ def test_umap_update_moves_a_moved_cluster_and_not_the_rest(umap_state, blobs):
         assert shift[moved].mean() > 3 * shift[~moved].mean()
 
 
+def _recall(found: np.ndarray, exact: np.ndarray) -> float:
+    """Share of the exact neighbours (rows of indices) that ``found`` has too."""
+    return float((np.sort(found, 1)[:, :, None] == exact[:, None, :]).any(1).mean())
+
+
+def test_umap_fit_keeps_its_exact_knn_graph(umap_state, blobs):
+    Z = blobs[0]
+    knn = umap_state.knn
+    assert knn.dtype == np.int32 and knn.shape == (N, proj.N_NEIGHBORS)
+    np.testing.assert_array_equal(knn[:, 0], np.arange(N))  # each point first in its row
+    exact = NearestNeighbors(n_neighbors=proj.N_NEIGHBORS).fit(Z).kneighbors(Z)[1]
+    assert _recall(knn, exact) == 1.0
+
+
+def test_umap_update_does_not_search_all_pairs(umap_state, blobs, monkeypatch):
+    """With the previous graph the update walks it: no exact k-NN search at all."""
+
+    def no_exact(*args, **kwargs):
+        raise AssertionError("the update ran an exact all-pairs k-NN search")
+
+    monkeypatch.setattr(proj, "_knn", no_exact)
+    Z = blobs[0]
+    for epochs in (0, None):  # the refinement takes the new graph from the search too
+        updated = proj.update_map(_noisy(Z, 1e-3), Z, umap_state, refine_epochs=epochs)
+        assert updated.knn.shape == (N, proj.N_NEIGHBORS) and updated.knn.dtype == np.int32
+
+
+def test_umap_update_finds_the_exact_neighbours_when_latents_barely_move(umap_state, blobs):
+    Z = blobs[0]
+    Z2 = _noisy(Z, 0.01)
+    idx, dist, (g_idx, g_dist) = proj._update_knn(Z2, Z, umap_state)
+    exact_idx, exact_dist = proj._knn(Z2, Z, proj.INIT_NEIGHBORS)
+    assert _recall(idx, exact_idx) >= 0.99
+    np.testing.assert_allclose(dist[:, 0], exact_dist[:, 0], rtol=1e-9)
+    assert np.all(np.diff(dist, axis=1) >= 0)
+    exact_graph = proj._graph_knn(Z2)[0]
+    assert _recall(g_idx, exact_graph) >= 0.98
+    np.testing.assert_array_equal(g_idx[:, 0], np.arange(N))
+    assert g_idx.dtype == np.int32 and g_dist.dtype == np.float32
+
+
+def test_umap_update_finds_a_cluster_that_jumped_to_another_blob(umap_state, blobs):
+    """The moved points' nearest previous latents are in another blob, unconnected to
+    theirs in the graph: the pivot starts find them."""
+    Z, y = blobs
+    moved = y == 0
+    Z2 = Z.copy()
+    Z2[moved] += Z[y == 1].mean(axis=0) - Z[moved].mean(axis=0)  # right into blob 1
+    idx, _, (g_idx, _) = proj._update_knn(Z2, Z, umap_state)
+    assert np.all(y[idx[moved]] == 1)  # all 10 among the previous latents of blob 1
+    assert _recall(idx, proj._knn(Z2, Z, proj.INIT_NEIGHBORS)[0]) >= 0.99
+    assert _recall(g_idx, proj._graph_knn(Z2)[0]) >= 0.95
+
+
+def test_umap_update_with_graph_matches_the_exact_path(umap_state, blobs):
+    Z = blobs[0]
+    Z2 = _noisy(Z, 0.01)
+    legacy = dataclasses.replace(umap_state, knn=None)
+    fast = proj.update_map(Z2, Z, umap_state, seed=3, refine_epochs=0)
+    exact = proj.update_map(Z2, Z, legacy, seed=3, refine_epochs=0)
+    assert proj.procrustes_disparity(fast.coords, exact.coords) <= 1e-6
+    # refined: the search moves the map no more than another seed of the exact path does
+    fast = proj.update_map(Z2, Z, umap_state, seed=3)
+    exact, other_seed = (proj.update_map(Z2, Z, legacy, seed=s) for s in (3, 4))
+    noise = proj.procrustes_disparity(exact.coords, other_seed.coords)
+    assert proj.procrustes_disparity(fast.coords, exact.coords) <= max(2 * noise, 1e-4)
+
+
+def test_map_without_graph_loads_and_updates_by_the_exact_search(umap_state, blobs, tmp_path):
+    """A map stored before the graph was kept: the old path, then the graph for next time."""
+    Z = blobs[0]
+    Z2 = _noisy(Z, 1e-3)
+    arrays = {k: v for k, v in umap_state.to_arrays().items() if k != "knn"}
+    np.savez(tmp_path / "old.npz", Z=Z.astype(np.float32), **arrays)
+    with np.load(tmp_path / "old.npz", allow_pickle=False) as loaded:
+        old = proj.MapState.from_arrays(loaded)
+    assert old.knn is None
+    updated = proj.update_map(Z2, Z, old, refine_epochs=0)
+    idx, dist = proj._knn(Z2, Z, proj.INIT_NEIGHBORS)  # exactly what earlier versions did
+    expected = proj._align_trimmed(proj._idw(idx, dist, old.coords.astype(np.float64)), old.coords)
+    np.testing.assert_array_equal(updated.coords, expected[0].astype(np.float32))
+    np.testing.assert_array_equal(updated.knn, proj._graph_knn(Z2)[0])
+    refined = proj.update_map(Z2, Z, old)
+    assert proj.procrustes_disparity(old.coords, refined.coords) <= 0.05
+    assert refined.knn.shape == (N, proj.N_NEIGHBORS)
+
+
+def test_umap_update_with_a_degenerate_graph_falls_back_to_exact(umap_state, blobs):
+    """A graph that reaches too few points (every row the same point) cannot give k
+    neighbours: those points get the exact search instead of garbage."""
+    Z = blobs[0]
+    Z2 = _noisy(Z, 1e-3)
+    bad = dataclasses.replace(umap_state, knn=np.zeros_like(umap_state.knn))
+    idx, dist, (g_idx, _) = proj._update_knn(Z2, Z, bad)
+    exact_idx, exact_dist = proj._knn(Z2, Z, proj.INIT_NEIGHBORS)
+    assert (idx >= 0).all() and (g_idx >= 0).all()
+    assert _recall(idx, exact_idx) >= 0.99
+    np.testing.assert_allclose(dist, exact_dist, rtol=1e-9)
+
+
+def test_update_rejects_a_graph_that_does_not_fit(umap_state, blobs):
+    Z = blobs[0]
+    for knn in (umap_state.knn[:-1], umap_state.knn + N, umap_state.knn.astype(np.float64)):
+        with pytest.raises(ValueError, match="knn"):
+            proj.update_map(Z, Z, dataclasses.replace(umap_state, knn=knn))
+
+
+def test_umap_updates_chain_along_their_own_graphs(umap_state, blobs):
+    """Each update keeps the graph the next one walks; a few chunks of drift stay stable."""
+    Z = blobs[0]
+    state, Z_prev = umap_state, Z
+    for step in range(1, 4):
+        Z_next = _noisy(Z_prev, 0.01, seed=step)
+        state_next = proj.update_map(Z_next, Z_prev, state, refine_epochs=0)
+        assert _recall(state_next.knn, proj._graph_knn(Z_next)[0]) >= 0.98
+        assert proj.procrustes_disparity(state.coords, state_next.coords) <= 0.05
+        state, Z_prev = state_next, Z_next
+
+
 def test_update_checks_that_rows_match(umap_state, blobs):
     Z = blobs[0]
     with pytest.raises(ValueError, match="same points"):
@@ -210,7 +331,7 @@ def test_map_state_round_trips_through_npz(pca_state, umap_state, tmp_path):
             back = proj.MapState.from_arrays(loaded)
         assert back.method == state.method
         np.testing.assert_array_equal(back.coords, state.coords)
-        for key in ("mean", "linear", "offset"):
+        for key in ("mean", "linear", "offset", "knn"):
             original, restored = getattr(state, key), getattr(back, key)
             assert (original is None) == (restored is None)
             if original is not None:
@@ -227,6 +348,39 @@ def test_from_arrays_rejects_malformed_input(pca_state):
         proj.MapState.from_arrays({**arrays, "offset": np.zeros(3)})
     with pytest.raises(StoreError, match="coords"):
         proj.MapState.from_arrays({"method": np.array("umap")})
+
+
+def test_from_arrays_rejects_a_malformed_graph(umap_state):
+    arrays = umap_state.to_arrays()
+    assert arrays["knn"].dtype == np.int32
+    n = len(umap_state.coords)
+    for knn in (arrays["knn"][:-1], arrays["knn"] - 1, arrays["knn"] + 1, np.zeros((n, 3))):
+        with pytest.raises(StoreError, match="knn"):
+            proj.MapState.from_arrays({**arrays, "knn": knn})
+    back = proj.MapState.from_arrays({**arrays, "knn": arrays["knn"].astype(np.int64)})
+    assert back.knn.dtype == np.int32
+
+
+def test_inverse_points_reuses_one_tree_per_map(umap_state, blobs):
+    Z = blobs[0]
+    from scipy.spatial import cKDTree
+
+    proj._cached_tree.cache_clear()
+    Q = umap_state.coords[:20] + 0.3
+    first = proj.inverse_points(Q, umap_state, Z)
+    again = proj.inverse_points(Q, proj.MapState("umap", umap_state.coords.copy()), Z)
+    info = proj._cached_tree.cache_info()
+    assert (info.hits, info.misses) == (1, 1)  # the same contents: the same tree
+    np.testing.assert_array_equal(first, again)
+    dist, idx = cKDTree(umap_state.coords.astype(np.float64)).query(Q, k=10)
+    np.testing.assert_array_equal(first, proj._idw(idx, dist, Z))
+    shifted = proj.MapState("umap", umap_state.coords + np.float32(1.0))
+    moved = proj.inverse_points(Q + 1.0, shifted, Z)  # new contents: a new tree, not a stale one
+    assert proj._cached_tree.cache_info().misses == 2
+    np.testing.assert_allclose(moved, first, rtol=1e-4)  # float32 rounding of the shift
+    for i in range(2 * proj.TREE_CACHE_SIZE):
+        proj.inverse_points(Q, proj.MapState("umap", umap_state.coords * (i + 2)), Z)
+    assert proj._cached_tree.cache_info().currsize == proj.TREE_CACHE_SIZE
 
 
 def test_fit_map_rejects_bad_input(blobs):
