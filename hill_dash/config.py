@@ -38,9 +38,6 @@ class AppConfig:
     def export_env(self) -> None:
         os.environ["HILL_DASH_DATA_DIR"] = str(self.data_dir)
         os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(self.data_dir) / "cache" / "numba"))
-        # GNU OpenMP (numba's default layer here) kills a forked job that uses it after the
-        # web process did (the UMAP warm-up); the workqueue layer is fork-safe.
-        os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
         if self.data_file:
             os.environ["HILL_DASH_DATA_FILE"] = str(self.data_file)
         if self.redis_url:

@@ -78,8 +78,9 @@ import numpy as np
 from hill_dash.errors import StoreError
 
 # numba's OpenMP threading layer kills a process that forks after using it ("fork() called
-# from a process already using GNU OpenMP"), and Dash's background jobs fork from the web
-# process: use the fork-safe workqueue layer unless the environment chose one.
+# from a process already using GNU OpenMP"), and background jobs are forked from the job
+# launcher after its UMAP warm-up: use the fork-safe workqueue layer unless the environment
+# chose one. Set at import, so every entry point (app, CLI, Session, workers) gets it.
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 METHODS = ("umap", "pca")
