@@ -9,13 +9,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-.PHONY: install run test lint bench
+.PHONY: install system-deps run test lint bench
 install: $(BIN)/.installed
+
+system-deps:  ## chromium, chromium-driver, redis-server for the browser and scale-out tests
+	bash .ci/system-deps
 
 run: install  ## install and start the dashboard on the built-in digits data
 	$(BIN)/python app.py
 
-test: install  ## install and run the whole test suite (browser tests need chromium)
+test: install system-deps  ## install everything and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
