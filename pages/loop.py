@@ -363,6 +363,7 @@ def change_edits(
     State("epochs-input", "value"),
     State("projection-select", "value"),
     background=True,
+    interval=500,  # ms between progress polls: the bar moves twice a second
     progress=[
         Output("chunk-progress", "value"),
         Output("chunk-progress", "max"),
