@@ -21,7 +21,7 @@ from dash import dcc, html
 
 from hill_dash.config import AppConfig
 from hill_dash.jobs import make_manager, make_web_process_fork_safe
-from hill_dash.launcher import LauncherManager
+from hill_dash.launcher import LauncherManager, launcher_status_path
 from hill_dash.uploads import UPLOAD_LIMIT_BYTES
 
 
@@ -81,7 +81,7 @@ def start_job_launcher(app: dash.Dash, config: AppConfig) -> None:
     if config.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         return  # --debug: this is the reloader's watcher; the served child starts its own
     if isinstance(manager, LauncherManager):
-        manager.start_launcher(warm_up=config.projection_warmup)
+        manager.start_launcher(config.projection_warmup, launcher_status_path(config.data_dir))
 
 
 def parse_args(argv: list[str] | None) -> AppConfig:

@@ -19,7 +19,7 @@ The launcher ends when the web process closes the pipe (it exits or dies).
 from __future__ import annotations
 
 import contextlib
-import logging
+import json
 import os
 import signal
 import sys
@@ -27,10 +27,9 @@ import threading
 import time
 import traceback
 from multiprocessing.connection import Connection, Pipe
+from pathlib import Path
 
 from dash import DiskcacheManager
-
-log = logging.getLogger(__name__)
 
 
 class LauncherManager(DiskcacheManager):
@@ -46,8 +45,11 @@ class LauncherManager(DiskcacheManager):
     def launcher_pid(self) -> int | None:
         return self._launcher_pid
 
-    def start_launcher(self, warm_up: bool = True) -> int:
-        """Fork the launcher now: call before any thread starts. Returns its pid."""
+    def start_launcher(self, warm_up: bool = True, status_path: Path | None = None) -> int:
+        """Fork the launcher now: call before any thread starts. Returns its pid.
+
+        With `status_path`, the launcher writes its state there (see `launcher_state`).
+        """
         if self._conn is not None:
             return self._launcher_pid
         ours, theirs = Pipe()
@@ -58,7 +60,7 @@ class LauncherManager(DiskcacheManager):
             code = 0
             try:
                 ours.close()
-                _serve(self, theirs, warm_up)
+                _serve(self, theirs, warm_up, status_path)
             except BaseException:  # noqa: BLE001 - report, then leave without cleanup
                 traceback.print_exc()
                 code = 1
@@ -148,13 +150,19 @@ class LauncherManager(DiskcacheManager):
         return reply
 
 
-def _serve(manager: LauncherManager, conn: Connection, warm_up: bool) -> None:
+def _serve(
+    manager: LauncherManager, conn: Connection, warm_up: bool, status_path: Path | None
+) -> None:
     """The launcher's loop: one forked child per request, until the pipe closes."""
     # exited jobs are reaped by the kernel: no zombies, and Dash sees them gone
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the web process
     if warm_up:
-        _warm_up()
+        _write_state(status_path, "compiling")
+        seconds = _warm_up()
+        _write_state(status_path, "ready", seconds=seconds)
+    else:
+        _write_state(status_path, "ready")
     while True:
         try:
             fn_key, key, progress_key, args, context = conn.recv()
@@ -194,11 +202,50 @@ def _fork_job(job_fn, conn: Connection, job_args: tuple) -> int:
         os._exit(code)
 
 
-def _warm_up() -> None:
+def _warm_up() -> float | None:
     try:
         from hill_dash.projection import warm_up_numba
 
         seconds = warm_up_numba()
         print(f"job launcher: UMAP compiled in {seconds:.1f} s", file=sys.stderr)
+        return seconds
     except Exception as exc:  # noqa: BLE001 - jobs then compile on their own
         print(f"job launcher: UMAP warm-up failed: {exc}", file=sys.stderr)
+        return None
+
+
+def _write_state(path: Path | None, state: str, **extra) -> None:
+    if path is None:
+        return
+    from hill_dash.store import atomic_write_json
+
+    with contextlib.suppress(OSError):  # a status line is not worth failing a launcher for
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, {"state": state, "pid": os.getpid(), "since": time.time()} | extra)
+
+
+def launcher_status_path(data_dir: str | Path) -> Path:
+    """Where the launcher of the dashboard on `data_dir` writes its state."""
+    return Path(data_dir) / "cache" / "launcher.json"
+
+
+def launcher_state(path: Path) -> dict | None:
+    """What the launcher wrote to `path` ("compiling" or "ready"), if it is still alive."""
+    import psutil
+
+    try:
+        state = json.loads(Path(path).read_text())
+        alive = psutil.pid_exists(int(state["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return state if alive else None
+
+
+def startup_note(state: dict | None) -> str:
+    """A line for the person who clicked Train while the launcher is still compiling."""
+    if not state or state.get("state") != "compiling":
+        return ""
+    return (
+        "Preparing the map engine: UMAP compiles once when the dashboard starts (about 20 s "
+        "on the first start after installing, 5-10 s later). The chunk starts right after."
+    )

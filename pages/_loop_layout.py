@@ -232,6 +232,7 @@ train_card = side_card(
             style={"height": "18px"},
         ),
         html.Div(id="chunk-status", className="small"),
+        html.Div(id="startup-note", className="small text-muted"),
     ],
     "mb-2",
 )

@@ -21,7 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from hill_dash import ghosts, loop, selection, views, watchdog
+from hill_dash import ghosts, launcher, loop, selection, views, watchdog
 from hill_dash.config import data_dir, jobs_on_workers, start_dataset
 from hill_dash.errors import HillError
 from hill_dash.figures import latent_map as LM
@@ -390,6 +390,21 @@ def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection):
     )
     ok, message = watchdog.job_message(result)
     return {"run_id": result.get("run_id"), "version": time.time()}, status(ok, message)
+
+
+@callback(
+    Output("startup-note", "children"),
+    Input("train-button", "n_clicks"),
+    Input("chunk-progress", "value"),
+    prevent_initial_call=True,
+)
+def show_startup_note(_n_clicks, progress):
+    """Right after the app starts the job launcher compiles UMAP and the first chunk waits
+    for it: say so, until the bar moves."""
+    if ctx.triggered_id == "chunk-progress" and progress:
+        return ""
+    state = launcher.launcher_state(launcher.launcher_status_path(data_dir()))
+    return launcher.startup_note(state)
 
 
 @callback(

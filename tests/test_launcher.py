@@ -89,3 +89,22 @@ def test_finished_or_foreign_pids_are_never_killed(manager):
     assert psutil.pid_exists(manager.launcher_pid) and not manager.job_running(os.getpid())
     pid2 = manager.call_job_fn("job-g", job_fn, {"x": 2}, {"who": "tab-4"})
     assert wait_for((manager.out / "job-g").exists) and pid2 != pid
+
+
+def test_launcher_writes_its_state_and_the_page_explains_the_wait(tmp_path: Path):
+    from hill_dash.launcher import launcher_state, launcher_status_path, startup_note
+
+    path = launcher_status_path(tmp_path)
+    assert launcher_state(path) is None and startup_note(None) == ""
+    m = LauncherManager(diskcache.Cache(str(tmp_path / "cache" / "background")))
+    pid = m.start_launcher(warm_up=False, status_path=path)
+    try:
+        assert wait_for(path.exists)
+        state = launcher_state(path)
+        assert state["state"] == "ready" and state["pid"] == pid
+        assert startup_note(state) == ""  # ready: nothing to explain
+    finally:
+        assert m.stop_launcher()
+    assert launcher_state(path) is None  # the file outlives its launcher; its word does not
+    compiling = {"state": "compiling", "pid": os.getpid(), "since": time.time()}
+    assert "UMAP compiles" in startup_note(compiling)
