@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hill_dash.errors import DataError
+from hill_dash.npy import NPY_READ_LOCK
 
 FILE_SUFFIXES = (".npz", ".csv")
 
@@ -134,7 +135,7 @@ def _npy_header(
     """Shape and dtype of one member, from its .npy header only."""
     fmt = np.lib.format
     try:
-        with archive.open(member) as handle:
+        with NPY_READ_LOCK, archive.open(member) as handle:
             version = fmt.read_magic(handle)
             if version == (1, 0):
                 shape, _, dtype = fmt.read_array_header_1_0(handle)
@@ -173,7 +174,7 @@ def _check_sizes(path: Path, headers: Mapping[str, tuple[tuple[int, ...], np.dty
 
 def _npy_data(path: Path, archive: zipfile.ZipFile, key: str, member: str) -> np.ndarray:
     try:
-        with archive.open(member) as handle:
+        with NPY_READ_LOCK, archive.open(member) as handle:
             return np.lib.format.read_array(handle, allow_pickle=False)
     except _ZIP_ERRORS as err:
         raise _fail(

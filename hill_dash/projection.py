@@ -49,12 +49,14 @@ PCA map of the same latents.
 numba. umap-learn compiles its kernels with numba on first use. Computing the k-NN graph
 with scikit-learn (instead of pynndescent) removes most of that cost (~5 s instead of
 ~30 s on two cores); ``warm_up_numba`` pays the rest off the request path, including the
-update's graph search (its kernel is cached on disk, ``cache=True``). Kernels
-declared with ``cache=True`` (mostly pynndescent's, compiled at import) are cached on
-disk: next to the installed package if it is writable, else in numba's user-wide cache
-dir. Where neither is writable (read-only images, no HOME), call
-``configure_numba_cache(path)`` before anything imports umap/numba; it sets
-``NUMBA_CACHE_DIR`` only if the environment does not set it already.
+update's graph search (its kernel is cached on disk, ``cache=True``). pynndescent, which
+umap imports, would compile its kernels eagerly at import (11-13 s with an empty cache);
+``_import_umap`` defers them to their first call, which never comes here. Kernels
+declared with ``cache=True`` are cached on disk: next to the installed package if it is
+writable, else in numba's user-wide cache dir (or ``NUMBA_CACHE_DIR``). Where neither is
+writable (read-only images, no HOME), call ``configure_numba_cache(path)`` before
+anything imports umap/numba; it sets ``NUMBA_CACHE_DIR`` only if the environment does not
+set it already.
 
 umap and numba are imported lazily inside functions: importing them costs seconds, and
 the web process must stay light (it never runs the graph search). ``inverse_points``
@@ -66,6 +68,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -309,8 +313,44 @@ def _graph_knn(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx.astype(np.int32), dist.astype(np.float32)
 
 
-def _fit_umap(Z: np.ndarray, seed: int, parallel: bool, n_epochs: int | None = None) -> MapState:
+_UMAP_IMPORT_LOCK = threading.Lock()
+
+
+def _import_umap():
+    """umap-learn, imported without compiling pynndescent at import time.
+
+    umap imports pynndescent, whose numba kernels carry explicit signatures and so compile
+    eagerly when the module loads: 11-13 s on two cores with an empty numba cache (most of
+    a first start), although this module never calls pynndescent (the k-NN graph comes from
+    scikit-learn). While pynndescent is imported, ``numba.njit`` drops such signatures, so
+    its kernels compile on first call instead, numba's usual lazy way. umap-learn's own
+    kernels keep theirs, and the maps are bit-identical (tests/test_projection.py).
+    """
+    if "pynndescent" not in sys.modules:
+        with _UMAP_IMPORT_LOCK:
+            if "pynndescent" not in sys.modules:
+                import numba
+
+                eager = numba.njit
+
+                def lazy_njit(*args, **kwargs):
+                    if args and not callable(args[0]):  # a signature: compile on first call
+                        args = args[1:]
+                    kwargs.pop("signature_or_function", None)
+                    return eager(*args, **kwargs)
+
+                numba.njit = lazy_njit
+                try:
+                    import pynndescent  # noqa: F401
+                finally:
+                    numba.njit = eager
     import umap
+
+    return umap
+
+
+def _fit_umap(Z: np.ndarray, seed: int, parallel: bool, n_epochs: int | None = None) -> MapState:
+    umap = _import_umap()
 
     idx, dist = _graph_knn(Z)
     model = umap.UMAP(
@@ -330,6 +370,7 @@ def _fit_umap(Z: np.ndarray, seed: int, parallel: bool, n_epochs: int | None = N
 
 @lru_cache(maxsize=4)
 def _ab_params(min_dist: float) -> tuple[float, float]:
+    _import_umap()
     from umap.umap_ import find_ab_params
 
     a, b = find_ab_params(1.0, min_dist)
@@ -350,6 +391,7 @@ def _refine(
     Unlike ``umap.UMAP(init=...)`` this does not rescale the start to a 10x10 box, so a
     converged layout stays where it is.
     """
+    _import_umap()
     from umap.layouts import optimize_layout_euclidean
     from umap.umap_ import fuzzy_simplicial_set, make_epochs_per_sample
 

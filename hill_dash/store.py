@@ -35,6 +35,7 @@ import torch
 
 from hill_dash.data import Dataset
 from hill_dash.errors import RunBusyError, StoreError
+from hill_dash.npy import NPY_READ_LOCK
 from hill_dash.projection import MapState
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -213,7 +214,7 @@ class RunStore:
     def load_arrays(self, run_id: str, ckpt: str) -> dict[str, np.ndarray]:
         path = self.checkpoint_dir(run_id, ckpt) / "maps.npz"
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            with NPY_READ_LOCK, np.load(path, allow_pickle=False) as npz:
                 return {k: npz[k] for k in npz.files}
         except FileNotFoundError as exc:
             raise StoreError(f"{path}: checkpoint maps not found") from exc

@@ -25,6 +25,7 @@ import numpy as np
 
 from hill_dash.data import Dataset
 from hill_dash.errors import StoreError
+from hill_dash.npy import NPY_READ_LOCK
 from hill_dash.store import RunStore
 from hill_dash.teacher import Edit
 
@@ -61,7 +62,7 @@ def _cached_arrays(root: str, run_id: str, ckpt: str, mtime_ns: int) -> dict[str
 
 @functools.lru_cache(maxsize=512)
 def _cached_member(path: str, mtime_ns: int, key: str) -> np.ndarray | None:
-    with np.load(path, allow_pickle=False) as npz:
+    with NPY_READ_LOCK, np.load(path, allow_pickle=False) as npz:
         return _readonly(npz[key]) if key in npz.files else None
 
 

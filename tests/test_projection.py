@@ -404,3 +404,35 @@ def test_configure_numba_cache_respects_existing_setting(tmp_path, monkeypatch):
     assert proj.configure_numba_cache(path) == str(path)
     assert path.is_dir()
     assert proj.configure_numba_cache(tmp_path / "other") == str(path)
+
+
+def test_umap_maps_are_identical_whether_pynndescent_compiled_eagerly_or_not(tmp_path):
+    """_import_umap defers pynndescent's eager kernels; the maps must not change at all."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import sys, numpy as np\n"
+        "if sys.argv[1] == 'eager':\n"
+        "    import pynndescent  # the plain import: every kernel compiled at import\n"
+        "from hill_dash import projection as P\n"
+        "Z = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)\n"
+        "s = P.fit_map(Z, 'umap', seed=0)\n"
+        "u = P.update_map(Z * 1.01, Z, s, seed=0)\n"
+        "np.save(sys.argv[2], np.concatenate([s.coords, u.coords]))\n"
+    )
+    out = {}
+    for mode in ("eager", "lazy"):
+        path = tmp_path / f"{mode}.npy"
+        subprocess.run(
+            [sys.executable, "-c", script, mode, str(path)],
+            cwd=root,
+            check=True,
+            capture_output=True,
+            env=os.environ | {"PYTHONPATH": str(root)},
+        )
+        out[mode] = np.load(path)
+    assert np.array_equal(out["eager"], out["lazy"])
