@@ -246,6 +246,6 @@ def startup_note(state: dict | None) -> str:
     if not state or state.get("state") != "compiling":
         return ""
     return (
-        "Preparing the map engine: UMAP compiles once when the dashboard starts (about 20 s "
-        "on the first start after installing, 5-10 s later). The chunk starts right after."
+        "Preparing the map engine: UMAP compiles once when the dashboard starts (about 10 s "
+        "on two cores). The chunk starts right after."
     )
