@@ -27,15 +27,13 @@ map over to the next checkpoint so that map movement means latent movement:
 
 Neighbours in an update. An exact all-pairs search costs O(n^2) and dominated the update
 (28 % of a fresh fit at 70k points). The update instead walks the previous map's k-NN
-graph: a best-first graph search (list of ``SEARCH_LIST`` candidates) per point, started
-from the point's own previous position and from its nearest ``SEED_PIVOTS`` of
-``SEARCH_PIVOTS`` evenly strided points, so a cluster that jumped to another region is
-still found. It finds the 10 nearest previous latents of each new one (for the placement)
-and the new k-NN graph (for the refinement and the next update), O(n) in all. Approximate,
-like umap-learn's own NN-descent: recall >= 0.99 when latents move ~1 %, 0.93-0.999 after
-a real 5-epoch chunk (digits, MNIST-1D; the missed neighbours are the next-nearest ones). A
-map stored before maps kept their graph (no ``knn``) is updated by the exact search, as
-before, and its update computes the graph, so the next update is fast.
+graph (``hill_dash.graph_search``), O(n) in all: it finds the 10 nearest previous latents
+of each new one (for the placement) and the new k-NN graph (for the refinement and the
+next update). Approximate, like umap-learn's own NN-descent: recall >= 0.99 when latents
+move ~1 %, 0.93-0.999 after a real 5-epoch chunk (digits, MNIST-1D; the missed neighbours
+are the next-nearest ones). A map stored before maps kept their graph (no ``knn``) is
+updated by the exact search, as before, and its update computes the graph, so the next
+update is fast.
 
 Threads and determinism. By default UMAP runs single-threaded with ``random_state=seed``:
 reproducible (same latents and seed -> same map) and robust when training or other jobs
@@ -79,6 +77,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hill_dash import graph_search
 from hill_dash.errors import StoreError
 
 # numba's OpenMP threading layer kills a process that forks after using it ("fork() called
@@ -97,10 +96,6 @@ INIT_NEIGHBORS = 10  # neighbours of the local transform in update_map
 REFINE_SCHEDULE = ((2_000, 20), (5_000, 10))
 REFINE_LEARNING_RATE = 0.25  # low: the start is already a converged layout
 ALIGN_KEEP = 0.5  # share of best-agreeing points the trimmed Procrustes is fitted on
-# Graph search of update_map (see the module docstring); larger = closer to exact, slower.
-SEARCH_LIST = 32  # candidates kept per query while walking the graph
-SEARCH_PIVOTS = 256  # evenly strided points a search may start from ...
-SEED_PIVOTS = 2  # ... of which each query starts from its nearest few (in each space)
 TREE_CACHE_SIZE = 4  # 2-D search trees kept by inverse_points (one per recently used map)
 
 _ARRAY_KEYS = ("mean", "linear", "offset")
@@ -427,180 +422,24 @@ def default_refine_epochs(n: int) -> int:
     return next((epochs for max_n, epochs in REFINE_SCHEDULE if n <= max_n), 0)
 
 
-def _update_search_py(
-    graph, pair, order, seeds, k_prev, k_new, width, prev_idx, prev_dist, new_idx, new_dist
-):  # pragma: no cover - compiled by numba (``_update_search``)
-    """Best-first search along ``graph`` for each point's nearest previous and new latents.
-
-    ``pair`` is (n, 2d): the previous latents, then the new ones, side by side (one row
-    fetch serves both distances). Query q is the new latent of point q, visited in
-    ``order``. Two lists of the ``width`` best rows seen, sorted by distance: one by
-    distance to the previous latents, one to the new. Both start with ``seeds[q]`` (-1 =
-    none); then the best row of either list not yet expanded (the lists take turns)
-    offers its graph neighbours, until every row in both lists has been expanded. Ties
-    keep the order rows were found in. Writes the k best rows of each list and their
-    Euclidean distances (-1 and inf where fewer were reached); returns how many points
-    came up short. ``graph`` must index the rows (``_check_graph``).
-    """
-    n, d2 = pair.shape
-    d = d2 // 2
-    kg = graph.shape[1]
-    n_seeds = seeds.shape[1]
-    seen = np.full(n, -1, np.int64)  # the query that last computed the row's distances
-    done = np.full(n, -1, np.int64)  # the query that last expanded the row
-    pi = np.empty(width, np.int64)  # the list by distance to the previous latents
-    pd = np.empty(width, np.float64)
-    px = np.zeros(width, np.bool_)
-    ni = np.empty(width, np.int64)  # the list by distance to the new latents
-    nd = np.empty(width, np.float64)
-    nx = np.zeros(width, np.bool_)
-    short = 0
-    for j in range(order.shape[0]):
-        q = order[j]
-        p_size = 0
-        n_size = 0
-        turn = 0
-        v = -1  # row whose neighbours are offered; -1: the seeds
-        while True:
-            count = n_seeds if v < 0 else kg
-            for e in range(count):
-                c = seeds[q, e] if v < 0 else graph[v, e]
-                if c < 0 or seen[c] == q:
-                    continue
-                seen[c] = q
-                a2 = 0.0
-                b2 = 0.0
-                for t in range(d):
-                    x = pair[q, d + t] - pair[c, t]
-                    a2 += x * x
-                    y = pair[q, d + t] - pair[c, d + t]
-                    b2 += y * y
-                if p_size < width or a2 < pd[p_size - 1]:
-                    b = p_size if p_size < width else width - 1
-                    while b > 0 and pd[b - 1] > a2:
-                        pi[b] = pi[b - 1]
-                        pd[b] = pd[b - 1]
-                        px[b] = px[b - 1]
-                        b -= 1
-                    pi[b] = c
-                    pd[b] = a2
-                    px[b] = False
-                    if p_size < width:
-                        p_size += 1
-                if n_size < width or b2 < nd[n_size - 1]:
-                    b = n_size if n_size < width else width - 1
-                    while b > 0 and nd[b - 1] > b2:
-                        ni[b] = ni[b - 1]
-                        nd[b] = nd[b - 1]
-                        nx[b] = nx[b - 1]
-                        b -= 1
-                    ni[b] = c
-                    nd[b] = b2
-                    nx[b] = False
-                    if n_size < width:
-                        n_size += 1
-            v = -1
-            for attempt in range(2):
-                if (turn + attempt) % 2 == 0:
-                    for a in range(p_size):
-                        if not px[a]:
-                            px[a] = True
-                            if done[pi[a]] != q:
-                                v = pi[a]
-                                break
-                else:
-                    for a in range(n_size):
-                        if not nx[a]:
-                            nx[a] = True
-                            if done[ni[a]] != q:
-                                v = ni[a]
-                                break
-                if v >= 0:
-                    break
-            if v < 0:
-                break
-            done[v] = q
-            turn = 1 - turn
-        if p_size < k_prev or n_size < k_new:
-            short += 1
-        for a in range(k_prev):
-            prev_idx[q, a] = pi[a] if a < p_size else -1
-            prev_dist[q, a] = np.sqrt(pd[a]) if a < p_size else np.inf
-        for a in range(k_new):
-            new_idx[q, a] = ni[a] if a < n_size else -1
-            new_dist[q, a] = np.sqrt(nd[a]) if a < n_size else np.inf
-    return short
-
-
-@lru_cache(maxsize=1)
-def _update_search():
-    """``_update_search_py`` compiled (once per process; cached on disk by numba)."""
-    import numba
-
-    # reassoc/contract vectorise the distance sums; no nnan/ninf: -1/inf fill short rows
-    fastmath = {"reassoc", "contract", "nsz", "arcp"}
-    return numba.njit(cache=True, nogil=True, fastmath=fastmath)(_update_search_py)
-
-
-def _pivot_seeds(queries: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """(m, SEED_PIVOTS) int64: each query's nearest of SEARCH_PIVOTS evenly strided rows."""
-    n = data.shape[0]
-    pivots = np.unique(np.linspace(0, n - 1, min(n, SEARCH_PIVOTS)).round().astype(np.int64))
-    per = min(SEED_PIVOTS, len(pivots))
-    P = data[pivots]
-    pp = np.einsum("ij,ij->i", P, P)
-    seeds = np.empty((len(queries), per), np.int64)
-    for start in range(0, len(queries), _ROW_CHUNK):
-        rows = slice(start, start + _ROW_CHUNK)
-        d2 = pp - 2.0 * (queries[rows] @ P.T)  # |q - p|^2 - |q|^2: the same order within a row
-        every = np.arange(d2.shape[0])
-        for s in range(per):  # a few argmins: several times faster than argpartition here
-            best = d2.argmin(axis=1)
-            seeds[rows, s] = pivots[best]
-            d2[every, best] = np.inf
-    return seeds
-
-
-def _morton_order(coords: np.ndarray, bits: int = 16) -> np.ndarray:
-    """Indices that sort 2-D points along a Z-order curve: neighbours on the map end up
-    close together in the order."""
-    c = np.asarray(coords, dtype=np.float64)
-    span = float(np.ptp(c, axis=0).max()) if len(c) else 0.0
-    q = ((c - c.min(axis=0)) / (span or 1.0) * (2**bits - 1)).astype(np.uint64)
-    key = np.zeros(len(c), np.uint64)
-    one = np.uint64(1)
-    for b in range(bits):
-        key |= ((q[:, 0] >> np.uint64(b)) & one) << np.uint64(2 * b)
-        key |= ((q[:, 1] >> np.uint64(b)) & one) << np.uint64(2 * b + 1)
-    return np.argsort(key, kind="stable")
-
-
 def _update_knn(
     Z_new: np.ndarray, Z_prev: np.ndarray, prev: MapState
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-    """By graph search along the previous map's graph (``_update_search``): the
+    """By graph search along the previous map's graph (``graph_search.search``): the
     INIT_NEIGHBORS nearest previous latents of each new one (indices, distances), and the
     k-NN graph of Z_new (as ``_graph_knn`` returns it).
 
-    Each point starts from its own row and from its nearest pivots among the previous and
-    among the new latents (``_pivot_seeds``): a cluster that jumped onto another one finds
-    the other's previous latents, and the other finds the newcomers. Points are searched
-    in map order (``_morton_order``): neighbours one after the other touch the same rows,
-    which then come from the CPU cache (about 2x faster at 70k points than the natural
-    order). A point whose search reaches too few rows (only with a malformed graph) gets
-    the exact search.
+    How the search seeds and orders its walks is told in ``hill_dash.graph_search``. A
+    point whose search reaches too few rows (only with a malformed graph) gets the exact
+    search.
     """
     n = Z_new.shape[0]
-    graph = np.ascontiguousarray(_check_graph(prev.knn, n))
+    graph = _check_graph(prev.knn, n)
     k_prev, k_new = min(INIT_NEIGHBORS, n), min(N_NEIGHBORS, n)
-    pair = np.ascontiguousarray(np.concatenate([Z_prev, Z_new], axis=1), dtype=np.float64)
-    own = np.arange(n)[:, None]
-    seeds = np.concatenate([own, _pivot_seeds(Z_new, Z_prev), _pivot_seeds(Z_new, Z_new)], 1)
-    idx, dist = np.empty((n, k_prev), np.int64), np.empty((n, k_prev))
-    g_idx, g_dist = np.empty((n, k_new), np.int64), np.empty((n, k_new))
-    width = max(SEARCH_LIST, k_new)
-    order = _morton_order(prev.coords)
-    if _update_search()(graph, pair, order, seeds, k_prev, k_new, width, idx, dist, g_idx, g_dist):
+    idx, dist, g_idx, g_dist, short = graph_search.search(
+        graph, Z_prev, Z_new, prev.coords, k_prev, k_new
+    )
+    if short:
         rows = np.flatnonzero((idx[:, -1] < 0) | (g_idx[:, -1] < 0))
         idx[rows], dist[rows] = _knn(Z_new[rows], Z_prev, k_prev)
         g_idx[rows], g_dist[rows] = _knn(Z_new[rows], Z_new, k_new)
@@ -760,7 +599,7 @@ def warm_up_numba(parallel: bool = False) -> float:
     """
     start = time.perf_counter()
     Z = np.random.default_rng(0).normal(size=(200, 8))
-    state = _fit_umap(Z, seed=0, parallel=parallel, n_epochs=10)
+    state = _fit_umap(Z, seed=0, parallel=parallel, n_epochs=10)  # + the update's graph search
     _update_umap(Z, Z, state, seed=0, refine_epochs=5, parallel=parallel)
     return time.perf_counter() - start
 

@@ -39,6 +39,29 @@ def clean_indices(indices: object, n: int) -> np.ndarray:
     return np.unique(a[(a >= 0) & (a < n)])
 
 
+def selected_points(sel_store: dict | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(current, previous) selection of the selection store, as checked indices below n."""
+    sel_store = sel_store or {}
+    return (
+        clean_indices(sel_store.get("indices"), n),
+        clean_indices(sel_store.get("previous"), n),
+    )
+
+
+def tool_params(
+    dx: object, dy: object, pull_class: object, alpha: object, beta: object, gamma: object
+) -> dict[str, object]:
+    """The edit tools' inputs as `make_edit` keywords (checked there)."""
+    return {
+        "dx": dx,
+        "dy": dy,
+        "target_class": pull_class,
+        "alpha": alpha,
+        "beta": beta,
+        "gamma": gamma,
+    }
+
+
 def selection_box(coords: np.ndarray, indices: np.ndarray) -> list[float] | None:
     """[x0, x1, y0, y1] around the selected points, padded so a single point has a box."""
     if len(indices) == 0:

@@ -16,7 +16,7 @@ from hill_dash.config import start_dataset
 from hill_dash.figures import latent_map as LM
 from hill_dash.figures import panels as P
 from hill_dash.views import MAX_EPOCHS
-from pages._ui import titled_card
+from pages._ui import labelled_col, titled_card
 
 PANEL_CONFIG = {"displaylogo": False, "displayModeBar": False}
 
@@ -152,9 +152,7 @@ def side_card(title: str, body: list, class_name: str) -> dbc.Card:
 
 
 def labelled(label: str, component, width: int) -> dbc.Col:
-    return dbc.Col(
-        [dbc.Label(label, html_for=component.id, className="small mb-0"), component], width=width
-    )
+    return labelled_col(label, component, label_class="small mb-0", width=width)
 
 
 train_card = side_card(

@@ -1,4 +1,4 @@
-"""Layout pieces the pages share: a card with a title, and the alert for an error.
+"""Layout pieces the pages share: a card with a title, a labelled column, an error alert.
 
 Not a page: Dash's page loader skips files whose name begins with "_".
 """
@@ -32,6 +32,14 @@ def titled_card(
         ],
         **_class(class_name),
     )
+
+
+def labelled_col(
+    label: str, control: Component, *, label_class: str | None = None, **col: object
+) -> dbc.Col:
+    """A grid column (`col`: md=, width=) with a label over its control (for= its id)."""
+    label_el = dbc.Label(label, html_for=control.id, **_class(label_class))
+    return dbc.Col([label_el, control], **col)
 
 
 def error_alert(exc: Exception) -> dbc.Alert:

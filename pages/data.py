@@ -10,20 +10,17 @@ page.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from hill_dash import loop
 from hill_dash.config import data_dir
 from hill_dash.errors import DataError, HillError
 from hill_dash.figures.panels import placeholder_figure
 from hill_dash.figures.samples import make_samples_figure
 from hill_dash.models import ARCHS, default_arch
-from hill_dash.store import RunStore
-from hill_dash.training import ChunkConfig
+from hill_dash.new_run import ARCHS_BY_KIND, start_run
 from hill_dash.uploads import (
     UPLOAD_LIMIT_BYTES,
     display_name,
@@ -31,71 +28,14 @@ from hill_dash.uploads import (
     save_upload,
     summary_facts,
 )
+from pages._ui import labelled_col, titled_card
 
 dash.register_page(__name__, path="/data", name="Data", title="HILL Dash · data")
 
-ARCHS_BY_KIND = {"image": ("mlp", "cnn2d"), "sequence": ("mlp", "cnn1d"), "flat": ("mlp", "cnn1d")}
-LIMITS = {"latent_dim": (2, 512), "epochs": (1, 200), "lam": (0.0, 1000.0), "seed": (0, 2**31 - 1)}
 BUILTIN_OPTIONS = (
     {"label": "digits (8×8 images)", "value": "digits"},
     {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
 )
-
-# -- pure helpers (unit-tested without a browser) -------------------------------------
-
-
-def checked_number(value: object, name: str, integer: bool = True) -> float:
-    lo, hi = LIMITS[name]
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or not lo <= value <= hi or (integer and int(value) != value):
-        kind = "an integer" if integer else "a number"
-        raise DataError(
-            f"setting {name.replace('_', ' ')}: expected {kind} in {lo}..{hi}, got {value!r}"
-        )
-    return int(value) if integer else float(value)
-
-
-def start_run(
-    root: Path,
-    choice: str,
-    upload: dict | None,
-    arch: str,
-    latent_dim: object,
-    projection: str,
-    epochs: object,
-    lam: object,
-    seed: object = 0,
-    name: str | None = None,
-) -> str:
-    """Store a new run (data + config, no training); returns its id."""
-    seed = checked_number(seed, "seed")
-    settings = {
-        "latent_dim": checked_number(latent_dim, "latent_dim"),
-        "epochs": checked_number(epochs, "epochs"),
-        "lam": checked_number(lam, "lam", integer=False),
-    }
-    if projection not in ("umap", "pca"):
-        raise DataError(f"setting projection: expected umap or pca, got {projection!r}")
-    data = load_choice(choice, upload, root, seed)
-    if arch not in ARCHS_BY_KIND[data.kind]:
-        raise DataError(
-            f"setting model: {arch!r} does not fit {data.kind} data of shape "
-            f"{data.sample_shape}; expected one of {ARCHS_BY_KIND[data.kind]}"
-        )
-    try:
-        return loop.create_run(
-            RunStore(root),
-            data,
-            arch=arch,
-            latent_dim=settings["latent_dim"],
-            projection=projection,
-            seed=seed,
-            name=(name or "").strip() or None,
-            chunk=ChunkConfig(epochs=settings["epochs"], lam=settings["lam"]),
-        )
-    except ValueError as exc:  # a model that cannot be built for this data
-        raise DataError(f"setting model: {exc}") from None
-
 
 # -- layout fragments --------------------------------------------------------------------
 
@@ -164,118 +104,83 @@ data_overview = dbc.Card(
     className="mb-2",
 )
 
-model_settings = dbc.Card(
+model_settings = titled_card(
+    "2 · Model and loop settings",
     [
-        dbc.CardHeader("2 · Model and loop settings"),
-        dbc.CardBody(
+        dbc.Row(
             [
-                dbc.Row(
-                    [
-                        dbc.Col(
-                            [
-                                dbc.Label("Model", html_for="model-select"),
-                                dbc.Select(
-                                    id="model-select",
-                                    value="cnn2d",
-                                    options=[{"label": a, "value": a} for a in ARCHS],
-                                ),
-                            ],
-                            md=4,
-                        ),
-                        dbc.Col(
-                            [
-                                dbc.Label("Latent width", html_for="latent-dim-input"),
-                                dbc.Input(
-                                    id="latent-dim-input",
-                                    type="number",
-                                    value=32,
-                                    min=2,
-                                    max=512,
-                                    step=1,
-                                ),
-                            ],
-                            md=4,
-                        ),
-                        dbc.Col(
-                            [
-                                dbc.Label("Map projection", html_for="data-projection-select"),
-                                dbc.Select(
-                                    id="data-projection-select",
-                                    value="umap",
-                                    options=[
-                                        {"label": "UMAP (aligned updates)", "value": "umap"},
-                                        {"label": "PCA (instant, exact inverse)", "value": "pca"},
-                                    ],
-                                ),
-                            ],
-                            md=4,
-                        ),
-                    ],
-                    className="g-2",
+                labelled_col(
+                    "Model",
+                    dbc.Select(
+                        id="model-select",
+                        value="cnn2d",
+                        options=[{"label": a, "value": a} for a in ARCHS],
+                    ),
+                    md=4,
                 ),
-                dbc.Row(
-                    [
-                        dbc.Col(
-                            [
-                                dbc.Label("Epochs per chunk", html_for="data-epochs-input"),
-                                dbc.Input(
-                                    id="data-epochs-input",
-                                    type="number",
-                                    value=5,
-                                    min=1,
-                                    max=200,
-                                    step=1,
-                                ),
-                            ],
-                            md=3,
-                        ),
-                        dbc.Col(
-                            [
-                                dbc.Label("Teacher weight λ", html_for="data-lam-input"),
-                                dbc.Input(
-                                    id="data-lam-input",
-                                    type="number",
-                                    value=1.0,
-                                    min=0,
-                                    max=1000,
-                                    step=0.1,
-                                ),
-                            ],
-                            md=3,
-                        ),
-                        dbc.Col(
-                            [
-                                dbc.Label("Seed", html_for="data-seed-input"),
-                                dbc.Input(
-                                    id="data-seed-input", type="number", value=0, min=0, step=1
-                                ),
-                            ],
-                            md=2,
-                        ),
-                        dbc.Col(
-                            [
-                                dbc.Label("Run name (optional)", html_for="data-run-name-input"),
-                                dbc.Input(
-                                    id="data-run-name-input",
-                                    type="text",
-                                    maxLength=40,
-                                    placeholder="the data set's name",
-                                ),
-                            ],
-                            md=4,
-                        ),
-                    ],
-                    className="g-2 mt-1",
+                labelled_col(
+                    "Latent width",
+                    dbc.Input(
+                        id="latent-dim-input", type="number", value=32, min=2, max=512, step=1
+                    ),
+                    md=4,
                 ),
-                html.Small(
-                    "The seed fixes the data split, the model's initial weights and the batch "
-                    "order, so a run can be replayed exactly.",
-                    className="text-muted",
+                labelled_col(
+                    "Map projection",
+                    dbc.Select(
+                        id="data-projection-select",
+                        value="umap",
+                        options=[
+                            {"label": "UMAP (aligned updates)", "value": "umap"},
+                            {"label": "PCA (instant, exact inverse)", "value": "pca"},
+                        ],
+                    ),
+                    md=4,
                 ),
-            ]
+            ],
+            className="g-2",
+        ),
+        dbc.Row(
+            [
+                labelled_col(
+                    "Epochs per chunk",
+                    dbc.Input(
+                        id="data-epochs-input", type="number", value=5, min=1, max=200, step=1
+                    ),
+                    md=3,
+                ),
+                labelled_col(
+                    "Teacher weight λ",
+                    dbc.Input(
+                        id="data-lam-input", type="number", value=1.0, min=0, max=1000, step=0.1
+                    ),
+                    md=3,
+                ),
+                labelled_col(
+                    "Seed",
+                    dbc.Input(id="data-seed-input", type="number", value=0, min=0, step=1),
+                    md=2,
+                ),
+                labelled_col(
+                    "Run name (optional)",
+                    dbc.Input(
+                        id="data-run-name-input",
+                        type="text",
+                        maxLength=40,
+                        placeholder="the data set's name",
+                    ),
+                    md=4,
+                ),
+            ],
+            className="g-2 mt-1",
+        ),
+        html.Small(
+            "The seed fixes the data split, the model's initial weights and the batch "
+            "order, so a run can be replayed exactly.",
+            className="text-muted",
         ),
     ],
-    className="mb-2",
+    class_name="mb-2",
 )
 
 start = dbc.Card(

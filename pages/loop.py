@@ -158,29 +158,15 @@ def update_map(
         return LM.make_empty_map_figure(message), key, ""
     triggers = {t.split(".")[0] for t in ctx.triggered_prop_ids}
     full = key != shown_key or "run-id" in triggers or not triggers
-    sel_store = sel_store or NO_SELECTION
-    sel = selection.clean_indices(sel_store.get("indices"), md.n)
-    prev = selection.clean_indices(sel_store.get("previous"), md.n)
+    sel, prev = selection.selected_points(sel_store, md.n)
     box = selection.selection_box(md.coords, sel)
-    edit_rev = f"{sel_store.get('rev', 0)}:{version}"
+    edit_rev = f"{(sel_store or NO_SELECTION).get('rev', 0)}:{version}"
     codes, names = views.color_groups(md, color_by, views.pending_mask(run, md.n))
     if not full and triggers == {"color-by"}:
         return LM.patch_colours(Patch(), codes, names, color_by), no_update, no_update
+    params = selection.tool_params(dx, dy, pull_class, alpha, beta, gamma)
     candidate, note = (
-        selection.candidate_edit(
-            md,
-            tool,
-            sel,
-            prev,
-            dx=dx,
-            dy=dy,
-            target_class=pull_class,
-            alpha=alpha,
-            beta=beta,
-            gamma=gamma,
-        )
-        if len(sel)
-        else (None, "")
+        selection.candidate_edit(md, tool, sel, prev, **params) if len(sel) else (None, "")
     )
     pending, preview = ghosts.preview(store, run, md, candidate)
     info = ghosts.preview_text(pending, preview, note)
@@ -239,7 +225,7 @@ def show_selection(sel_store, run_id, _version):
     md = views.load_map_data(store, run) if run else None
     if md is None:
         return selection_summary(None)
-    sel = selection.clean_indices((sel_store or NO_SELECTION).get("indices"), md.n)
+    sel, _ = selection.selected_points(sel_store, md.n)
     return selection_summary(selection.summarize_selection(md, sel))
 
 
@@ -258,7 +244,7 @@ def read_move_gesture(relayout, click, sel_store, run_id, tool):
     """Δ from the dragged selection box, or from a click where the cluster should go."""
     store, _, run = views.open_run(data_dir(), run_id)
     md = views.load_map_data(store, run) if run else None
-    sel = selection.clean_indices((sel_store or NO_SELECTION).get("indices"), md.n) if md else []
+    sel = selection.selected_points(sel_store, md.n)[0] if md else []
     if md is None or len(sel) == 0:
         return no_update, no_update, no_update
     if "latent-graph.relayoutData" in ctx.triggered_prop_ids:
@@ -323,21 +309,9 @@ def change_edits(
             md = views.load_map_data(store, run)
             if md is None:
                 raise HillError("Train chunk 0 first: edits are made on a trained map.")
-            sel_store = sel_store or NO_SELECTION
-            sel = selection.clean_indices(sel_store.get("indices"), md.n)
-            prev = selection.clean_indices(sel_store.get("previous"), md.n)
-            edit = selection.edit_of_selection(
-                md,
-                tool,
-                sel,
-                prev,
-                dx=dx,
-                dy=dy,
-                target_class=pull_class,
-                alpha=alpha,
-                beta=beta,
-                gamma=gamma,
-            )
+            sel, prev = selection.selected_points(sel_store, md.n)
+            params = selection.tool_params(dx, dy, pull_class, alpha, beta, gamma)
+            edit = selection.edit_of_selection(md, tool, sel, prev, **params)
             loop.add_edit(store, rid, edit)
             text = selection.applied_message(md, tool, sel)
         elif action == "undo-button":
