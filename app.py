@@ -19,10 +19,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from hill_dash.config import AppConfig
-from hill_dash.jobs import make_manager, make_web_process_fork_safe
-from hill_dash.launcher import LauncherManager, launcher_status_path
-from hill_dash.uploads import UPLOAD_LIMIT_BYTES
+from hill_dash.dashboard.config import AppConfig
+from hill_dash.dashboard.jobs import make_manager, make_web_process_fork_safe
+from hill_dash.dashboard.launcher import LauncherManager, launcher_status_path
+from hill_dash.dashboard.uploads import UPLOAD_LIMIT_BYTES
 
 
 def navbar() -> dbc.NavbarSimple:

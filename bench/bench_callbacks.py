@@ -43,7 +43,7 @@ TOOLS = ("move", "pull", "compact", "separate")
 
 
 def synthetic(n: int, features: int = 64, classes: int = 10):
-    from hill_dash.data import Dataset
+    from hill_dash.engine.data import Dataset
 
     g = np.random.default_rng(0)
     y = np.arange(n) % classes
@@ -63,10 +63,10 @@ def synthetic(n: int, features: int = 64, classes: int = 10):
 
 
 def make_run(root: Path, n: int) -> str:
-    from hill_dash import loop
-    from hill_dash.store import RunStore
-    from hill_dash.teacher import Edit
-    from hill_dash.training import ChunkConfig
+    from hill_dash.engine import loop
+    from hill_dash.engine.store import RunStore
+    from hill_dash.engine.teacher import Edit
+    from hill_dash.engine.training import ChunkConfig
 
     store = RunStore(root)
     data = synthetic(n)
@@ -83,7 +83,7 @@ def make_run(root: Path, n: int) -> str:
 
 def relabel_as_umap(root: Path, run_id: str) -> None:
     """The same coordinates, stored as a UMAP map (no affine inverse): the k-NN branch."""
-    from hill_dash.store import RunStore
+    from hill_dash.engine.store import RunStore
 
     store = RunStore(root)
     arrays = store.load_arrays(run_id, "c0")
@@ -132,9 +132,9 @@ def post_time(client, payload: dict) -> tuple[float, int]:
 
 def bench_size(n: int, runs: int) -> dict:
     import app as app_module
-    from hill_dash import views
-    from hill_dash.config import AppConfig
-    from hill_dash.store import RunStore
+    from hill_dash.dashboard import views
+    from hill_dash.dashboard.config import AppConfig
+    from hill_dash.engine.store import RunStore
 
     root = Path(tempfile.mkdtemp(prefix=f"hill-cb-{n}-"))
     t0 = time.perf_counter()
@@ -147,7 +147,7 @@ def bench_size(n: int, runs: int) -> dict:
     dep_store = find_dep(deps, "selection-store.data")
     dep_info = find_dep(deps, "selection-info.children")
     dep_map = find_dep(deps, "latent-graph.figure")
-    from hill_dash import projection
+    from hill_dash.engine import projection
 
     out = {"n": n, "setup_seconds": setup, "load_avg_1m": [os.getloadavg()[0]]}
     for method in ("pca", "umap"):

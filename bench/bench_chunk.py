@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from common import median, summary, write_result
 
-from hill_dash.data import Dataset, load_builtin
-from hill_dash.models import ModelConfig, build_model
-from hill_dash.projection import fit_map
-from hill_dash.teacher import Edit, TeacherTable, build_teacher, teacher_loss
-from hill_dash.training import ChunkConfig, batch_order, infer, make_optimizer, train_chunk
+from hill_dash.engine.data import Dataset, load_builtin
+from hill_dash.engine.models import ModelConfig, build_model
+from hill_dash.engine.projection import fit_map
+from hill_dash.engine.teacher import Edit, TeacherTable, build_teacher, teacher_loss
+from hill_dash.engine.training import ChunkConfig, batch_order, infer, make_optimizer, train_chunk
 
 
 def timed(fn) -> tuple[float, float]:

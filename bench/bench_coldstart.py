@@ -30,10 +30,10 @@ from common import summary, write_result
 CHILD = r"""
 import time
 t0 = time.perf_counter()
-from hill_dash import loop
-from hill_dash.data import load_builtin
-from hill_dash.store import RunStore
-from hill_dash.training import ChunkConfig
+from hill_dash.engine import loop
+from hill_dash.engine.data import load_builtin
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.training import ChunkConfig
 t_import = time.perf_counter()
 import sys
 store = RunStore(sys.argv[1])

@@ -26,10 +26,10 @@ from common import summary, write_result
 CHILD = r"""
 import resource, sys, time
 import numpy as np
-from hill_dash import loop
-from hill_dash.data import Dataset
-from hill_dash.store import RunStore
-from hill_dash.training import ChunkConfig
+from hill_dash.engine import loop
+from hill_dash.engine.data import Dataset
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.training import ChunkConfig
 n, f, k = 70_000, 784, 10
 g = np.random.default_rng(0)
 y = np.arange(n) % k

@@ -32,8 +32,8 @@ import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 from common import summary, write_result
 
-from hill_dash import projection as P
-from hill_dash.projection import (
+from hill_dash.engine import projection as P
+from hill_dash.engine.projection import (
     MapState,
     default_refine_epochs,
     fit_map,

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from hill_dash.errors import HillError
+from hill_dash.engine.errors import HillError
 
 EXIT_BAD_INPUT = 2
 
@@ -92,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hill_dash import loop
-    from hill_dash.data import load_dataset
-    from hill_dash.store import RunStore
-    from hill_dash.teacher import Edit
-    from hill_dash.training import ChunkConfig
+    from hill_dash.engine import loop
+    from hill_dash.engine.data import load_dataset
+    from hill_dash.engine.store import RunStore
+    from hill_dash.engine.teacher import Edit
+    from hill_dash.engine.training import ChunkConfig
 
     edits = _read_edits(args.edits) if args.edits else []
     store = RunStore(args.data_dir)
@@ -170,7 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from hill_dash.replay import replay_session
+    from hill_dash.engine.replay import replay_session
 
     report = replay_session(args.session, args.data_dir)
     print(json.dumps(report, indent=1))
@@ -178,8 +178,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from hill_dash.strategies import parse_strategies
-    from hill_dash.study import DEFAULT_STRATEGIES, StudyConfig, run_study
+    from hill_dash.study.config import DEFAULT_STRATEGIES, StudyConfig
+    from hill_dash.study.runner import run_study
+    from hill_dash.study.strategies import parse_strategies
 
     strategies = parse_strategies(args.strategy) if args.strategy else list(DEFAULT_STRATEGIES)
     cfg = StudyConfig(

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hill_dash import loop
-from hill_dash.data import Dataset, load_dataset
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit
-from hill_dash.training import ChunkConfig
+from hill_dash.engine import loop
+from hill_dash.engine.data import Dataset, load_dataset
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit
+from hill_dash.engine.training import ChunkConfig
 
 
 @dataclass

@@ -12,10 +12,10 @@ from pathlib import Path
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from hill_dash.config import start_dataset
-from hill_dash.figures import latent_map as LM
-from hill_dash.figures import panels as P
-from hill_dash.views import MAX_EPOCHS
+from hill_dash.dashboard.config import start_dataset
+from hill_dash.dashboard.figures import latent_map as LM
+from hill_dash.dashboard.figures import panels as P
+from hill_dash.dashboard.views import MAX_EPOCHS
 from pages._ui import labelled_col, titled_card
 
 PANEL_CONFIG = {"displaylogo": False, "displayModeBar": False}

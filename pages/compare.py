@@ -15,10 +15,8 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 
-from hill_dash import loop
-from hill_dash.config import data_dir
-from hill_dash.errors import HillError
-from hill_dash.figures.compare import (
+from hill_dash.dashboard.config import data_dir
+from hill_dash.dashboard.figures.compare import (
     MAP_HEIGHT,
     PANEL_HEIGHT,
     class_deltas,
@@ -29,10 +27,12 @@ from hill_dash.figures.compare import (
     make_confusion_diff_figure,
     make_map_pair,
 )
-from hill_dash.figures.panels import placeholder_figure
-from hill_dash.projection import MapState
-from hill_dash.store import RunStore
-from hill_dash.views import current_run_id
+from hill_dash.dashboard.figures.panels import placeholder_figure
+from hill_dash.dashboard.views import current_run_id
+from hill_dash.engine import loop
+from hill_dash.engine.errors import HillError
+from hill_dash.engine.projection import MapState
+from hill_dash.engine.store import RunStore
 from pages._ui import error_alert, titled_card
 
 dash.register_page(__name__, path="/compare", name="Compare", title="HILL Dash · compare")

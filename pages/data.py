@@ -1,6 +1,6 @@
 """Data: choose a data set (built-in or your own file), a model and settings; start a run.
 
-Uploads are untrusted: `hill_dash.uploads` refuses files over 64 MB before decoding, saves
+Uploads are untrusted: `hill_dash.dashboard.uploads` refuses files over 64 MB before decoding, saves
 the bytes under a generated name and validates them. Problems are shown inline, naming
 the file, the field and what was expected; nothing stored is touched.
 Starting a run stores the data and config only; training happens on the Loop
@@ -15,19 +15,19 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, clientside_callback, dcc, html
 
-from hill_dash.config import data_dir
-from hill_dash.errors import DataError, HillError
-from hill_dash.figures.panels import placeholder_figure
-from hill_dash.figures.samples import make_samples_figure
-from hill_dash.models import ARCHS, default_arch
-from hill_dash.new_run import ARCHS_BY_KIND, start_run
-from hill_dash.uploads import (
+from hill_dash.dashboard.config import data_dir
+from hill_dash.dashboard.figures.panels import placeholder_figure
+from hill_dash.dashboard.figures.samples import make_samples_figure
+from hill_dash.dashboard.new_run import ARCHS_BY_KIND, start_run
+from hill_dash.dashboard.uploads import (
     UPLOAD_LIMIT_BYTES,
     display_name,
     load_choice,
     save_upload,
     summary_facts,
 )
+from hill_dash.engine.errors import DataError, HillError
+from hill_dash.engine.models import ARCHS, default_arch
 from pages._ui import labelled_col, titled_card
 
 dash.register_page(__name__, path="/data", name="Data", title="HILL Dash · data")

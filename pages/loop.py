@@ -8,8 +8,8 @@ unguided twin as a background job with a progress bar and Cancel; afterwards the
 
 The page reads top to bottom: the layout (its fragments and renderers are in
 `pages/_loop_layout.py`), then the callbacks. Each callback is a thin wrapper:
-`hill_dash.views`, `.selection`, `.ghosts` and `.watchdog` read the store,
-`hill_dash.figures` draws.
+`hill_dash.dashboard.views`, `.selection`, `.ghosts` and `.watchdog` read the store,
+`hill_dash.dashboard.figures` draws.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from hill_dash import ghosts, launcher, loop, selection, views, watchdog
-from hill_dash.config import data_dir, jobs_on_workers, start_dataset
-from hill_dash.errors import HillError
-from hill_dash.figures import latent_map as LM
-from hill_dash.figures import panels as P
-from hill_dash.jobs import train_chunk_job
+from hill_dash.dashboard import ghosts, launcher, selection, views, watchdog
+from hill_dash.dashboard.config import data_dir, jobs_on_workers, start_dataset
+from hill_dash.dashboard.figures import latent_map as LM
+from hill_dash.dashboard.figures import panels as P
+from hill_dash.dashboard.jobs import train_chunk_job
+from hill_dash.engine import loop
+from hill_dash.engine.errors import HillError
 from pages._loop_layout import (
     chunk_table,
     edit_card,

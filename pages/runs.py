@@ -13,12 +13,12 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
-from hill_dash import loop
-from hill_dash.config import data_dir
-from hill_dash.errors import HillError
-from hill_dash.export import export_filename, export_session, run_row
-from hill_dash.store import RunStore
-from hill_dash.views import current_run_id
+from hill_dash.dashboard.config import data_dir
+from hill_dash.dashboard.views import current_run_id
+from hill_dash.engine import loop
+from hill_dash.engine.errors import HillError
+from hill_dash.engine.export import export_filename, export_session, run_row
+from hill_dash.engine.store import RunStore
 from pages._ui import error_alert, titled_card
 
 dash.register_page(__name__, path="/runs", name="Runs", title="HILL Dash · runs")

@@ -12,14 +12,14 @@ os.environ.setdefault("HILL_DASH_WARMUP", "0")
 
 @pytest.fixture(scope="session")
 def digits():
-    from hill_dash.data import load_builtin
+    from hill_dash.engine.data import load_builtin
 
     return load_builtin("digits", seed=0)
 
 
 @pytest.fixture
 def store(tmp_path):
-    from hill_dash.store import RunStore
+    from hill_dash.engine.store import RunStore
 
     return RunStore(tmp_path / "store")
 
@@ -27,9 +27,9 @@ def store(tmp_path):
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory, digits):
     """A digits MLP run on a PCA map with chunk 0 trained; tests copy it before changing it."""
-    from hill_dash import loop
-    from hill_dash.store import RunStore
-    from hill_dash.training import ChunkConfig
+    from hill_dash.engine import loop
+    from hill_dash.engine.store import RunStore
+    from hill_dash.engine.training import ChunkConfig
 
     store = RunStore(tmp_path_factory.mktemp("digits-store"))
     run_id = loop.create_run(
@@ -44,7 +44,7 @@ def run_copy(digits_run, tmp_path):
     """A private copy of the digits run, free to change."""
     import shutil
 
-    from hill_dash.store import RunStore
+    from hill_dash.engine.store import RunStore
 
     store, run_id = digits_run
     shutil.copytree(store.root, tmp_path / "copy")

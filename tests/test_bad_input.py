@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import torch
 
-from hill_dash.data import load_file
-from hill_dash.errors import HillError
-from hill_dash.replay import replay_session
+from hill_dash.engine.data import load_file
+from hill_dash.engine.errors import HillError
+from hill_dash.engine.replay import replay_session
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -99,7 +99,7 @@ def data_page(tmp_path_factory):
     import sys
 
     import app as app_module
-    from hill_dash.config import AppConfig
+    from hill_dash.dashboard.config import AppConfig
 
     mp = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("app")
@@ -199,7 +199,7 @@ def test_tampered_checkpoint_is_a_clear_error(stored):
     with pytest.raises(HillError, match="model.pt"):
         store.load_state(run_id, "c0")
     torch.save({"model": {"weird": torch.zeros(2)}}, path)
-    from hill_dash import loop
+    from hill_dash.engine import loop
 
     with pytest.raises(HillError, match="model"):
         loop.run_chunk(store, run_id)
@@ -209,7 +209,7 @@ def test_tampered_checkpoint_is_a_clear_error(stored):
 
 @pytest.mark.parametrize("bad", ["../x", "a/../../b", "/etc/passwd", "..", "a\x00b", "ok id"])
 def test_run_ids_never_reach_the_filesystem(stored, bad):
-    from hill_dash import loop
+    from hill_dash.engine import loop
 
     store, _, before = stored
     with pytest.raises(HillError, match="run id"):

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from hill_dash import loop
-from hill_dash.store import RunStore
+from hill_dash.engine import loop
+from hill_dash.engine.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
 TRAIN_FOREVER = """
 import sys
-from hill_dash import loop
-from hill_dash.store import RunStore
+from hill_dash.engine import loop
+from hill_dash.engine.store import RunStore
 store = RunStore(sys.argv[1])
 def progress(step, total, msg):
     print(step, flush=True)
@@ -29,8 +29,8 @@ loop.run_chunk(store, sys.argv[2], progress=progress, overrides={"epochs": 500})
 HANG_IN_WRITE = """
 import sys, time
 import numpy as np
-from hill_dash import loop
-from hill_dash.store import RunStore
+from hill_dash.engine import loop
+from hill_dash.engine.store import RunStore
 def half_written(path, **arrays):
     with open(path, "wb") as fh:
         fh.write(b"PK\\x03\\x04 half a file")

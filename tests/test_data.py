@@ -1,4 +1,4 @@
-"""Tests for hill_dash.data: built-ins, splits, npz/csv loading and input validation."""
+"""Tests for hill_dash.engine.data: built-ins, splits, npz/csv loading and input validation."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hill_dash import data, data_files
-from hill_dash.data import (
+from hill_dash.engine import data, data_files
+from hill_dash.engine.data import (
     BUILTINS,
     SPLITS,
     Dataset,
@@ -24,8 +24,8 @@ from hill_dash.data import (
     load_file,
     split_stratified,
 )
-from hill_dash.data_files import MIN_PER_CLASS
-from hill_dash.errors import DataError
+from hill_dash.engine.data_files import MIN_PER_CLASS
+from hill_dash.engine.errors import DataError
 
 FUZZ = settings(
     max_examples=50,

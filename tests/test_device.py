@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hill_dash.errors import HillError
-from hill_dash.training import pick_device
+from hill_dash.engine.errors import HillError
+from hill_dash.engine.training import pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def test_building_and_serving_the_app_never_initialises_cuda(tmp_path):
 import sys, torch
 sys.path.insert(0, {str(ROOT)!r})
 import app
-from hill_dash.config import AppConfig
+from hill_dash.dashboard.config import AppConfig
 from hill_dash.session import Session
 Session.new("digits", model="mlp", projection="pca", epochs=1, data_dir={str(tmp_path)!r})
 dash_app = app.create_app(AppConfig(data_dir=__import__("pathlib").Path({str(tmp_path)!r}),

@@ -12,19 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-from hill_dash import cli, loop
-from hill_dash.errors import StoreError
-from hill_dash.export import (
+from hill_dash import cli
+from hill_dash.engine import loop
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.export import (
     METRIC_COLUMNS,
     SESSION_FORMAT,
     export_filename,
     export_session,
     session_json,
 )
-from hill_dash.replay import compare_metrics, parse_session, replay_session
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit
-from hill_dash.training import ChunkConfig
+from hill_dash.engine.replay import compare_metrics, parse_session, replay_session
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit
+from hill_dash.engine.training import ChunkConfig
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +209,7 @@ def test_malformed_session_files_are_refused(tmp_path, text, field):
 
 
 def test_huge_session_file_is_refused_before_parsing(tmp_path, monkeypatch):
-    import hill_dash.replay as R
+    import hill_dash.engine.replay as R
 
     monkeypatch.setattr(R, "MAX_SESSION_BYTES", 1000)
     monkeypatch.setattr(R.json, "loads", lambda *a, **k: pytest.fail("parsed a huge file"))

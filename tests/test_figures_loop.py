@@ -8,9 +8,9 @@ import json
 import numpy as np
 from dash import Patch
 
-from hill_dash.figures import FLAG_RED, GUIDED, TWIN
-from hill_dash.figures import latent_map as LM
-from hill_dash.figures import panels as P
+from hill_dash.dashboard.figures import FLAG_RED, GUIDED, TWIN
+from hill_dash.dashboard.figures import latent_map as LM
+from hill_dash.dashboard.figures import panels as P
 
 
 def decode(spec: dict) -> np.ndarray:

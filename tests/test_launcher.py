@@ -10,7 +10,7 @@ import diskcache
 import psutil
 import pytest
 
-from hill_dash.launcher import LauncherManager
+from hill_dash.dashboard.launcher import LauncherManager
 
 
 def wait_for(predicate, timeout: float = 20) -> bool:
@@ -92,7 +92,7 @@ def test_finished_or_foreign_pids_are_never_killed(manager):
 
 
 def test_launcher_writes_its_state_and_the_page_explains_the_wait(tmp_path: Path):
-    from hill_dash.launcher import launcher_state, launcher_status_path, startup_note
+    from hill_dash.dashboard.launcher import launcher_state, launcher_status_path, startup_note
 
     path = launcher_status_path(tmp_path)
     assert launcher_state(path) is None and startup_note(None) == ""

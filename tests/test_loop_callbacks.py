@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 from plotly.io.json import to_json_plotly
 
-from hill_dash import ghosts, loop, selection, views
-from hill_dash import metrics as M
-from hill_dash.data import Dataset
-from hill_dash.figures import latent_map as LM
-from hill_dash.projection import MapState, fit_map
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit
+from hill_dash.dashboard import ghosts, selection, views
+from hill_dash.dashboard.figures import latent_map as LM
+from hill_dash.engine import loop
+from hill_dash.engine import metrics as M
+from hill_dash.engine.data import Dataset
+from hill_dash.engine.projection import MapState, fit_map
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit
 
 N = 20_000
 K = 10
@@ -319,7 +320,7 @@ def page(pca_run, tmp_path_factory):
     store, _ = pca_run
     saved = {k: os.environ.get(k) for k in ("HILL_DASH_DATA_DIR", "NUMBA_CACHE_DIR")}
     from app import create_app
-    from hill_dash.config import AppConfig
+    from hill_dash.dashboard.config import AppConfig
 
     app = create_app(AppConfig(data_dir=store.root, projection_warmup=False))
     yield app, sys.modules["pages.loop"]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hill_dash import metrics as M
+from hill_dash.engine import metrics as M
 
 
 def test_accuracy_per_class_and_confusion():

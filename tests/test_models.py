@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from hill_dash.models import ModelConfig, build_model, wrap_module
-from hill_dash.teacher import Teacher
-from hill_dash.training import ChunkConfig, infer, make_optimizer, train_chunk
+from hill_dash.engine.models import ModelConfig, build_model, wrap_module
+from hill_dash.engine.teacher import Teacher
+from hill_dash.engine.training import ChunkConfig, infer, make_optimizer, train_chunk
 
 
 @pytest.mark.parametrize(

@@ -17,20 +17,21 @@ import numpy as np
 import pytest
 import torch
 
-from hill_dash import loop, uploads
-from hill_dash.errors import DataError
-from hill_dash.export import lineage_text, run_row
-from hill_dash.figures import FLAG_RED
-from hill_dash.figures.compare import (
+from hill_dash.dashboard import uploads
+from hill_dash.dashboard.figures import FLAG_RED
+from hill_dash.dashboard.figures.compare import (
     compare_rows,
     drift_on_same_points,
     make_class_delta_figure,
     make_confusion_diff_figure,
 )
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit
-from hill_dash.training import ChunkConfig
-from hill_dash.views import current_run_id
+from hill_dash.dashboard.views import current_run_id
+from hill_dash.engine import loop
+from hill_dash.engine.errors import DataError
+from hill_dash.engine.export import lineage_text, run_row
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit
+from hill_dash.engine.training import ChunkConfig
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def root(tmp_path_factory):
 def app(root):
     """The real app on an empty store (pages imported, callbacks registered)."""
     import app as app_module
-    from hill_dash.config import AppConfig
+    from hill_dash.dashboard.config import AppConfig
 
     mp = pytest.MonkeyPatch()
     mp.setenv("HILL_DASH_DATA_DIR", str(root))

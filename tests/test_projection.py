@@ -1,4 +1,4 @@
-"""Tests for hill_dash.projection: exact PCA maps, local UMAP inverses, aligned updates."""
+"""Tests for hill_dash.engine.projection: exact PCA maps, local UMAP inverses, aligned updates."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sklearn.datasets import make_blobs
 from sklearn.manifold import trustworthiness
 from sklearn.neighbors import NearestNeighbors
 
-from hill_dash import projection as proj
-from hill_dash.errors import StoreError
+from hill_dash.engine import projection as proj
+from hill_dash.engine.errors import StoreError
 
 N, D, CENTERS = 600, 32, 6
 
@@ -418,7 +418,7 @@ def test_umap_maps_are_identical_whether_pynndescent_compiled_eagerly_or_not(tmp
         "import sys, numpy as np\n"
         "if sys.argv[1] == 'eager':\n"
         "    import pynndescent  # the plain import: every kernel compiled at import\n"
-        "from hill_dash import projection as P\n"
+        "from hill_dash.engine import projection as P\n"
         "Z = np.random.default_rng(0).normal(size=(400, 16)).astype(np.float32)\n"
         "s = P.fit_map(Z, 'umap', seed=0)\n"
         "u = P.update_map(Z * 1.01, Z, s, seed=0)\n"

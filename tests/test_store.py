@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from hill_dash import loop
-from hill_dash.errors import RunBusyError, StoreError
+from hill_dash.engine import loop
+from hill_dash.engine.errors import RunBusyError, StoreError
 
 
 def test_interrupted_checkpoint_write_leaves_previous_loadable(run_copy, monkeypatch):

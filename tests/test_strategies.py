@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from hill_dash.errors import HillError
-from hill_dash.strategies import (
+from hill_dash.engine.errors import HillError
+from hill_dash.engine.teacher import Edit
+from hill_dash.study.strategies import (
     RunState,
     budget_used,
     get_strategy,
@@ -12,7 +13,6 @@ from hill_dash.strategies import (
     most_confused_pair,
     parse_strategies,
 )
-from hill_dash.teacher import Edit
 
 ALL = ["fix-misplaced", "compact-classes", "separate-confused", "merge-classes:3,8", "random"]
 

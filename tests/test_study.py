@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 from hill_dash.cli import main
-from hill_dash.study import StudyConfig, run_study
-from hill_dash.study_report import paired_summary
+from hill_dash.study.config import StudyConfig
+from hill_dash.study.report import paired_summary
+from hill_dash.study.runner import run_study
 
 
 def test_paired_summary_is_the_mean_with_a_t_interval():

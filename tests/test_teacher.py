@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from hill_dash.errors import StoreError
-from hill_dash.projection import fit_map
-from hill_dash.teacher import Edit, TeacherTable, build_teacher, rms_scale, teacher_loss
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.projection import fit_map
+from hill_dash.engine.teacher import Edit, TeacherTable, build_teacher, rms_scale, teacher_loss
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hill_dash import loop
-from hill_dash.training import ChunkConfig, batch_order, train_chunk
+from hill_dash.engine import loop
+from hill_dash.engine.training import ChunkConfig, batch_order, train_chunk
 
 
 def test_batch_order_is_a_pure_function_of_the_seed():
@@ -24,7 +24,7 @@ def _weights(store, run_id, ck):
 def test_same_checkpoint_seed_and_edits_give_bit_identical_weights(run_copy, tmp_path):
     import shutil
 
-    from hill_dash.store import RunStore
+    from hill_dash.engine.store import RunStore
 
     store, run_id = run_copy
     sel = np.flatnonzero(store.load_dataset(run_id).y_train == 3)[:40].tolist()
@@ -41,8 +41,8 @@ def test_same_checkpoint_seed_and_edits_give_bit_identical_weights(run_copy, tmp
 
 
 def test_guided_and_twin_see_the_same_batches(digits):
-    from hill_dash.models import ModelConfig, build_model
-    from hill_dash.training import make_optimizer
+    from hill_dash.engine.models import ModelConfig, build_model
+    from hill_dash.engine.training import make_optimizer
 
     seen = {}
     for name, lam in (("guided", 1.0), ("twin", 0.0)):
@@ -69,8 +69,8 @@ def test_guided_chunk_closes_half_the_distance_to_targets(run_copy):
     chunk = loop.run_chunk(store, run_id)
     assert chunk["teacher"]["n_edited"] == 60
     Z0 = store.load_arrays(run_id, "c0")["Z"]
-    from hill_dash.projection import MapState
-    from hill_dash.teacher import build_teacher
+    from hill_dash.engine.projection import MapState
+    from hill_dash.engine.teacher import build_teacher
 
     t = build_teacher(
         [loop.Edit("translate", sel, dx=8.0, dy=8.0)],

@@ -1,14 +1,15 @@
-"""The Loop page's read side (hill_dash.views) on a real digits run: numbers, not "it ran"."""
+"""The Loop page's read side (hill_dash.dashboard.views) on a real digits run, in numbers."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hill_dash import ghosts, loop, selection, views, watchdog
-from hill_dash.errors import StoreError
-from hill_dash.projection import MapState, fit_map
-from hill_dash.teacher import Edit, build_teacher
+from hill_dash.dashboard import ghosts, selection, views, watchdog
+from hill_dash.engine import loop
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.projection import MapState, fit_map
+from hill_dash.engine.teacher import Edit, build_teacher
 
 
 @pytest.fixture

@@ -16,10 +16,11 @@ import time
 import numpy as np
 import pytest
 
-from hill_dash import loop, watchdog
-from hill_dash import store as S
-from hill_dash.data import Dataset
-from hill_dash.store import RunStore
+from hill_dash.dashboard import watchdog
+from hill_dash.engine import loop
+from hill_dash.engine import store as S
+from hill_dash.engine.data import Dataset
+from hill_dash.engine.store import RunStore
 
 
 def tiny_dataset(n: int = 90, seed: int = 0) -> Dataset:

@@ -2,8 +2,8 @@
 
 import time
 
+from hill_dash.engine.store import RunStore
 from hill_dash.session import Session
-from hill_dash.store import RunStore
 from tests.browser.helpers import click, progress_value, severe_logs, text_of, watch_progress
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hill_dash import loop
+from hill_dash.engine import loop
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit
 from hill_dash.session import Session
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit
 from tests.browser.conftest import ROOT, LiveApp, free_port
 from tests.browser.helpers import click, progress_value, severe_logs, text_of, watch_progress
 

@@ -5,8 +5,8 @@ import time
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 
+from hill_dash.engine.store import RunStore
 from hill_dash.session import Session
-from hill_dash.store import RunStore
 from tests.browser.conftest import CHROMIUM, pytest_setup_options
 from tests.browser.helpers import text_of
 

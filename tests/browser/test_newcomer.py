@@ -4,7 +4,7 @@ import json
 
 from selenium.webdriver.common.by import By
 
-from hill_dash.store import RunStore
+from hill_dash.engine.store import RunStore
 from tests.browser.helpers import click, figure_data, lasso, severe_logs, text_of, watch_progress
 
 

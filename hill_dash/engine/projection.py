@@ -27,7 +27,7 @@ map over to the next checkpoint so that map movement means latent movement:
 
 Neighbours in an update. An exact all-pairs search costs O(n^2) and dominated the update
 (28 % of a fresh fit at 70k points). The update instead walks the previous map's k-NN
-graph (``hill_dash.graph_search``), O(n) in all: it finds the 10 nearest previous latents
+graph (``hill_dash.engine.graph_search``), O(n) in all: it finds the 10 nearest previous latents
 of each new one (for the placement) and the new k-NN graph (for the refinement and the
 next update). Approximate, like umap-learn's own NN-descent: recall >= 0.99 when latents
 move ~1 %, 0.93-0.999 after a real 5-epoch chunk (digits, MNIST-1D; the missed neighbours
@@ -77,8 +77,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hill_dash import graph_search
-from hill_dash.errors import StoreError
+from hill_dash.engine import graph_search
+from hill_dash.engine.errors import StoreError
 
 # numba's OpenMP threading layer kills a process that forks after using it ("fork() called
 # from a process already using GNU OpenMP"), and background jobs are forked from the job
@@ -429,7 +429,7 @@ def _update_knn(
     INIT_NEIGHBORS nearest previous latents of each new one (indices, distances), and the
     k-NN graph of Z_new (as ``_graph_knn`` returns it).
 
-    How the search seeds and orders its walks is told in ``hill_dash.graph_search``. A
+    How the search seeds and orders its walks is told in ``hill_dash.engine.graph_search``. A
     point whose search reaches too few rows (only with a malformed graph) gets the exact
     search.
     """

@@ -9,7 +9,7 @@
 
 Member names are fixed here, never taken from the run. The locked test-split
 metrics are not exported: they stay behind the final-evaluation button.
-`python -m hill_dash replay session.json` (hill_dash.replay) re-runs a session.
+`python -m hill_dash replay session.json` (hill_dash.engine.replay) re-runs a session.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import zipfile
 import numpy as np
 import torch
 
-from hill_dash.data import BUILTINS, SPLITS, Dataset
-from hill_dash.store import RunStore, check_run_id
+from hill_dash.engine.data import BUILTINS, SPLITS, Dataset
+from hill_dash.engine.store import RunStore, check_run_id
 
 SESSION_FORMAT = "hill-dash-session/1"
 METRIC_COLUMNS = (

@@ -15,7 +15,7 @@ What is measured, per strategy and seed:
   `loop.reveal_test` (the scripted user's "final evaluation"; the reveal is
   recorded in run.json like a person's).
 
-The report (`hill_dash.study_report`) turns these into paired differences over
+The report (`hill_dash.study.report`) turns these into paired differences over
 seeds and writes study.json, study.md and the plots.
 
 Projection: "pca" by default (instant, exact inverse); the strategies read
@@ -34,58 +34,13 @@ import tempfile
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from hill_dash.errors import HillError
-from hill_dash.strategies import DEFAULT_BUDGET_FRACTION, budget_used, get_strategy, make_state
-
-DEFAULT_STRATEGIES = (
-    "fix-misplaced",
-    "compact-classes",
-    "separate-confused",
-    "merge-classes:3,8",
-    "random",
-)
-CONTROL = "random"
-
-
-@dataclass
-class StudyConfig:
-    """One study: data, model, strategies and the training protocol (stored in study.json)."""
-
-    dataset: str = "digits"  # built-in name or a .npz/.csv path
-    model: str | None = None  # None: the built-in that suits the data kind
-    strategies: list[str] = field(default_factory=lambda: list(DEFAULT_STRATEGIES))
-    seeds: int = 5  # seeds first_seed .. first_seed + seeds - 1
-    first_seed: int = 0
-    chunks: int = 3  # guided chunks after chunk 0
-    epochs: int = 5  # epochs per chunk
-    batch_size: int = 64
-    lam: float = 1.0  # teacher weight λ
-    kd_weight: float = 0.0  # output-level distillation through the frozen head (0 = off)
-    budget: float = DEFAULT_BUDGET_FRACTION  # share of training points edited per chunk
-    latent_dim: int = 32
-    projection: str = "pca"
-    threads: int = 1  # torch threads per process
-    jobs: int = 1  # seeds trained at once (processes)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def check(self) -> None:
-        if self.seeds < 1 or self.chunks < 1 or self.epochs < 1:
-            raise HillError("study: --seeds, --chunks and --epochs must be at least 1")
-        if not 0 < self.budget <= 1:
-            raise HillError(f"study: --budget {self.budget}: expected a share in (0, 1]")
-        if self.projection not in ("pca", "umap"):
-            raise HillError(f"study: --projection {self.projection!r}: expected pca or umap")
-        for spec in self.strategies:
-            get_strategy(spec)
-
+from hill_dash.study.config import StudyConfig
+from hill_dash.study.strategies import budget_used, get_strategy, make_state
 
 # -- one seed --------------------------------------------------------------------------
 
@@ -94,10 +49,10 @@ def run_seed(cfg: StudyConfig, seed: int, work_dir: str, data_dir: str) -> dict:
     """Chunk 0 once, then every strategy on its own copy of the run; returns plain numbers."""
     import torch
 
-    from hill_dash import loop
-    from hill_dash.data import load_dataset
-    from hill_dash.store import RunStore
-    from hill_dash.training import ChunkConfig
+    from hill_dash.engine import loop
+    from hill_dash.engine.data import load_dataset
+    from hill_dash.engine.store import RunStore
+    from hill_dash.engine.training import ChunkConfig
 
     torch.set_num_threads(cfg.threads)
     t0 = time.time()
@@ -182,7 +137,7 @@ def _split_numbers(rec: dict) -> dict:
 
 
 def _collect(store, run_id: str, edits_log: list[dict]) -> dict:
-    from hill_dash import loop
+    from hill_dash.engine import loop
 
     run = store.load_run(run_id)
     metrics = store.metrics(run_id, run)
@@ -229,8 +184,8 @@ def run_study(
     command: str | None = None,
 ) -> dict:
     """Train every (seed, strategy), summarise, and write study.json, study.md and PNGs."""
-    from hill_dash.data import load_dataset
-    from hill_dash.study_report import summarize, twins_agree, write_report  # imports this module
+    from hill_dash.engine.data import load_dataset
+    from hill_dash.study.report import summarize, twins_agree, write_report
 
     cfg.check()
     out_dir = Path(out_dir)

@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hill_dash import loop
-from hill_dash.data import BUILTINS, Dataset, load_builtin
-from hill_dash.errors import DataError, StoreError
-from hill_dash.export import SESSION_FORMAT, dataset_digest
-from hill_dash.models import ARCHS
-from hill_dash.store import CKPT_ID, RunStore, check_run_id
-from hill_dash.teacher import Edit
+from hill_dash.engine import loop
+from hill_dash.engine.data import BUILTINS, Dataset, load_builtin
+from hill_dash.engine.errors import DataError, StoreError
+from hill_dash.engine.export import SESSION_FORMAT, dataset_digest
+from hill_dash.engine.models import ARCHS
+from hill_dash.engine.store import CKPT_ID, RunStore, check_run_id
+from hill_dash.engine.teacher import Edit
 
 MAX_SESSION_BYTES = 64 * 1024 * 1024
 MAX_CHUNKS = 10_000

@@ -15,23 +15,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hill_dash.errors import HillError
+from hill_dash.engine.errors import HillError
 
 SetProgress = Callable[[tuple], None]
 
 
 def make_manager(data_dir: Path, redis_url: str | None = None):
     """Dash background-callback manager: CeleryManager with Redis, else a DiskcacheManager
-    whose jobs are forked by a clean launcher process (see hill_dash.launcher)."""
+    whose jobs are forked by a clean launcher process (see hill_dash.dashboard.launcher)."""
     if redis_url:
-        from hill_dash.celery_app import HillCeleryManager, make_celery
+        from hill_dash.dashboard.celery_app import HillCeleryManager, make_celery
 
         return HillCeleryManager(make_celery(redis_url))
     import diskcache
 
     cache_dir = Path(data_dir) / "cache" / "background"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    from hill_dash.launcher import LauncherManager
+    from hill_dash.dashboard.launcher import LauncherManager
 
     return LauncherManager(diskcache.Cache(str(cache_dir)))
 
@@ -70,9 +70,9 @@ def train_chunk_job(
     Returns {"run_id", "ok", "message"}; input problems become a message, never
     an exception, so the dashboard stays usable.
     """
-    from hill_dash import loop
-    from hill_dash.data import load_dataset
-    from hill_dash.store import RunStore
+    from hill_dash.engine import loop
+    from hill_dash.engine.data import load_dataset
+    from hill_dash.engine.store import RunStore
 
     def report(step: int, total: int, message: str) -> None:
         if set_progress is not None:

@@ -3,7 +3,7 @@
 Everything ends up as a :class:`Dataset` with fixed train / val / test splits. Splits are
 stratified and depend only on the seed, so the same seed always gives the same split.
 
-User files are untrusted input; :mod:`hill_dash.data_files` reads and validates them before
+User files are untrusted input; :mod:`hill_dash.engine.data_files` reads and validates them before
 they are split here.
 """
 
@@ -21,8 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hill_dash.data_files import FILE_SUFFIXES, check_file, read_npz, read_user_file, text_array
-from hill_dash.errors import DataError
+from hill_dash.engine.data_files import (
+    FILE_SUFFIXES,
+    check_file,
+    read_npz,
+    read_user_file,
+    text_array,
+)
+from hill_dash.engine.errors import DataError
 
 BUILTINS = ("digits", "mnist1d")
 SPLITS = ("train", "val", "test")

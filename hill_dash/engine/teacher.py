@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hill_dash.errors import StoreError
-from hill_dash.projection import MapState, inverse_delta
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.projection import MapState, inverse_delta
 
 EDIT_KINDS = ("translate", "pull", "compact", "separate")
 

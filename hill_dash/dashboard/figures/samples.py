@@ -10,9 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from hill_dash.data import Dataset
-from hill_dash.figures import CLASS_COLOURS, TEMPLATE
-from hill_dash.figures.panels import placeholder_figure
+from hill_dash.dashboard.figures import CLASS_COLOURS, TEMPLATE
+from hill_dash.dashboard.figures.panels import placeholder_figure
+from hill_dash.engine.data import Dataset
 
 
 def make_samples_figure(data: Dataset, max_classes: int = 10) -> go.Figure:

@@ -13,8 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import html
 
-from hill_dash import metrics as M
-from hill_dash.figures import CLASS_COLOURS, FLAG_RED, TEMPLATE
+from hill_dash.dashboard.figures import CLASS_COLOURS, FLAG_RED, TEMPLATE
+from hill_dash.engine import metrics as M
 
 MAP_HEIGHT = 430
 PANEL_HEIGHT = 360

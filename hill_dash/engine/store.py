@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hill_dash.data import Dataset
-from hill_dash.errors import RunBusyError, StoreError
-from hill_dash.npy import NPY_READ_LOCK
-from hill_dash.projection import MapState
+from hill_dash.engine.data import Dataset
+from hill_dash.engine.errors import RunBusyError, StoreError
+from hill_dash.engine.npy import NPY_READ_LOCK
+from hill_dash.engine.projection import MapState
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CKPT_ID = re.compile(r"^[a-z][0-9]{1,6}$")

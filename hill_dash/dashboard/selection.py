@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from hill_dash.errors import StoreError
-from hill_dash.teacher import Edit
-from hill_dash.views import TOOLS, MapData
+from hill_dash.dashboard.views import TOOLS, MapData
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.teacher import Edit
 
 # -- selection ------------------------------------------------------------------------
 

@@ -1,11 +1,12 @@
 """User files (``.npz``, ``.csv``) read and validated: untrusted bytes in, checked arrays out.
 
-Each problem raises one :class:`~hill_dash.errors.DataError` whose message names the file, the
-array or column (and the CSV line), and what was expected. Sizes are checked before the data is
-read: from the ``.npy`` headers inside an ``.npz``, and row by row for a CSV, which stops reading
-once past the limit. Pickled or object arrays are never loaded.
+Each problem raises one :class:`~hill_dash.engine.errors.DataError` whose message names the
+file, the array or column (and the CSV line), and what was expected. Sizes are checked before
+the data is read: from the ``.npy`` headers inside an ``.npz``, and row by row for a CSV, which
+stops reading once past the limit. Pickled or object arrays are never loaded.
 
-:func:`hill_dash.data.load_file` splits the checked arrays into a :class:`~hill_dash.data.Dataset`.
+:func:`hill_dash.engine.data.load_file` splits the checked arrays into a
+:class:`~hill_dash.engine.data.Dataset`.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from hill_dash.errors import DataError
-from hill_dash.npy import NPY_READ_LOCK
+from hill_dash.engine.errors import DataError
+from hill_dash.engine.npy import NPY_READ_LOCK
 
 FILE_SUFFIXES = (".npz", ".csv")
 

@@ -1,6 +1,6 @@
 """The study's report: summary statistics over seeds, study.json, study.md and the plots.
 
-`summarize` turns the per-seed numbers of `hill_dash.study.run_study` into, per
+`summarize` turns the per-seed numbers of `hill_dash.study.runner.run_study` into, per
 strategy: paired differences guided − twin over seeds (mean and a 95 % t
 interval), guided(strategy) − guided(random) for the same budget spent at
 random, accuracy curves with 95 % bands, per-class validation deltas, bias-flag
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hill_dash.study import CONTROL, StudyConfig
+from hill_dash.study.config import CONTROL, StudyConfig
 
 # -- statistics ------------------------------------------------------------------------
 

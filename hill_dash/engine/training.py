@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hill_dash.errors import HillError
-from hill_dash.teacher import Teacher, TeacherTable, batch_terms, teacher_term
+from hill_dash.engine.errors import HillError
+from hill_dash.engine.teacher import Teacher, TeacherTable, batch_terms, teacher_term
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total steps, running loss)
 

@@ -2,16 +2,16 @@
 
 Each function takes the store (or arrays) and plain values and returns plain values or
 numpy arrays; the pages' callbacks only wire them to components, and the figure
-builders in `hill_dash.figures` draw them. Nothing here holds model state. The only
+builders in `hill_dash.dashboard.figures` draw them. Nothing here holds model state. The only
 module state is a small read cache of checkpoint arrays and data sets keyed by
 (path, mtime): a checkpoint never changes once written, so an entry cannot go stale,
 and nothing on the request path loads a model, trains or fits a projection.
 
 Here: the cached reads, the current run and its settings, its pending edits, the
 guided head's map, the per-chunk panels and the sample under the pointer. The Loop
-page's other read-side modules build on these: `hill_dash.selection` (the selection
-and the edit a tool makes of it), `hill_dash.ghosts` (the edits' targets drawn on the
-map) and `hill_dash.watchdog` (is the training job alive, what happened to it).
+page's other read-side modules build on these: `hill_dash.dashboard.selection` (the selection
+and the edit a tool makes of it), `hill_dash.dashboard.ghosts` (the edits' targets drawn on the
+map) and `hill_dash.dashboard.watchdog` (is the training job alive, what happened to it).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hill_dash.data import Dataset
-from hill_dash.errors import StoreError
-from hill_dash.npy import NPY_READ_LOCK
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit
+from hill_dash.engine.data import Dataset
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.npy import NPY_READ_LOCK
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit
 
 # the Loop page's edit tools and the teacher edit kind each makes (the edit list names tools)
 TOOLS = {"move": "translate", "pull": "pull", "compact": "compact", "separate": "separate"}

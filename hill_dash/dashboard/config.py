@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hill_dash.store import default_data_dir
+from hill_dash.engine.store import default_data_dir
 
 
 @dataclass

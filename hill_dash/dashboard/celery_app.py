@@ -31,7 +31,7 @@ class HillCeleryManager(CeleryManager):
     stays PENDING forever. So a cancel (the Cancel button, or the Loop page's watchdog
     after a lost worker) also marks the task REVOKED in the result backend: the
     browser's polling ends, and a worker that receives the task later skips it
-    (`hill_dash.jobs.job_revoked`).
+    (`hill_dash.dashboard.jobs.job_revoked`).
     """
 
     def terminate_job(self, job):

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hill_dash import metrics as M
-from hill_dash.data import Dataset
-from hill_dash.errors import StoreError
-from hill_dash.models import ModelConfig, build_model, default_arch
-from hill_dash.projection import MapState, fit_map, update_map
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit, Teacher, build_teacher, rms_scale
-from hill_dash.training import (
+from hill_dash.engine import metrics as M
+from hill_dash.engine.data import Dataset
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.models import ModelConfig, build_model, default_arch
+from hill_dash.engine.projection import MapState, fit_map, update_map
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit, Teacher, build_teacher, rms_scale
+from hill_dash.engine.training import (
     ChunkCancelled,
     ChunkConfig,
     infer,
@@ -305,7 +305,7 @@ def _paired_chunk(store, run_id, run, cfg, data, device, progress, should_stop, 
 def _aligned_map(Z: np.ndarray, Zp: np.ndarray, map_p: MapState, cfg: RunConfig) -> MapState:
     if map_p.method == cfg.projection:
         return update_map(Z, Zp, map_p, seed=cfg.seed)
-    from hill_dash.projection import align_to
+    from hill_dash.engine.projection import align_to
 
     fresh = fit_map(Z, cfg.projection, seed=cfg.seed)
     aligned = align_to(fresh.coords, map_p.coords)[0]

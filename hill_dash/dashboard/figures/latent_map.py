@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import Patch
 
-from hill_dash.figures import CLASS_COLOURS, GUIDED, TEMPLATE
+from hill_dash.dashboard.figures import CLASS_COLOURS, GUIDED, TEMPLATE
 
 MAIN, PENDING_ARROWS, PENDING_GHOSTS, PREVIEW_ARROWS, PREVIEW_GHOSTS = range(5)
 PENDING_COLOUR = "#212529"  # targets of the edits the next chunk will use

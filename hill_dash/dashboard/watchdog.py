@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from hill_dash.errors import StoreError
-from hill_dash.store import RUN_ID, RunStore
-from hill_dash.views import head, open_run
+from hill_dash.dashboard.views import head, open_run
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.store import RUN_ID, RunStore
 
 WATCH_GRACE_SECONDS = 20.0  # a job may take this long to take its run's training lock
 WATCH_NEW_RUN_GRACE_SECONDS = 60.0  # longer when it first loads a data set for a new run

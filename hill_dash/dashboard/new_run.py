@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hill_dash import loop
-from hill_dash.errors import DataError
-from hill_dash.projection import METHODS
-from hill_dash.store import RunStore
-from hill_dash.training import ChunkConfig
-from hill_dash.uploads import load_choice
+from hill_dash.dashboard.uploads import load_choice
+from hill_dash.engine import loop
+from hill_dash.engine.errors import DataError
+from hill_dash.engine.projection import METHODS
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.training import ChunkConfig
 
 ARCHS_BY_KIND = {"image": ("mlp", "cnn2d"), "sequence": ("mlp", "cnn1d"), "flat": ("mlp", "cnn1d")}
 LIMITS = {"latent_dim": (2, 512), "epochs": (1, 200), "lam": (0.0, 1000.0), "seed": (0, 2**31 - 1)}

@@ -1,7 +1,7 @@
 """The Loop page's linked panels: per-chunk curves of the guided run against its twin,
 the per-class bias bars, teacher adherence, and the sample under the pointer.
 
-Pure functions of lists and arrays (as `hill_dash.views` reads them from the store).
+Pure functions of lists and arrays (as `hill_dash.dashboard.views` reads them from the store).
 Guided is drawn solid in `GUIDED`, the twin grey and dashed; `None` leaves a gap.
 Each figure is built in one `go.Figure(data, layout)` call: plotly validates every
 update separately, and these are rebuilt after every chunk and edit.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from hill_dash.figures import FLAG_RED, GUIDED, TEMPLATE, TWIN
+from hill_dash.dashboard.figures import FLAG_RED, GUIDED, TEMPLATE, TWIN
 
 PANEL_HEIGHT = 230
 SAMPLE_HEIGHT = 170

@@ -3,7 +3,7 @@
 Each strategy looks at the guided head's map the way the dashboard shows it
 (latents, 2-D coordinates, labels, predictions, splits) and returns the edits
 it would make before the next chunk, as the same `Edit` kinds the dashboard
-makes (translate, pull, compact, separate). The study (`hill_dash.study`) adds
+makes (translate, pull, compact, separate). The study (`hill_dash.study.runner`) adds
 them as pending edits and trains the guided chunk and its unguided twin.
 
 Rules every strategy keeps, so the comparison is fair and the held-out splits
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hill_dash.errors import HillError
-from hill_dash.teacher import Edit, class_means
+from hill_dash.engine.errors import HillError
+from hill_dash.engine.teacher import Edit, class_means
 
 DEFAULT_BUDGET_FRACTION = 0.10  # share of the training points a strategy may edit per chunk
 

@@ -204,7 +204,7 @@ def _fork_job(job_fn, conn: Connection, job_args: tuple) -> int:
 
 def _warm_up() -> float | None:
     try:
-        from hill_dash.projection import warm_up_numba
+        from hill_dash.engine.projection import warm_up_numba
 
         seconds = warm_up_numba()
         print(f"job launcher: UMAP compiled in {seconds:.1f} s", file=sys.stderr)
@@ -217,7 +217,7 @@ def _warm_up() -> float | None:
 def _write_state(path: Path | None, state: str, **extra) -> None:
     if path is None:
         return
-    from hill_dash.store import atomic_write_json
+    from hill_dash.engine.store import atomic_write_json
 
     with contextlib.suppress(OSError):  # a status line is not worth failing a launcher for
         path.parent.mkdir(parents=True, exist_ok=True)

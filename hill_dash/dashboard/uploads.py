@@ -1,7 +1,7 @@
 """Uploaded data files: decode a dcc.Upload payload, save it, validate it, summarise the data set.
 
 Uploads are untrusted: files over 64 MB are refused before decoding, the bytes go to a fresh
-generated name under `<data_dir>/uploads/`, and `hill_dash.data.load_file` validates them.
+generated name under `<data_dir>/uploads/`, and `hill_dash.engine.data.load_file` validates them.
 Errors name the file as the person uploaded it, never the generated name; a file that fails
 validation is removed.
 """
@@ -14,9 +14,9 @@ import re
 import uuid
 from pathlib import Path
 
-from hill_dash.data import BUILTINS, Dataset, load_builtin, load_file
-from hill_dash.data_files import FILE_SUFFIXES
-from hill_dash.errors import DataError
+from hill_dash.engine.data import BUILTINS, Dataset, load_builtin, load_file
+from hill_dash.engine.data_files import FILE_SUFFIXES
+from hill_dash.engine.errors import DataError
 
 UPLOAD_LIMIT_BYTES = 64 * 1024 * 1024
 UPLOAD_NAME = re.compile(r"^upload-[0-9a-f]{32}\.(npz|csv)$")

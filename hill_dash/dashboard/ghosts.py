@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hill_dash.projection import MapState
-from hill_dash.store import RunStore
-from hill_dash.teacher import Edit, build_teacher
-from hill_dash.views import MapData, checkpoint_arrays, fresh_edits
+from hill_dash.dashboard.views import MapData, checkpoint_arrays, fresh_edits
+from hill_dash.engine.projection import MapState
+from hill_dash.engine.store import RunStore
+from hill_dash.engine.teacher import Edit, build_teacher
 
 MAX_GHOSTS = 2000  # ghost targets drawn per layer; more only slows the browser
 KNN_GHOSTS = 200  # UMAP ghosts placed by a k-NN search per layer (the search is the cost)
