@@ -18,13 +18,6 @@ import pytest
 import torch
 
 from hill_dash.dashboard import uploads
-from hill_dash.dashboard.figures import FLAG_RED
-from hill_dash.dashboard.figures.compare import (
-    compare_rows,
-    drift_on_same_points,
-    make_class_delta_figure,
-    make_confusion_diff_figure,
-)
 from hill_dash.dashboard.views import current_run_id
 from hill_dash.engine import loop
 from hill_dash.engine.errors import DataError
@@ -148,61 +141,37 @@ def test_initial_callbacks_answer_without_error_with_a_run(run, app, pages):
     responses = initial_responses(app, pages)
     assert all(r.status_code == 200 for r in responses.values())
     compare = next(r for k, r in responses.items() if "compare-guided-graph" in k).get_json()
-    assert compare["response"]["compare-guided-graph"]["figure"]["data"][0]["type"] == "scattergl"
+    guided = compare["response"]["compare-guided-graph"]["figure"]
+    assert guided["data"][0]["type"] == "scatter" and "customdata" in guided["data"][0]
 
 
 # -- compare ------------------------------------------------------------------------------
 
 
-def test_table_deltas_are_guided_minus_twin_from_the_store(run, pages):
+def test_compare_callback_draws_the_chunk_against_the_chosen_baseline(run, pages):
     store, run_id = run
+    run_json = store.load_run(run_id)
     recs = store.metrics(run_id)
     g, u = recs["g1"], recs["u1"]
-    ga, ua = store.load_arrays(run_id, "g1"), store.load_arrays(run_id, "u1")
-    rows = {
-        r["key"]: r for r in compare_rows(g, u, drift_on_same_points(ua["drift"], ga["edited"]))
-    }
-    assert rows["train_acc"]["delta"] == g["train"]["acc"] - u["train"]["acc"]
-    assert rows["val_acc"]["delta"] == g["val"]["acc"] - u["val"]["acc"]
-    assert rows["val_loss"]["delta"] == g["val"]["loss"] - u["val"]["loss"]
-    assert rows["gap"]["delta"] == g["gap"] - u["gap"]
-    assert rows["cka"]["delta"] == g["cka"] - u["cka"]
-    assert rows["adherence"]["guided"] == g["adherence"] and rows["adherence"]["delta"] is None
-    edited = ga["edited"].astype(bool)
-    assert edited.sum() == 40
-    assert rows["drift_edited"]["twin"] == pytest.approx(float(ua["drift"][edited].mean()))
-    assert rows["drift_edited"]["guided"] == g["drift"]["edited"]
-    assert rows["drift_rest"]["delta"] == pytest.approx(
-        g["drift"]["rest"] - float(ua["drift"][~edited].mean())
+    fig_g, fig_u, rows, columns, cls, conf, _, note = pages["compare"].show_chunk_comparison(
+        1, "twin", run_id, 0, "light", {"indices": [0, 1]}
     )
-
-    run_json = store.load_run(run_id)
-    fig_g, fig_u, table, cls, conf = pages["compare"].chunk_panels(store, run_id, run_json, 1)
     assert fig_g.layout.xaxis.range == fig_u.layout.xaxis.range
-    assert fig_g.layout.yaxis.range == fig_u.layout.yaxis.range
     n_shown = run_json["sizes"]["train"] + run_json["sizes"]["val"]
-    assert sum(len(t.x) for t in fig_g.data) == n_shown
-    assert all(t.type == "scattergl" for t in fig_g.data + fig_u.data)
-    assert table.id == "compare-table"
+    assert sum(len(t.x) for t in fig_g.data) == n_shown == sum(len(t.x) for t in fig_u.data)
+    assert sum(len(t.selectedpoints) for t in fig_g.data) == 2
+    assert "unguided lineage u1" in fig_u.layout.title.text
+    assert [c["headerName"] for c in columns[1:3]] == ["guided g1", "unguided lineage u1"]
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["val_acc"]["delta"] == g["val"]["acc"] - u["val"]["acc"]
     assert list(cls.data[0].y) == pytest.approx([100 * b["delta"] for b in g["bias"]])
     diff = np.array(g["val"]["confusion"]) - np.array(u["val"]["confusion"])
     assert np.array_equal(np.array(conf.data[0].z), diff)
-    assert conf.data[0].zmid == 0
-
-
-def test_class_bars_are_red_where_flagged_and_outlined_where_touched():
-    bias = [
-        {"class": 0, "delta": -0.2, "se": 0.02, "flag": True, "touched": True},
-        {"class": 1, "delta": 0.01, "se": 0.02, "flag": False, "touched": False},
-    ]
-    bar = make_class_delta_figure(bias, ["zero", "one"]).data[0]
-    assert bar.marker.color[0] == FLAG_RED and bar.marker.color[1] != FLAG_RED
-    assert bar.marker.line.width[0] > 0 and bar.marker.line.width[1] == 0
-    assert list(bar.y) == pytest.approx([-20.0, 1.0])
-    assert list(bar.error_y.array) == pytest.approx([4.0, 4.0])
-    heat = make_confusion_diff_figure([[5, 1], [0, 4]], [[4, 2], [1, 3]], ["a", "b"]).data[0]
-    assert np.array_equal(np.array(heat.z), [[1, -1], [-1, 1]])
-    assert heat.zmin == -1 and heat.zmax == 1 and heat.zmid == 0
+    assert note.startswith("unguided lineage: where would I be without any guidance?")
+    # chunk 1: the counterfactual chunk is u1 (contract); before the engine records it,
+    # the selector says so and falls back to the unguided lineage
+    options, value = pages["compare"].baseline_choices(1, run_id, 0, "counterfactual")
+    assert value == "twin" and options[1]["disabled"]
 
 
 def test_slider_covers_the_chunks_and_reveal_is_recorded(run, pages):
@@ -211,7 +180,9 @@ def test_slider_covers_the_chunks_and_reveal_is_recorded(run, pages):
     s = cmp.slider_settings(store.load_run(run_id))
     assert (s["min"], s["max"], s["value"], s["disabled"]) == (0, 1, 1, False)
     assert cmp.slider_settings(None)["disabled"] is True
-    view, count = cmp.reveal_test_accuracy(1, run_id)
+    assert "Test split untouched" in str(cmp.chunk_slider_for_run(run_id, 0)[-1].children)
+    view, count, status = cmp.reveal_test_accuracy(1, run_id)
+    assert "revealed 1 time" in status.children and "no longer untouched" in status.children
     tests = {r["checkpoint"]: r for r in store.read_jsonl(run_id, "test_metrics.jsonl")}
     text = json.dumps(view.to_plotly_json(), default=str)
     assert f"{100 * tests['g1']['acc']:.2f} %" in text
