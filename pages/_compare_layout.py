@@ -18,13 +18,19 @@ from pages._ui import titled_card
 PLAY_MS = 1600  # one chunk per tick while playing: the map transition takes ~0.7 s of it
 
 
-def graph_config(name: str, fmt: str = "png") -> dict:
-    """Mode bar with the camera (PNG or SVG download named after the figure), no logo."""
-    return {
+def graph_config(name: str, fmt: str = "png", panel: bool = False) -> dict:
+    """Mode bar with the camera (PNG or SVG download named after the figure), no logo.
+
+    Small panels keep only the camera and the reset button, so the bar does not cover
+    their titles.
+    """
+    config = {
         "displaylogo": False,
-        "modeBarButtonsToRemove": ["autoScale2d", "toggleSpikelines"],
         "toImageButtonOptions": {"format": fmt, "filename": f"hill-dash-{name}", "scale": 2},
     }
+    if panel:
+        return config | {"modeBarButtons": [["toImage", "resetScale2d"]]}
+    return config | {"modeBarButtonsToRemove": ["autoScale2d", "toggleSpikelines"]}
 
 
 GRAPHS = {  # graph id -> download name
@@ -172,7 +178,13 @@ def table_columns(guided: str = "guided", other: str = "baseline") -> list[dict]
     """The metrics grid's columns; headers name the checkpoints compared."""
     number = {"type": "numericColumn", "valueFormatter": {"function": NUMBER}}
     return [
-        {"field": "metric", "headerName": "metric", "flex": 2, "sortable": True},
+        {
+            "field": "metric",
+            "headerName": "metric",
+            "flex": 2,
+            "wrapText": True,
+            "autoHeight": True,
+        },
         {"field": "guided", "headerName": guided, "flex": 1} | number,
         {"field": "other", "headerName": other, "flex": 1} | number,
         {
@@ -197,8 +209,20 @@ metrics_table = titled_card(
             columnDefs=table_columns(),
             rowData=[],
             getRowId="params.data.key",
-            defaultColDef={"sortable": True, "resizable": True, "suppressMovable": True},
-            dashGridOptions={"domLayout": "autoHeight", "animateRows": False},
+            defaultColDef={
+                "sortable": True,
+                "resizable": True,
+                "suppressMovable": True,
+                "wrapHeaderText": True,
+                "autoHeaderHeight": True,
+                "cellStyle": {"lineHeight": "1.3", "paddingTop": "4px", "paddingBottom": "4px"},
+            },
+            dashGridOptions={
+                "domLayout": "autoHeight",
+                "animateRows": False,
+                # compact, and light or dark with the page (data-ag-theme-mode on <html>)
+                "theme": {"function": "themeQuartz.withParams({fontSize: 12, spacing: 4})"},
+            },
             style={"height": None},
             className="mb-1",
         ),
@@ -220,7 +244,7 @@ def graph_panel(graph_id: str, note: str) -> dbc.Card:
             [
                 dcc.Graph(
                     id=graph_id,
-                    config=graph_config(GRAPHS[graph_id]),
+                    config=graph_config(GRAPHS[graph_id], panel=True),
                     figure=placeholder_figure("loading…", PANEL_HEIGHT),
                 ),
                 html.Small(note, id=f"{graph_id}-note", className="text-muted"),
@@ -232,13 +256,15 @@ def graph_panel(graph_id: str, note: str) -> dbc.Card:
 
 class_panel = graph_panel(
     "compare-class-graph",
-    "Red: a drop the bias test flags. Outlined: classes of the edited points.",
+    "Red: a drop the bias test flags. Outlined: classes of the edited points. Click a bar: "
+    "its class lights up on both maps.",
 )
 
 confusion_panel = graph_panel(
     "compare-confusion-graph",
     "Blue on the diagonal: the guided run gets more right; blue off the diagonal: it "
-    "makes more of that mistake. Red outline: a flagged confusion shift.",
+    "makes more of that mistake. Red outline: a flagged confusion shift. Click a cell: "
+    "those validation points light up on both maps.",
 )
 
 final_evaluation = titled_card(

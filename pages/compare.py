@@ -29,6 +29,7 @@ from hill_dash.dashboard.figures.compare import (
 )
 from hill_dash.dashboard.figures.panels import placeholder_figure
 from hill_dash.dashboard.figures.theme import themed
+from hill_dash.dashboard.report import report_filename, session_report
 from hill_dash.dashboard.runs_view import chunk_rows, rows_csv
 from hill_dash.dashboard.views import current_run_id
 from hill_dash.engine import loop
@@ -406,3 +407,23 @@ def download_chunk_csv(n_clicks, run_id):
     except HillError as exc:
         return dash.no_update, error_alert(exc)
     return dcc.send_string(text, f"hill-dash-{rid}-chunks.csv"), ""
+
+
+@callback(
+    Output("compare-report-download", "data"),
+    Output("compare-download-status", "children", allow_duplicate=True),
+    Input("compare-report-button", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_report(n_clicks, run_id):
+    if not n_clicks:
+        return dash.no_update, dash.no_update
+    try:
+        store, rid, run = _run_or_none(run_id)
+        if run is None:
+            return dash.no_update, dbc.Alert(NO_RUN, color="secondary")
+        page = session_report(store, rid)
+    except HillError as exc:
+        return dash.no_update, error_alert(exc)
+    return dcc.send_string(page, report_filename(rid)), ""

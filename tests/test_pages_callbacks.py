@@ -13,6 +13,7 @@ import json
 import sys
 import zipfile
 
+import dash
 import numpy as np
 import pytest
 import torch
@@ -207,6 +208,31 @@ def test_run_rows_lineage_and_fallback_to_the_newest_run(run):
     assert current_run_id(store, None) == store.list_runs()[0]["id"]
     assert current_run_id(store, "../../etc") == store.list_runs()[0]["id"]
     assert current_run_id(store, run_id) == run_id
+
+
+def test_runs_page_draws_the_lineage_tree_and_writes_the_report(run, pages):
+    store, run_id = run
+    runs = pages["runs"]
+    table, current, options, value, fig = runs.list_runs(run_id, 0, "dark")
+    assert value == "g1"
+    labels = {o["value"]: o["label"] for o in options}
+    assert labels["u1"] == "u1 · unguided lineage · chunk 1"
+    text = str(current)
+    assert "c0 → g1 · unguided lineage u1" in text and "2 chunks" in text
+    assert "chunk(s)" not in text
+    names = {t.name for t in fig.data if t.name}
+    assert {"guided", "unguided lineage"} <= names
+    nodes = sorted(c for t in fig.data if t.customdata is not None for c in t.customdata)
+    assert nodes == sorted(store.load_run(run_id)["checkpoints"])
+    assert fig.layout.template.layout.paper_bgcolor == "#212529"
+    assert runs.pick_checkpoint_on_the_tree({"points": [{"customdata": "u1"}]}, options) == "u1"
+    assert runs.pick_checkpoint_on_the_tree({"points": [{"customdata": "x9"}]}, options) is (
+        dash.no_update
+    )
+    sent, status = runs.download_report(1, run_id)
+    assert sent["filename"] == f"hill-dash-{run_id}-report.html"
+    assert run_id in sent["content"] and "unguided lineage" in sent["content"]
+    assert "offline" in status.children
 
 
 def test_fork_creates_a_run_whose_c0_weights_are_the_source_checkpoint(run, pages):

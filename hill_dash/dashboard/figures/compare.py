@@ -147,8 +147,8 @@ def make_class_delta_figure(
     n_touch = sum(bool(b.get("touched")) for b in bias)
     fig.update_layout(
         title={
-            "text": f"Per-class val accuracy, guided − {other}<br>"
-            f"<sup>{n_flag} flagged · {n_touch} touched · click a bar to select the class</sup>",
+            "text": f"Per-class val accuracy<br><sup>guided − {other} · {n_flag} flagged · "
+            f"{n_touch} touched</sup>",
             "x": 0.02,
             "font": {"size": 14},
         },
@@ -227,8 +227,7 @@ def make_confusion_diff_figure(
             )
     fig.update_layout(
         title={
-            "text": f"Validation confusion, guided − {other}<br>"
-            "<sup>click a cell: true A predicted as B on both maps</sup>",
+            "text": f"Validation confusion<br><sup>guided − {other}</sup>",
             "x": 0.02,
             "font": {"size": 14},
         },
