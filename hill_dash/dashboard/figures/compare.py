@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from hill_dash.dashboard.figures import CLASS_COLOURS, FLAG_RED
-from hill_dash.dashboard.figures.theme import ink, muted, template
+from hill_dash.dashboard.figures.theme import DARK_BG, ink, muted, template, theme_name
 
 MAP_HEIGHT = 430
 PANEL_HEIGHT = 360
@@ -23,6 +23,24 @@ MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
 ANIMATED_POINTS = 6000
 UNSELECTED_OPACITY = 0.12
 TRANSITION = {"duration": 650, "easing": "cubic-in-out"}  # Plotly.react animates with it
+# red (guided makes fewer) · neutral at 0 · blue (guided makes more); the neutral middle is
+# the page background, so unchanged cells recede in either colour mode
+DIVERGING = {
+    "light": [
+        [0.0, "#b2182b"],
+        [0.25, "#ef8a62"],
+        [0.5, "#f7f7f7"],
+        [0.75, "#67a9cf"],
+        [1.0, "#2166ac"],
+    ],
+    "dark": [
+        [0.0, "#d6604d"],
+        [0.25, "#8c3b30"],
+        [0.5, DARK_BG],
+        [0.75, "#2f6690"],
+        [1.0, "#6baed6"],
+    ],
+}
 
 
 # -- the two maps ----------------------------------------------------------------------
@@ -200,7 +218,7 @@ def make_confusion_diff_figure(
             z=diff.tolist(),
             x=label_names,
             y=label_names,
-            colorscale="RdBu",
+            colorscale=DIVERGING[theme_name(theme)],
             zmid=0,
             zmin=-top,
             zmax=top,
