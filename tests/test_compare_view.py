@@ -240,3 +240,22 @@ def test_confusion_difference_outlines_flagged_shifts():
     assert heat.zmin == -1 and heat.zmax == 1 and heat.zmid == 0
     (rect,) = fig.layout.shapes
     assert (rect.x0, rect.x1, rect.y0, rect.y1) == (-0.5, 0.5, 0.5, 1.5)
+
+
+def test_unlabelled_points_are_drawn_grey_not_dropped():
+    from hill_dash.dashboard.figures.compare import UNLABELLED, make_lineage_map
+
+    labels = np.array([0, 1, -1, -1, 1])
+    coords = np.arange(10, dtype=float).reshape(5, 2)
+    fig = make_lineage_map(
+        coords,
+        labels,
+        np.arange(5),
+        np.array([0, 1, 1, 0, 1]),
+        ["a", "b"],
+        "t",
+        ([0.0, 10.0], [0.0, 10.0]),
+    )
+    assert [t.name for t in fig.data] == ["a", "b", "unlabelled"]
+    assert list(fig.data[2].customdata) == [2, 3] and fig.data[2].marker.color == UNLABELLED
+    assert sum(len(t.x) for t in fig.data) == 5

@@ -17,6 +17,7 @@ from hill_dash.dashboard.figures.theme import DARK_BG, ink, muted, template, the
 MAP_HEIGHT = 430
 PANEL_HEIGHT = 360
 PLAIN_BAR = "#7f8c8d"
+UNLABELLED = "#adb5bd"
 MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
 # Up to this many points the maps are SVG, so a chunk change animates (points glide to
 # their new place); above it WebGL, which redraws without a transition but stays fast.
@@ -84,7 +85,11 @@ def make_lineage_map(
     scatter = go.Scatter if len(coords) <= ANIMATED_POINTS else go.Scattergl
     names = np.asarray(label_names, dtype=object)
     fig = go.Figure()
-    for c, name in enumerate(label_names):
+    groups = [
+        (c, name, CLASS_COLOURS[c % len(CLASS_COLOURS)]) for c, name in enumerate(label_names)
+    ]
+    groups.append((-1, "unlabelled", UNLABELLED))  # few-labels data: label -1, drawn grey
+    for c, name, colour in groups:
         idx = np.flatnonzero(labels == c)
         if not len(idx):
             continue
@@ -96,10 +101,11 @@ def make_lineage_map(
                 text=names[pred[idx]].tolist(),
                 mode="markers",
                 name=name,
-                marker={"size": 5, "color": CLASS_COLOURS[c % len(CLASS_COLOURS)], "opacity": 0.8},
+                marker={"size": 5, "color": colour, "opacity": 0.8},
                 selectedpoints=selected_positions(index[idx], selected),
                 unselected={"marker": {"opacity": UNSELECTED_OPACITY}},
-                hovertemplate=f"label {name} · predicted %{{text}}<br>point %{{customdata}}"
+                hovertemplate=f"{'label ' * (c >= 0)}{name} · predicted %{{text}}<br>"
+                "point %{customdata}"
                 "<extra></extra>",
             )
         )
