@@ -68,11 +68,28 @@ def main() -> None:
                 driver.execute_script("window.scrollTo(0, 0);")
             driver.save_screenshot(str(OUT / f"{name}.png"))
             print("wrote", OUT / f"{name}.png")
+            if name == "compare":  # the linked maps: a lasso on one lights up the other
+                lasso(
+                    driver,
+                    "compare-guided-graph",
+                    [(0.1, 0.15), (0.5, 0.15), (0.5, 0.6), (0.1, 0.6)],
+                )
+                time.sleep(2)
+                driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+                time.sleep(0.5)
+                driver.save_screenshot(str(OUT / "compare.png"))
             if name == "loop":  # the linked panels sit below the fold: one tall shot too
                 driver.set_window_size(1400, 1900)
                 time.sleep(2)
                 driver.save_screenshot(str(OUT / "loop-full.png"))
                 driver.set_window_size(1400, 900)
+        # dark mode (the navbar switch, remembered in the browser's localStorage)
+        driver.get(app.url + "/compare")
+        driver.execute_script("localStorage.setItem('theme-store', JSON.stringify('dark'));")
+        driver.refresh()
+        time.sleep(6)
+        driver.save_screenshot(str(OUT / "compare-dark.png"))
+        print("wrote", OUT / "compare-dark.png")
         driver.quit()
     finally:
         app.stop()
