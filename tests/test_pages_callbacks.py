@@ -175,6 +175,30 @@ def test_compare_callback_draws_the_chunk_against_the_chosen_baseline(run, pages
     assert value == "twin" and options[1]["disabled"]
 
 
+def test_compare_says_how_much_of_each_edit_happened(run, pages):
+    import dataclasses
+
+    from hill_dash.dashboard import compare_view as CV
+
+    store, run_id = run
+    view = CV.load_view(store, store.load_run(run_id), 1, CV.LINEAGE)
+    assert "not recorded" in str(pages["compare"].realized_view(view))
+    chunk = {
+        "edits": [{"id": "e1", "kind": "compact", "indices": [1, 2], "beta": 0.5}],
+        "realized": [
+            {
+                "edit": "e1",
+                "latent": {"guided": 0.78, "counterfactual": 0.03, "twin": 0.01},
+                "map": {"guided": 0.79, "counterfactual": 0.0, "twin": 0.0},
+            }
+        ],
+    }
+    view = dataclasses.replace(view, realized=CV.realized_rows(chunk, ["a", "b"]))
+    text = str(pages["compare"].realized_view(view))
+    assert "Compact 2 points (β 0.5)" in text and "moved 78 % of the way" in text
+    assert "counterfactual 3 %" in text and "map: 79 %" in text
+
+
 def test_slider_covers_the_chunks_and_reveal_is_recorded(run, pages):
     store, run_id = run
     cmp = pages["compare"]

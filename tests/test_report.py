@@ -122,3 +122,29 @@ def test_cli_writes_the_report_and_refuses_an_unknown_run(run, tmp_path):
     )
     assert bad.returncode == 2 and "run 'nope': not found" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_realized_shares_appear_in_the_report_when_recorded(run, tmp_path):
+    import shutil
+
+    store, run_id, _ = run
+    copy = RunStore(tmp_path / "copy")
+    shutil.copytree(store.root, copy.root, dirs_exist_ok=True)
+
+    def add(r: dict) -> None:
+        edit = r["chunks"][1]["edits"][0]
+        r["chunks"][1]["realized"] = [
+            {
+                "edit": edit["id"],
+                "kind": "pull",
+                "latent": {"guided": 0.78, "counterfactual": 0.03, "twin": 0.01},
+                "map": {"guided": 0.79, "counterfactual": None, "twin": 0.0},
+            }
+        ]
+
+    copy.update_run(run_id, add)
+    page = session_report(copy, run_id)
+    assert (
+        "Pull 40 points to class 8 (α 1) — moved 78 % of the way · counterfactual 3 % · "
+        "unguided lineage 1 %"
+    ) in page
