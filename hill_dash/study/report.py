@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from hill_dash.engine.durable import atomic_write_json
 from hill_dash.study.config import CONTROL, StudyConfig
 
 # -- statistics ------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def twins_agree(cfg: StudyConfig, seeds: list[dict]) -> bool:
 def write_report(study: dict, out_dir: str | Path) -> None:
     """study.json, the PNGs and study.md into `out_dir`."""
     out_dir = Path(out_dir)
-    _write_json(out_dir / "study.json", study)
+    atomic_write_json(out_dir / "study.json", study, compact=True)
     plots = write_plots(study, out_dir)
     (out_dir / "study.md").write_text(render_markdown(study, plots))
 
@@ -232,12 +232,6 @@ def rewrite_report(out_dir: str | Path) -> dict:
     study["twins_identical_across_strategies"] = twins_agree(cfg, study["seeds"])
     write_report(study, out_dir)
     return study
-
-
-def _write_json(path: Path, obj: object) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, separators=(",", ":"), allow_nan=False))
-    os.replace(tmp, path)
 
 
 # -- markdown --------------------------------------------------------------------------
