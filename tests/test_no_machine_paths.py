@@ -48,3 +48,25 @@ def test_the_pattern_sees_machine_paths_and_spares_others():
     assert MACHINE_PATH.search(f"data_dir='{slash}home/ana/data'")
     for fine in ("docs/study/digits", "HILL_DASH_DATA_DIR=/shared/hill_dash", "~/.hill_dash"):
         assert not MACHINE_PATH.search(fine), fine
+
+
+# A design file outside the repository does not exist in a clone: docs/design.md is the
+# design. These files still point elsewhere and belong to the engine lead; the entry goes
+# when a file is fixed (this test then fails until it is removed).
+OUTSIDE_DESIGN = re.compile(r"\.\./shared|DESIGN(?:\.md)? ?§|DESIGN\.md")
+STILL_POINTING = {
+    "hill_dash/engine/projection.py",
+    "hill_dash/engine/teacher.py",
+    "tests/test_teacher.py",
+}
+
+
+def test_no_pointer_to_a_design_file_outside_the_repository():
+    found = {
+        path.relative_to(ROOT).as_posix()
+        for path in tracked_text_files()
+        if path.name != "test_no_machine_paths.py"
+        and OUTSIDE_DESIGN.search(path.read_text(errors="replace"))
+    }
+    assert found == STILL_POINTING
+    assert (ROOT / "docs" / "design.md").is_file()
