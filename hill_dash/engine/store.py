@@ -182,17 +182,25 @@ class RunStore:
         state: dict,
         arrays: dict[str, np.ndarray],
         lease: Lease | None = None,
+        curves: dict | None = None,
     ) -> None:
-        """Write model.pt and maps.npz into a temp dir, fsync it, then move it into place.
+        """Write model.pt, maps.npz (and curves.json) into a temp dir, fsync it, then move
+        it into place.
 
-        With `lease`, the checkpoint is moved into place only while the lease holds.
+        `curves`: the chunk's per-step training curves, {"step", "loss", "ce", "teacher",
+        "acc"} lists of one length. With `lease`, the checkpoint is moved into place only
+        while the lease holds.
         """
         final = self.checkpoint_dir(run_id, ckpt)
+        if curves is not None:
+            curves = _check_curves(curves, f"checkpoint {ckpt!r} curves")
         tmp = final.parent / f".tmp-{ckpt}-{uuid.uuid4().hex[:6]}"
         tmp.mkdir()
         try:
             torch.save(state, tmp / "model.pt")
             np.savez(tmp / "maps.npz", **arrays)
+            if curves is not None:
+                (tmp / "curves.json").write_text(json.dumps(curves, allow_nan=False))
             fsync_tree(tmp)
             _check(lease, run_id)
             if final.exists():  # a leftover of an earlier, unrecorded attempt
@@ -220,6 +228,14 @@ class RunStore:
             raise StoreError(f"{path}: checkpoint not found") from exc
         except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
             raise StoreError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from exc
+
+    def load_curves(self, run_id: str, ckpt: str) -> dict | None:
+        """The per-step training curves of a checkpoint, or None when it has none
+        (chunk 0 of an older run, a fork's root)."""
+        path = self.checkpoint_dir(run_id, ckpt) / "curves.json"
+        if not path.exists():
+            return None
+        return _check_curves(read_json(path, "curves.json"), str(path))
 
     def load_arrays(self, run_id: str, ckpt: str) -> dict[str, np.ndarray]:
         path = self.checkpoint_dir(run_id, ckpt) / "maps.npz"
@@ -461,6 +477,28 @@ class Lease:
 
     def heartbeat(self, every: float | None = None) -> Callable[[], None]:
         return self.store.heartbeat(self.run_id, every, token=self.token)
+
+
+CURVE_KEYS = ("step", "loss", "ce", "teacher", "acc")
+
+
+def _check_curves(curves: object, where: str) -> dict:
+    """{"step", "loss", "ce", "teacher", "acc"}: lists of finite numbers of one length."""
+    if not isinstance(curves, dict):
+        raise StoreError(f"{where}: expected an object with {', '.join(CURVE_KEYS)}")
+    out, length = {}, None
+    for key in CURVE_KEYS:
+        values = curves.get(key)
+        if not isinstance(values, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+            for v in values
+        ):
+            raise StoreError(f"{where}: field {key!r}: expected a list of finite numbers")
+        if length is not None and len(values) != length:
+            raise StoreError(f"{where}: field {key!r}: expected {length} values like 'step'")
+        length = len(values)
+        out[key] = [int(v) for v in values] if key == "step" else [float(v) for v in values]
+    return out
 
 
 def _check(lease: Lease | None, run_id: str) -> None:
