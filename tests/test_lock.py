@@ -202,3 +202,20 @@ def test_a_held_lease_writes(tiny):
     assert store.load_run(run_id)["name"] == "renamed"
     assert store.load_state(run_id, "g1") == {"w": 1}
     assert store.read_lock(run_id) is None
+
+
+def test_an_unreadable_lock_counts_as_held_until_its_file_is_stale(tiny):
+    """A crash can keep the lock's name and lose its content: it must not block forever."""
+    store, run_id = tiny
+    lock = store.run_dir(run_id) / "training.lock"
+    for content in ("", "{tor"):
+        lock.write_text(content)
+        assert store.lock_holder(run_id) is not None  # fresh: someone may be writing it
+        with pytest.raises(RunBusyError), store.training_lock(run_id):
+            pass
+        old = time.time() - S.LOCK_STALE_SECONDS - 5
+        os.utime(lock, (old, old))
+        assert store.lock_holder(run_id) is None
+        with store.training_lock(run_id) as lease:
+            lease.check()
+        assert store.read_lock(run_id) is None

@@ -364,7 +364,7 @@ class RunStore:
         except FileNotFoundError:
             return  # someone else moved it meanwhile
         try:
-            if _read_json_or_none(grave) != stale:  # a fresh lock replaced it: put it back
+            if _read_lock_file(grave) != stale:  # a fresh lock replaced it: put it back
                 with contextlib.suppress(FileExistsError):
                     os.link(grave, path)
         finally:
@@ -378,7 +378,7 @@ class RunStore:
         except FileNotFoundError:
             return
         try:
-            if (_read_json_or_none(grave) or {}).get("token") != token:
+            if (_read_lock_file(grave) or {}).get("token") != token:
                 with contextlib.suppress(FileExistsError):
                     os.link(grave, path)
         finally:
@@ -390,15 +390,13 @@ class RunStore:
         return RunBusyError(f"run {run_id!r} is already training{who}; wait for it or cancel it")
 
     def read_lock(self, run_id: str) -> dict | None:
-        """The training lock's content as written (holder alive or not), or None if free."""
-        path = self._lock_path(run_id)
-        try:
-            lock = json.loads(path.read_text() or "{}")
-        except FileNotFoundError:
-            return None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return {"pid": None, "host": "?"} if path.exists() else None
-        return lock if isinstance(lock, dict) else {"pid": None, "host": "?"}
+        """The training lock's content as written (holder alive or not), or None if free.
+
+        An unreadable lock (empty or torn: its content was lost in a crash while its name
+        survived) reads as {"pid": None, "host": "?", "beat": <its mtime>}, so it is
+        judged like another host's lock without a heartbeat.
+        """
+        return _read_lock_file(self._lock_path(run_id))
 
     def beat(self, run_id: str, token: str | None = None) -> bool:
         """Refresh the heartbeat of the training lock this process holds; False if it holds none.
@@ -509,23 +507,31 @@ def _check(lease: Lease | None, run_id: str) -> None:
     lease.check()
 
 
-def _read_json_or_none(path: Path) -> dict | None:
+def _read_lock_file(path: Path) -> dict | None:
+    """A lock file's content (see `RunStore.read_lock`), or None when there is none."""
     try:
-        obj = json.loads(path.read_text() or "{}")
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        lock = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
-    return obj if isinstance(obj, dict) else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        lock = None
+    if isinstance(lock, dict) and lock:
+        return lock
+    try:
+        return {"pid": None, "host": "?", "beat": path.stat().st_mtime}
+    except FileNotFoundError:
+        return None
 
 
 def _live(holder: dict) -> bool:
     """Whether a lock's holder counts as alive (see `RunStore.lock_holder`)."""
-    if holder.get("pid") is None:
-        return True  # unreadable: never taken over blindly
     try:
         last = max(float(holder.get("beat") or 0), float(holder.get("since") or 0))
     except (TypeError, ValueError):
         last = 0.0
     age = time.time() - last
+    if holder.get("pid") is None:  # unreadable: dead once its file is old enough
+        return age <= LOCK_STALE_SECONDS
     if holder.get("host") == socket.gethostname():
         return _pid_alive(holder.get("pid")) and age <= LOCK_MAX_SECONDS
     return age <= LOCK_STALE_SECONDS
