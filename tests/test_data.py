@@ -223,6 +223,24 @@ def test_split_keeps_every_class_in_every_split_when_possible(counts: list[int])
         assert set(ys) == set(range(len(counts)))
 
 
+def test_train_test_split_would_not_keep_small_classes_in_every_split() -> None:
+    """Why split_stratified stays (issue 12): sklearn's stratified split loses small classes."""
+    from sklearn.model_selection import train_test_split
+
+    y = np.repeat(np.arange(4), [3, 4, 5, 20])
+    X = np.arange(len(y), dtype=float)[:, None]
+    X_rest, _, y_rest, y_te = train_test_split(X, y, test_size=0.15, stratify=y, random_state=0)
+    _, _, _, y_val = train_test_split(
+        X_rest, y_rest, test_size=0.15 / 0.85, stratify=y_rest, random_state=0
+    )
+    assert len(set(y_val)) < 4 and len(set(y_te)) < 4
+    _, y_tr, _, y_val, _, y_te = split_stratified(X, y, seed=0)
+    assert all(set(part) == set(range(4)) for part in (y_tr, y_val, y_te))
+    y7 = np.repeat(np.arange(7), 3)
+    with pytest.raises(ValueError, match="number of classes"):
+        train_test_split(y7[:, None], y7, test_size=0.15, stratify=y7, random_state=0)
+
+
 def test_split_with_zero_test_fraction_and_bad_fractions() -> None:
     X, y = blobs(n=40)
     _, _, _, y_val, X_te, y_te = split_stratified(X, y, seed=0, test_frac=0.0)

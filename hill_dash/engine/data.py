@@ -309,6 +309,13 @@ def split_stratified(
     match across splits; a class with at least 3 samples appears in every split whose
     fraction is non-zero, and every class keeps at least one training sample. The result
     depends only on ``(X, y, seed, val_frac, test_frac)``.
+
+    Why not ``sklearn.model_selection.train_test_split(stratify=y)`` (issue 12): it sizes each
+    split as a whole and shares it out between classes, so small classes miss splits (classes
+    of 3, 4, 5, 20: val lacks one class and test another; seven classes of 3: it refuses, test
+    size 4 < 7 classes) and it needs two calls for three splits. It would also change every
+    built-in split, and with it the digests that replay checks exported sessions against.
+    ``tests/test_data.py`` pins both facts.
     """
     X, y = np.asarray(X), np.asarray(y)
     _check_fracs(val_frac, test_frac)
