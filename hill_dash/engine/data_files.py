@@ -5,12 +5,17 @@ file, the array or column (and the CSV line), and what was expected. Sizes are c
 the data is read: from the ``.npy`` headers inside an ``.npz``, and row by row for a CSV, which
 stops reading once past the limit. Pickled or object arrays are never loaded.
 
+Images may have channels: ``(n, C, H, W)`` or ``(n, H, W, C)`` (see :func:`channels_last`);
+they come out as ``(n, C, H, W)``. A CSV's separator (``,`` ``;`` tab or ``|``) is sniffed
+from its first lines; with ``;``, tab or ``|`` a decimal comma (``1,5``) is read as ``1.5``.
+
 :func:`hill_dash.engine.data.load_file` splits the checked arrays into a
 :class:`~hill_dash.engine.data.Dataset`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import zipfile
@@ -34,6 +39,9 @@ MIN_PER_CLASS = 3
 MAX_ROWS = 2_000_000
 MAX_VALUES = 200_000_000
 MAX_BYTES = 8 * MAX_VALUES
+MAX_CHANNELS_LAST = 4  # (n, H, W, C) is recognised when C <= 4 < H
+CSV_DELIMITERS = ",;\t|"
+CSV_SNIFF_BYTES = 64 * 1024
 
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -51,7 +59,7 @@ _ZIP_ERRORS = (
 class UserArrays:
     """The checked content of a user file, labels encoded as class indices."""
 
-    X: np.ndarray  # float32 (n, F) or (n, H, W), finite, n >= MIN_SAMPLES
+    X: np.ndarray  # float32 (n, F), (n, H, W) or (n, C, H, W), finite, n >= MIN_SAMPLES
     y: np.ndarray  # int64 (n,), indices into label_names
     X_test: np.ndarray | None  # float32 (m, *X.shape[1:]) if the file has its own test set
     y_test: np.ndarray | None  # int64 (m,), with X_test
@@ -191,9 +199,11 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]
     reader = None
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
+            delimiter = sniff_delimiter(handle.read(CSV_SNIFF_BYTES))
+            handle.seek(0)
+            reader = csv.reader(handle, delimiter=delimiter)
             header = _csv_header(path, reader)
-            return _csv_rows(path, reader, header)
+            return _csv_rows(path, reader, header, delimiter)
     except UnicodeDecodeError as err:
         raise _fail(
             path, "file", f"is not UTF-8 text (bad byte at offset {err.start}); expected a CSV"
@@ -203,6 +213,18 @@ def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]
         raise _fail(path, f"line {line}", f"malformed CSV ({err})") from None
     except OSError as err:
         raise _fail(path, "file", f"cannot be read ({err.strerror})") from None
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The separator of a CSV from its first lines: one of ``,`` ``;`` tab ``|``, else ``,``."""
+    lines = sample.splitlines()
+    if len(sample) >= CSV_SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut off
+    lines = [line for line in lines if line.strip()][:100]
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=CSV_DELIMITERS).delimiter
+    except csv.Error:
+        return ","
 
 
 def _is_blank(row: list[str]) -> bool:
@@ -230,7 +252,12 @@ def _csv_header(path: Path, reader: Any) -> list[str]:
             "expected a header row of column names",
         )
     if len(header) < 2:
-        raise _fail(path, "header", "has 1 column; expected feature columns and a label column")
+        raise _fail(
+            path,
+            "header",
+            "has 1 column; expected feature columns and a label column separated by "
+            "',', ';', tab or '|'",
+        )
     dupes = sorted(name for name, count in Counter(header).items() if count > 1)
     if dupes:
         raise _fail(path, "header", f"column name {dupes[0]!r} appears more than once")
@@ -251,7 +278,7 @@ def _clip(text: str, limit: int = 40) -> str:
 
 
 def _csv_rows(
-    path: Path, reader: Any, header: list[str]
+    path: Path, reader: Any, header: list[str], delimiter: str = ","
 ) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
     label_col = _label_column(header)
     features = [j for j in range(len(header)) if j != label_col]
@@ -269,7 +296,7 @@ def _csv_rows(
         label = row[label_col].strip()
         if not label:
             raise _fail(path, f"{_column_name(header, label_col)}, line {line}", "label is empty")
-        values.extend(_csv_float(path, header, j, row[j], line) for j in features)
+        values.extend(_csv_float(path, header, j, row[j], line, delimiter) for j in features)
         labels.append(label)
         lines.append(line)
         if len(lines) > MAX_ROWS or len(values) > MAX_VALUES:
@@ -283,10 +310,15 @@ def _csv_rows(
     return X, _csv_labels(labels), lambda i: f"line {lines[i]}"
 
 
-def _csv_float(path: Path, header: list[str], j: int, cell: str, line: int) -> float:
+def _csv_float(
+    path: Path, header: list[str], j: int, cell: str, line: int, delimiter: str = ","
+) -> float:
     try:
         return float(cell)
     except ValueError:
+        if delimiter != "," and cell.count(",") == 1 and "." not in cell:
+            with contextlib.suppress(ValueError):
+                return float(cell.replace(",", "."))  # a decimal comma
         what = "is empty" if not cell.strip() else f"has {_clip(cell)}, which is not a number"
         raise _fail(
             path,
@@ -316,33 +348,47 @@ def _checked_arrays(
     row_name: Callable[[int], str] = lambda i: f"row {i}",
 ) -> UserArrays:
     """Validate user arrays: shapes, values, labels and class sizes."""
-    X = _check_X(path, "X", arrays["X"])
+    last = arrays["X"].ndim == 4 and channels_last(arrays["X"].shape)
+    X = _check_X(path, "X", arrays["X"], last)
     y = _check_y(path, "y", arrays["y"], "X", len(X))
     if len(X) < MIN_SAMPLES:
         raise _fail(path, "array 'X'", f"has {len(X)} samples; need at least {MIN_SAMPLES}")
     _check_finite(path, "X", X, row_name)
-    X_test, y_test = _test_arrays(path, arrays, X)
+    X_test, y_test = _test_arrays(path, arrays, X, last)
     names, y_idx, y_test_idx = _encode_labels(path, y, y_test, arrays.get("label_names"))
     _check_classes(path, y_idx, names)
     return UserArrays(X, y_idx, X_test, y_test_idx, names)
 
 
-def _check_X(path: Path, key: str, X: np.ndarray) -> np.ndarray:
-    """``X`` as float32 if it is numeric and 2-D or 3-D with non-empty samples."""
+def channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether a 4-D image array is ``(n, H, W, C)``: its last axis is small (C <= 4, e.g.
+    RGB) and its first sample axis is not. Otherwise it is read as ``(n, C, H, W)``, PyTorch's
+    order; an ambiguous ``(n, 3, 4, 3)`` therefore counts as 3 channels of 4 × 3."""
+    return shape[-1] <= MAX_CHANNELS_LAST < shape[1]
+
+
+def _check_X(path: Path, key: str, X: np.ndarray, last: bool = False) -> np.ndarray:
+    """``X`` as float32 if it is numeric and 2-D, 3-D or 4-D with non-empty samples.
+
+    4-D images come out as ``(n, C, H, W)``; ``last`` says the file has ``(n, H, W, C)``.
+    """
     field = f"array {key!r}"
     if X.dtype.kind not in "biuf":
         raise _fail(path, field, f"has dtype {X.dtype}; expected numeric values (int or float)")
-    if X.ndim not in (2, 3):
+    if X.ndim not in (2, 3, 4):
         raise _fail(
             path,
             field,
-            f"has shape {X.shape} ({X.ndim}-D); expected 2-D (n, features) or "
-            f"3-D (n, height, width)",
+            f"has shape {X.shape} ({X.ndim}-D); expected 2-D (n, features), "
+            f"3-D (n, height, width) or 4-D images (n, channels, height, width) / "
+            f"(n, height, width, channels)",
         )
     if 0 in X.shape[1:]:
         raise _fail(path, field, f"has shape {X.shape}; each sample needs at least one value")
+    if X.ndim == 4 and last:
+        X = X.transpose(0, 3, 1, 2)
     with np.errstate(over="ignore", invalid="ignore"):
-        return X.astype(np.float32)
+        return np.ascontiguousarray(X, dtype=np.float32)
 
 
 def _check_y(path: Path, key: str, y: np.ndarray, x_key: str, n: int) -> np.ndarray:
@@ -397,7 +443,7 @@ def _check_finite(path: Path, key: str, X: np.ndarray, row_name: Callable[[int],
 
 
 def _test_arrays(
-    path: Path, arrays: Mapping[str, np.ndarray], X: np.ndarray
+    path: Path, arrays: Mapping[str, np.ndarray], X: np.ndarray, last: bool = False
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Validated ``X_test`` / ``y_test`` from an npz, or ``(None, None)`` if absent."""
     has_x, has_y = "X_test" in arrays, "y_test" in arrays
@@ -406,12 +452,13 @@ def _test_arrays(
     if not has_y or not has_x:
         present, absent = ("X_test", "y_test") if has_x else ("y_test", "X_test")
         raise _fail(path, f"array {absent!r}", f"is missing; {present!r} is present and needs it")
-    X_test = _check_X(path, "X_test", arrays["X_test"])
+    X_test = _check_X(path, "X_test", arrays["X_test"], last and arrays["X_test"].ndim == 4)
     if X_test.shape[1:] != X.shape[1:]:
+        shown = arrays["X_test"].shape[1:], arrays["X"].shape[1:]
         raise _fail(
             path,
             "array 'X_test'",
-            f"has sample shape {X_test.shape[1:]}; expected {X.shape[1:]} like 'X'",
+            f"has sample shape {shown[0]}; expected {shown[1]} like 'X'",
         )
     if len(X_test) == 0:
         raise _fail(path, "array 'X_test'", "has no rows; expected at least one test sample")
