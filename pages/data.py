@@ -1,4 +1,9 @@
-"""Data: choose a data set (built-in or your own file), a model and settings; start a run.
+"""Data: choose a data set (built-in, a scenario, or your own file), a model and settings;
+start a run.
+
+Scenarios (issue 10) are built-ins where a person can know something the labels do not say;
+the summary shows each one's description. A model of your own (module:factory and a latent
+layer) is offered only when the dashboard was started with HILL_DASH_ALLOW_CUSTOM_MODELS=1.
 
 Uploads are untrusted: `hill_dash.dashboard.uploads` refuses files over 64 MB before decoding, saves
 the bytes under a generated name and validates them. Problems are shown inline, naming
@@ -18,7 +23,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures.panels import placeholder_figure
 from hill_dash.dashboard.figures.samples import make_samples_figure
-from hill_dash.dashboard.new_run import ARCHS_BY_KIND, start_run
+from hill_dash.dashboard.new_run import ARCHS_BY_KIND, custom_models_allowed, start_run
 from hill_dash.dashboard.uploads import (
     UPLOAD_LIMIT_BYTES,
     display_name,
@@ -28,13 +33,31 @@ from hill_dash.dashboard.uploads import (
 )
 from hill_dash.engine.errors import DataError, HillError
 from hill_dash.engine.models import ARCHS, default_arch
+from hill_dash.engine.scenarios import FEW, SCENARIOS
 from pages._ui import labelled_col, titled_card
 
 dash.register_page(__name__, path="/data", name="Data", title="HILL Dash · data")
 
+
+CUSTOM_ROW_CLASS = "g-2 mt-1"
+
+
+def _scenario_label(name: str) -> str:
+    """e.g. "digits-decoy (spurious feature)", "mnist1d-few (50 labels per class)"."""
+    base, variant = name.split("-", 1)
+    hints = {
+        "decoy": "spurious feature",
+        "noisy": "mislabelled sub-cluster",
+        "noisy-uniform": "random label noise, control",
+        "few": f"{FEW.get(base)} labels per class",
+    }
+    return f"{name} ({hints[variant]})"
+
+
 BUILTIN_OPTIONS = (
     {"label": "digits (8×8 images)", "value": "digits"},
     {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
+    *({"label": _scenario_label(name), "value": name} for name in SCENARIOS),
 )
 
 # -- layout fragments --------------------------------------------------------------------
@@ -48,7 +71,7 @@ data_choice = dbc.Card(
                     id="dataset-select",
                     value="digits",
                     inline=True,
-                    className="mb-2",
+                    className="mb-2 small",
                     options=[*BUILTIN_OPTIONS],
                 ),
                 dcc.Upload(
@@ -174,6 +197,38 @@ model_settings = titled_card(
             ],
             className="g-2 mt-1",
         ),
+        dbc.Row(
+            [
+                labelled_col(
+                    "Your model: module:factory",
+                    dbc.Input(
+                        id="custom-factory-input",
+                        type="text",
+                        placeholder="mypkg.models:make",
+                        debounce=True,
+                    ),
+                    md=6,
+                ),
+                labelled_col(
+                    "Latent layer",
+                    dbc.Input(
+                        id="custom-layer-input",
+                        type="text",
+                        placeholder="encoder.fc2",
+                        debounce=True,
+                    ),
+                    md=6,
+                ),
+                html.Small(
+                    "factory(sample_shape=..., n_classes=..., latent_dim=...) must return a "
+                    "torch.nn.Module whose output is the logits; the map shows the named "
+                    "layer's output. Importing it runs its code on this server.",
+                    className="text-muted",
+                ),
+            ],
+            id="custom-model-row",
+            className=f"{CUSTOM_ROW_CLASS} d-none",
+        ),
         html.Small(
             "The seed fixes the data split, the model's initial weights and the batch "
             "order, so a run can be replayed exactly.",
@@ -211,8 +266,34 @@ layout = html.Div(
 )
 
 
-def summary_table(facts: dict) -> dbc.Table:
-    """The data set's name, kind, sample shape, classes and split sizes."""
+def summary_table(facts: dict) -> html.Div:
+    """The data set's name, kind, sample shape, classes, split sizes and labelled counts,
+    under the scenario's description when it has one."""
+    table = _facts_table(facts)
+    if not facts.get("description"):
+        return html.Div(table)
+    return html.Div(
+        [
+            dbc.Alert(
+                facts["description"],
+                color="info",
+                className="py-2 px-3 mb-2 small",
+                id="data-description",
+            ),
+            table,
+        ]
+    )
+
+
+def _per_class_text(facts: dict, limit: int = 10) -> str:
+    pairs = [f"{n} {c}" for n, c in zip(facts["classes"], facts["train_per_class"], strict=True)]
+    text = " · ".join(pairs[:limit]) + (" …" if len(pairs) > limit else "")
+    if facts.get("unlabelled"):
+        text += f" · unlabelled {facts['unlabelled']}"
+    return text
+
+
+def _facts_table(facts: dict) -> dbc.Table:
     classes = ", ".join(facts["classes"][:20]) + (" …" if len(facts["classes"]) > 20 else "")
     return dbc.Table(
         html.Tbody(
@@ -222,6 +303,7 @@ def summary_table(facts: dict) -> dbc.Table:
                     [html.Th("sample shape"), html.Td(" × ".join(map(str, facts["sample_shape"])))]
                 ),
                 html.Tr([html.Th("classes"), html.Td(f"{len(facts['classes'])}: {classes}")]),
+                html.Tr([html.Th("train per class"), html.Td(_per_class_text(facts))]),
                 html.Tr(
                     [
                         html.Th("samples"),
@@ -272,9 +354,10 @@ def _builtin_options(upload: dict | None) -> list[dict]:
 
 
 def _model_options(kind: str) -> list[dict]:
-    """Every architecture, the ones that do not fit ``kind`` data disabled."""
+    """Every architecture, the ones that do not fit ``kind`` data disabled; "your own model"
+    when the dashboard allows custom models."""
     fits = ARCHS_BY_KIND[kind]
-    return [
+    options = [
         {
             "label": a if a in fits else f"{a} (does not fit {kind} data)",
             "value": a,
@@ -282,6 +365,18 @@ def _model_options(kind: str) -> list[dict]:
         }
         for a in ARCHS
     ]
+    if custom_models_allowed():
+        options.append({"label": "your own (module:factory)", "value": "custom", "disabled": False})
+    return options
+
+
+@callback(
+    Output("custom-model-row", "className"),
+    Input("model-select", "value"),
+    prevent_initial_call=True,  # hidden in the layout until the model changes
+)
+def show_custom_model_fields(arch):
+    return CUSTOM_ROW_CLASS if arch == "custom" else f"{CUSTOM_ROW_CLASS} d-none"
 
 
 @callback(
@@ -360,14 +455,40 @@ def show_chosen_data(choice, upload, seed):
     State("data-lam-input", "value"),
     State("data-seed-input", "value"),
     State("data-run-name-input", "value"),
+    State("custom-factory-input", "value"),
+    State("custom-layer-input", "value"),
     prevent_initial_call=True,
 )
-def create_new_run(n_clicks, choice, upload, arch, latent_dim, projection, epochs, lam, seed, name):
+def create_new_run(
+    n_clicks,
+    choice,
+    upload,
+    arch,
+    latent_dim,
+    projection,
+    epochs,
+    lam,
+    seed,
+    name,
+    factory=None,
+    latent_layer=None,
+):
     if not n_clicks:
         return dash.no_update, dash.no_update, dash.no_update
     try:
         run_id = start_run(
-            data_dir(), choice, upload, arch, latent_dim, projection, epochs, lam, seed, name
+            data_dir(),
+            choice,
+            upload,
+            arch,
+            latent_dim,
+            projection,
+            epochs,
+            lam,
+            seed,
+            name,
+            factory=factory,
+            latent_layer=latent_layer,
         )
     except HillError as exc:
         return dash.no_update, dash.no_update, dbc.Alert(str(exc), color="danger")
