@@ -259,3 +259,25 @@ def test_a_plain_model_learns_the_concentrated_noise_not_the_uniform_one(data_di
     uniform = plain_model_test_groups(load("digits-noisy-uniform", data_dir), "mlp", 20)
     assert noisy["groups"]["sub-cluster"] < 0.4 < 0.8 < uniform["groups"]["sub-cluster"]
     assert noisy["groups"]["other"] > 0.9 and uniform["groups"]["other"] > 0.9
+
+
+def test_cli_trains_on_a_scenario_and_names_the_choices_on_a_typo(tmp_path, capsys) -> None:
+    from hill_dash import cli
+    from hill_dash.engine.store import RunStore
+
+    argv = ["train", "--dataset", "digits-decoy", "--chunks", "0", "--epochs", "1"]
+    assert cli.main([*argv, "--model", "mlp", "--data-dir", str(tmp_path), "--json"]) == 0
+    (run,) = RunStore(tmp_path).list_runs()
+    assert run["dataset"] == "digits-decoy" and run["config"]["model"]["sample_shape"] == [12, 12]
+    capsys.readouterr()
+    assert cli.main(["train", "--dataset", "digits-decoi", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "digits-decoi" in err and "mnist1d-noisy-uniform" in err and err.count("\n") == 1
+
+
+def test_session_new_takes_a_scenario_name(tmp_path) -> None:
+    from hill_dash import Session
+
+    s = Session.new("digits-noisy", model="mlp", data_dir=tmp_path, train_first=False)
+    assert s.data.name == "digits-noisy" and s.data.y_train_true is not None
+    assert s.data.description == SCENARIOS["digits-noisy"].description
