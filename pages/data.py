@@ -286,10 +286,10 @@ def summary_table(facts: dict) -> html.Div:
 
 
 def _per_class_text(facts: dict, limit: int = 10) -> str:
-    pairs = [f"{n} {c}" for n, c in zip(facts["classes"], facts["train_per_class"], strict=True)]
+    pairs = [f"{n}: {c}" for n, c in zip(facts["classes"], facts["train_per_class"], strict=True)]
     text = " · ".join(pairs[:limit]) + (" …" if len(pairs) > limit else "")
     if facts.get("unlabelled"):
-        text += f" · unlabelled {facts['unlabelled']}"
+        text += f" · unlabelled: {facts['unlabelled']}"
     return text
 
 
