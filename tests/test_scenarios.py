@@ -281,3 +281,27 @@ def test_session_new_takes_a_scenario_name(tmp_path) -> None:
     s = Session.new("digits-noisy", model="mlp", data_dir=tmp_path, train_first=False)
     assert s.data.name == "digits-noisy" and s.data.y_train_true is not None
     assert s.data.description == SCENARIOS["digits-noisy"].description
+
+
+def test_a_scenario_run_replays_from_its_name_and_seed(tmp_path) -> None:
+    """Exported sessions name a scenario as a built-in; replay rebuilds it bit for bit."""
+    import json
+
+    from hill_dash.engine import loop
+    from hill_dash.engine.export import session_json
+    from hill_dash.engine.replay import replay_session
+    from hill_dash.engine.store import RunStore
+    from hill_dash.engine.training import ChunkConfig
+
+    store = RunStore(tmp_path / "a")
+    data = load_builtin("digits-noisy", seed=1)
+    run_id = loop.create_run(
+        store, data, arch="mlp", projection="pca", chunk=ChunkConfig(epochs=1), seed=1
+    )
+    loop.run_chunk(store, run_id)
+    session = session_json(store, run_id)
+    assert session["dataset"]["builtin"] and session["dataset"]["name"] == "digits-noisy"
+    path = tmp_path / "session.json"
+    path.write_text(json.dumps(session))
+    report = replay_session(path, tmp_path / "b")  # a fresh store: rebuilt from the name
+    assert report["identical"], report
