@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hill_dash.engine import data, data_files
+from hill_dash.engine import data, data_csv, data_files
 from hill_dash.engine.data import (
     BUILTINS,
     SPLITS,
@@ -391,10 +391,10 @@ def test_semicolon_csv_with_decimal_commas(tmp_path: Path) -> None:
 
 
 def test_sniffing_falls_back_to_commas() -> None:
-    assert data_files.sniff_delimiter("label\na\nb\n") == ","
-    assert data_files.sniff_delimiter("") == ","
-    assert data_files.sniff_delimiter("a;b;c\n1;2;3\n4;5;6\n") == ";"
-    assert data_files.sniff_delimiter("a,b;c,label\n1,2;3,x\n4,5;6,y\n") == ","
+    assert data_csv.sniff_delimiter("label\na\nb\n") == ","
+    assert data_csv.sniff_delimiter("") == ","
+    assert data_csv.sniff_delimiter("a;b;c\n1;2;3\n4;5;6\n") == ";"
+    assert data_csv.sniff_delimiter("a,b;c,label\n1,2;3,x\n4,5;6,y\n") == ","
 
 
 def test_load_dataset_dispatches_paths(tmp_path: Path) -> None:

@@ -6,22 +6,17 @@ the data is read: from the ``.npy`` headers inside an ``.npz``, and row by row f
 stops reading once past the limit. Pickled or object arrays are never loaded.
 
 Images may have channels: ``(n, C, H, W)`` or ``(n, H, W, C)`` (see :func:`channels_last`);
-they come out as ``(n, C, H, W)``. A CSV's separator (``,`` ``;`` tab or ``|``) is sniffed
-from its first lines; with ``;``, tab or ``|`` a decimal comma (``1,5``) is read as ``1.5``.
+they come out as ``(n, C, H, W)``. CSV text is read by :mod:`hill_dash.engine.data_csv`.
 
 :func:`hill_dash.engine.data.load_file` splits the checked arrays into a
-:class:`~hill_dash.engine.data.Dataset`.
+:class:`~hill_dash.engine.dataset.Dataset`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import math
 import zipfile
 import zlib
-from array import array
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hill_dash.engine.data_csv import read_csv
 from hill_dash.engine.errors import DataError
 from hill_dash.engine.npy import NPY_READ_LOCK
 
@@ -40,8 +36,6 @@ MAX_ROWS = 2_000_000
 MAX_VALUES = 200_000_000
 MAX_BYTES = 8 * MAX_VALUES
 MAX_CHANNELS_LAST = 4  # (n, H, W, C) is recognised when C <= 4 < H
-CSV_DELIMITERS = ",;\t|"
-CSV_SNIFF_BYTES = 64 * 1024
 
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -72,7 +66,7 @@ def read_user_file(path: Path) -> UserArrays:
     if path.suffix.lower() == ".npz":
         arrays = read_npz(path, ("X", "y"), optional=("X_test", "y_test", "label_names"))
         return _checked_arrays(path, arrays)
-    X, y, line_of = _read_csv(path)
+    X, y, line_of = read_csv(path, MAX_ROWS, MAX_VALUES)
     return _checked_arrays(path, {"X": X, "y": y}, row_name=line_of)
 
 
@@ -189,154 +183,6 @@ def _npy_data(path: Path, archive: zipfile.ZipFile, key: str, member: str) -> np
         raise _fail(
             path, f"array {key!r}", f"could not be read, truncated or corrupt ({err})"
         ) from None
-
-
-# --------------------------------------------------------------------------- csv reading
-
-
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
-    """X (n, F) float64, labels and a row -> "line N" namer, from a CSV with a header."""
-    reader = None
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            delimiter = sniff_delimiter(handle.read(CSV_SNIFF_BYTES))
-            handle.seek(0)
-            reader = csv.reader(handle, delimiter=delimiter)
-            header = _csv_header(path, reader)
-            return _csv_rows(path, reader, header, delimiter)
-    except UnicodeDecodeError as err:
-        raise _fail(
-            path, "file", f"is not UTF-8 text (bad byte at offset {err.start}); expected a CSV"
-        ) from None
-    except csv.Error as err:
-        line = reader.line_num if reader is not None else 0
-        raise _fail(path, f"line {line}", f"malformed CSV ({err})") from None
-    except OSError as err:
-        raise _fail(path, "file", f"cannot be read ({err.strerror})") from None
-
-
-def sniff_delimiter(sample: str) -> str:
-    """The separator of a CSV from its first lines: one of ``,`` ``;`` tab ``|``, else ``,``."""
-    lines = sample.splitlines()
-    if len(sample) >= CSV_SNIFF_BYTES and len(lines) > 1:
-        lines = lines[:-1]  # the last line may be cut off
-    lines = [line for line in lines if line.strip()][:100]
-    try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=CSV_DELIMITERS).delimiter
-    except csv.Error:
-        return ","
-
-
-def _is_blank(row: list[str]) -> bool:
-    return not row or (len(row) == 1 and not row[0].strip())
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _csv_header(path: Path, reader: Any) -> list[str]:
-    header = next((row for row in reader if not _is_blank(row)), None)
-    if header is None:
-        raise _fail(path, "header", "the file has no rows; expected a header row of column names")
-    header = [name.strip() for name in header]
-    if all(_is_number(name) for name in header):
-        raise _fail(
-            path,
-            "header",
-            f"line {reader.line_num} looks like data ({_clip(','.join(header))}); "
-            "expected a header row of column names",
-        )
-    if len(header) < 2:
-        raise _fail(
-            path,
-            "header",
-            "has 1 column; expected feature columns and a label column separated by "
-            "',', ';', tab or '|'",
-        )
-    dupes = sorted(name for name, count in Counter(header).items() if count > 1)
-    if dupes:
-        raise _fail(path, "header", f"column name {dupes[0]!r} appears more than once")
-    return header
-
-
-def _label_column(header: list[str]) -> int:
-    lowered = [name.lower() for name in header]
-    return lowered.index("label") if "label" in lowered else len(header) - 1
-
-
-def _column_name(header: list[str], j: int) -> str:
-    return f"column {header[j]!r}" if header[j] else f"column #{j + 1}"
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def _csv_rows(
-    path: Path, reader: Any, header: list[str], delimiter: str = ","
-) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
-    label_col = _label_column(header)
-    features = [j for j in range(len(header)) if j != label_col]
-    values, labels, lines = array("d"), [], array("q")
-    for row in reader:
-        if _is_blank(row):
-            continue
-        line = reader.line_num
-        if len(row) != len(header):
-            raise _fail(
-                path,
-                f"line {line}",
-                f"has {len(row)} fields; expected {len(header)}, one per header column",
-            )
-        label = row[label_col].strip()
-        if not label:
-            raise _fail(path, f"{_column_name(header, label_col)}, line {line}", "label is empty")
-        values.extend(_csv_float(path, header, j, row[j], line, delimiter) for j in features)
-        labels.append(label)
-        lines.append(line)
-        if len(lines) > MAX_ROWS or len(values) > MAX_VALUES:
-            raise _fail(
-                path,
-                f"line {line}",
-                f"too much data: at most {MAX_ROWS:,} rows and {MAX_VALUES:,} values are "
-                "accepted (stopped reading here)",
-            )
-    X = np.frombuffer(values, dtype=np.float64).reshape(len(lines), len(features))
-    return X, _csv_labels(labels), lambda i: f"line {lines[i]}"
-
-
-def _csv_float(
-    path: Path, header: list[str], j: int, cell: str, line: int, delimiter: str = ","
-) -> float:
-    try:
-        return float(cell)
-    except ValueError:
-        if delimiter != "," and cell.count(",") == 1 and "." not in cell:
-            with contextlib.suppress(ValueError):
-                return float(cell.replace(",", "."))  # a decimal comma
-        what = "is empty" if not cell.strip() else f"has {_clip(cell)}, which is not a number"
-        raise _fail(
-            path,
-            f"{_column_name(header, j)}, line {line}",
-            f"{what}; every column except the label must be numeric",
-        ) from None
-
-
-def _csv_labels(labels: list[str]) -> np.ndarray:
-    """Integer labels if every label is an int64 integer, else the strings."""
-    try:
-        ints = [int(label) for label in labels]
-    except ValueError:
-        return np.array(labels, dtype=str)
-    limit = np.iinfo(np.int64)
-    if ints and (min(ints) < limit.min or max(ints) > limit.max):
-        return np.array(labels, dtype=str)
-    return np.array(ints, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- validation

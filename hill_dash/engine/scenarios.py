@@ -19,7 +19,7 @@ scenario here plants one thing a person could notice on the latent map:
 
 Everything is deterministic: the scenario's random choices use ``(SCENARIO_SEED, seed)``,
 with ``seed`` the run seed that also fixed the base data set's split. This module only
-transforms a base :class:`~hill_dash.engine.data.Dataset` (it never imports
+transforms a base :class:`~hill_dash.engine.dataset.Dataset` (it never imports
 :mod:`hill_dash.engine.data`, which imports it), and :func:`group_accuracy` reads the groups.
 """
 
