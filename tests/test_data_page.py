@@ -135,7 +135,9 @@ def test_summary_counts_labelled_points_and_shows_the_description(page):
     assert "20 training images per class" in facts["description"]
     text = json.dumps(page.summary_table(facts).to_plotly_json(), default=str)
     assert "unlabelled: 1059" in text and "data-description" in text
-    assert page._per_class_text(facts).startswith("0: 20 · 1: 20 · 2: 20")
+    from pages._data_layout import _per_class_text
+
+    assert _per_class_text(facts).startswith("0: 20 · 1: 20 · 2: 20")
     plain = uploads.summary_facts(load_builtin("digits", seed=0))
     assert plain["unlabelled"] == 0 and plain["description"] == ""
     assert "data-description" not in json.dumps(
