@@ -96,24 +96,22 @@ def chunk_slider_for_run(run_id, _version):
 
 
 @callback(
-    Output("compare-baseline", "options"),
-    Output("compare-baseline", "value"),
+    [Output("compare-baseline", "options")],  # a list: one output, answered as a list
     Input("compare-chunk-slider", "value"),
     Input("run-id", "data"),
     Input("run-version", "data"),
-    State("compare-baseline", "value"),
 )
-def baseline_choices(k, run_id, _version, which):
-    """Both baselines at this chunk; one that does not exist here is disabled (and left)."""
+def baseline_choices(k, run_id, _version):
+    """Both baselines at this chunk; one that does not exist here is disabled and says why.
+
+    The choice itself stays (while playing through the chunks, a chunk without a
+    counterfactual shows why on the baseline map, and the next one shows it again).
+    """
     try:
         _, _, run = _run_or_none(run_id)
     except HillError:
         run = None
-    chunk = _chunk(run, k)
-    options = CV.comparison_options(chunk)
-    usable = {o["value"] for o in options if not o["disabled"]}
-    value = which if which in usable else CV.LINEAGE
-    return options, value if value != which else dash.no_update
+    return [CV.comparison_options(_chunk(run, k))]
 
 
 def _chunk(run: dict | None, k) -> dict | None:

@@ -46,7 +46,9 @@ def run(tmp_path_factory, digits):
 def test_baselines_per_chunk_follow_the_contract(run):
     store, run_id, f2 = run
     chunks = store.load_run(run_id)["chunks"]
-    assert CV.baseline(chunks[0], CV.COUNTERFACTUAL)[0] == "c0"
+    assert CV.baseline(chunks[0], CV.LINEAGE)[0] == "c0"
+    assert CV.baseline(chunks[0], CV.COUNTERFACTUAL)[0] is None
+    assert CV.comparison_options(chunks[0])[1]["label"] == "counterfactual chunk (none at chunk 0)"
     assert CV.baseline(chunks[2], CV.LINEAGE) == ("u2", "")
     assert CV.baseline(chunks[2], CV.COUNTERFACTUAL) == (f2, "")
     ck, note = CV.baseline(chunks[1], CV.COUNTERFACTUAL)

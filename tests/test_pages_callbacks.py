@@ -169,10 +169,13 @@ def test_compare_callback_draws_the_chunk_against_the_chosen_baseline(run, pages
     diff = np.array(g["val"]["confusion"]) - np.array(u["val"]["confusion"])
     assert np.array_equal(np.array(conf.data[0].z), diff)
     assert note.startswith("unguided lineage: where would I be without any guidance?")
-    # chunk 1: the counterfactual chunk is u1 (contract); before the engine records it,
-    # the selector says so and falls back to the unguided lineage
-    options, value = pages["compare"].baseline_choices(1, run_id, 0, "counterfactual")
-    assert value == "twin" and options[1]["disabled"]
+    # before the engine records counterfactual chunks, the selector says so; chosen anyway
+    # (e.g. kept while playing), the baseline map says why it is empty
+    (options,) = pages["compare"].baseline_choices(1, run_id, 0)
+    assert options[1]["disabled"] and "not recorded" in options[1]["label"]
+    out = pages["compare"].show_chunk_comparison(1, "counterfactual", run_id, 0, "light", None)
+    assert "before counterfactual chunks were recorded" in out[1].layout.annotations[0].text
+    assert out[2] == [] and "before counterfactual chunks" in out[4].layout.annotations[0].text
 
 
 def test_compare_says_how_much_of_each_edit_happened(run, pages):

@@ -44,8 +44,10 @@ SHOWN_SPLITS = ("train", "val")  # never "test": see the module docstring
 def baseline(chunk: dict, which: str) -> tuple[str | None, str]:
     """(checkpoint, note) of the baseline `which` at this chunk; None with the reason why not."""
     k = chunk.get("index", 0)
-    if k == 0:
+    if k == 0 and which == LINEAGE:
         return chunk.get("twin"), "chunk 0 trains one model: both lineages start from it"
+    if k == 0:
+        return None, "chunk 0 has no edits, so it has no counterfactual chunk"
     if which == LINEAGE:
         return chunk["twin"], ""
     if COUNTERFACTUAL not in chunk:
@@ -73,8 +75,10 @@ def comparison_options(chunk: dict | None) -> list[dict]:
             text = f"{label} ({ck})"
         elif chunk is None:
             text = label
-        elif COUNTERFACTUAL not in chunk:
+        elif COUNTERFACTUAL not in chunk and chunk.get("index", 0) > 0:
             text = f"{label} (not recorded in this run)"
+        elif chunk.get("index", 0) == 0:
+            text = f"{label} (none at chunk 0)"
         else:
             text = f"{label} (none: chunk {chunk.get('index')} had no edits)"
         out.append({"label": text, "value": which, "disabled": ck is None})
