@@ -1,13 +1,13 @@
 /* Clientside callbacks of the Compare page (pages/compare.py): linking the two maps and
  * playing through the chunks, in the browser, with no request to the server.
  *
- * Every map point carries its global index as customdata, so a selection is a list of
- * indices that means the same points on either map.
+ * Every map point carries its global index as its plotly id (trace.ids), so a selection
+ * is a list of indices that means the same points on either map.
  */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     hill_compare: {
         /* A lasso or box on either map (or "Clear selection") -> the shared selection. */
-        selectionFromMaps: function (selGuided, selBaseline, _clear) {
+        selectionFromMaps: function (selGuided, selBaseline, _clear, figGuided, figBaseline) {
             const ctx = window.dash_clientside.callback_context;
             const trig = ctx.triggered.length ? ctx.triggered[0].prop_id : '';
             const empty = {indices: [], source: ''};
@@ -24,11 +24,13 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 // that when another source selects): not a choice of the user
                 return window.dash_clientside.no_update;
             }
+            const fig = guided ? figGuided : figBaseline;
             const seen = new Set();
             sel.points.forEach(function (p) {
-                const v = Array.isArray(p.customdata) ? p.customdata[0] : p.customdata;
-                if (typeof v === 'number') {
-                    seen.add(v);
+                const trace = fig && fig.data && fig.data[p.curveNumber];
+                const id = trace && trace.ids ? trace.ids[p.pointNumber] : undefined;
+                if (id !== undefined) {
+                    seen.add(Number(id));
                 }
             });
             const indices = Array.from(seen).sort(function (a, b) { return a - b; });
@@ -56,7 +58,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 }
                 let touched = false;
                 fig.data.forEach(function (trace, i) {
-                    if (!trace.customdata) {
+                    if (!trace.ids) {
                         return;
                     }
                     touched = true;
@@ -65,9 +67,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                         return;
                     }
                     const at = [];
-                    const cd = trace.customdata;
-                    for (let j = 0; j < cd.length; j++) {
-                        if (chosen.has(cd[j])) {
+                    const ids = trace.ids;
+                    for (let j = 0; j < ids.length; j++) {
+                        if (chosen.has(Number(ids[j]))) {
                             at.push(j);
                         }
                     }
@@ -103,7 +105,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             const dst = document.querySelector(
                 '#' + (fromGuided ? 'compare-baseline-graph' : 'compare-guided-graph') + ' .js-plotly-plot');
             if (!src || !dst || !src._fullLayout || !dst._fullLayout || !dst._fullLayout.xaxis ||
-                !dst.data || !dst.data.length || dst.data[0].customdata === undefined) {
+                !dst.data || !dst.data.length || dst.data[0].ids === undefined) {
                 return noUpdate;
             }
             const xs = src._fullLayout.xaxis.range, ys = src._fullLayout.yaxis.range;
@@ -132,9 +134,12 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             return [true, '▶ Play', noUpdate];
         },
 
-        /* One tick while playing: the next chunk; stop on the last. */
-        playStep: function (_n, value, max) {
+        /* One tick while playing: the next chunk once this one is drawn; stop on the last. */
+        playStep: function (_n, value, max, shown) {
             const noUpdate = window.dash_clientside.no_update;
+            if (shown !== value && shown !== null && shown !== undefined) {
+                return [noUpdate, noUpdate, noUpdate];  // still drawing: wait a tick
+            }
             if (value >= max) {
                 return [noUpdate, true, '▶ Play'];
             }

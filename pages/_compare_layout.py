@@ -113,19 +113,26 @@ chunk_controls = dbc.Card(
             html.Small(id="compare-baseline-note", className="text-muted d-block"),
             html.Small(id="compare-test-status", className="d-block mt-1"),
             dcc.Interval(id="compare-play-interval", interval=PLAY_MS, disabled=True),
+            dcc.Store(id="compare-shown-chunk"),
         ]
     ),
     className="mb-2",
 )
 
 
-def map_graph(graph_id: str) -> dcc.Graph:
-    # a chunk change glides the points to their new, aligned place: the figures carry
-    # layout.transition, which Plotly.react animates (SVG maps; see figures/compare.py)
-    return dcc.Graph(
-        id=graph_id,
-        config=graph_config(GRAPHS[graph_id]),
-        figure=placeholder_figure("loading…", MAP_HEIGHT),
+def map_graph(graph_id: str) -> html.Div:
+    """A map under its title. The title sits outside the figure: a chunk change then glides
+    the points to their new, aligned place (Plotly.react animates the figures' positions
+    with their layout.transition, see figures/compare.py)."""
+    return html.Div(
+        [
+            html.Div(id=f"{graph_id}-title", className="fw-semibold ms-2 mt-1"),
+            dcc.Graph(
+                id=graph_id,
+                config=graph_config(GRAPHS[graph_id]),
+                figure=placeholder_figure("loading…", MAP_HEIGHT - 30),
+            ),
+        ]
     )
 
 

@@ -126,7 +126,7 @@ def chunk_panels(view: CV.CompareView, selected, theme) -> tuple:
         x for x in (f"{CV.COMPARISONS[view.which]}: {CV.QUESTIONS[view.which]}", view.note) if x
     )
     titles = (f"guided {view.guided} · training + validation points", view.other_label)
-    fig_g, fig_o = make_map_pair(view, titles, selected, theme)
+    fig_g, fig_o = make_map_pair(view, selected=selected, theme=theme, animated=True)
     if fig_o is None:
         fig_o = themed(placeholder_figure(view.note or "no baseline here", MAP_HEIGHT), theme)
     other = CV.COMPARISONS[view.which]
@@ -139,18 +139,29 @@ def chunk_panels(view: CV.CompareView, selected, theme) -> tuple:
             else f"no metrics recorded for {view.guided}/{view.other}"
         )
         missing = themed(placeholder_figure(why, PANEL_HEIGHT), theme)
-        return fig_g, fig_o, [], columns, missing, missing, realized, note
+        return fig_g, fig_o, [], columns, missing, missing, realized, note, *titles, view.chunk
     if view.same_checkpoint:
         same = f"chunk {view.chunk}: guided and baseline are the same checkpoint ({view.guided})"
         blank = themed(placeholder_figure(same, PANEL_HEIGHT), theme)
-        return fig_g, fig_o, view.rows, columns, blank, blank, realized, note
+        return fig_g, fig_o, view.rows, columns, blank, blank, realized, note, *titles, view.chunk
     class_fig = make_class_delta_figure(view.bias, view.label_names, other, theme)
     conf_fig = make_confusion_diff_figure(
         view.conf_g, view.conf_o, view.label_names, other, view.shifts, theme
     )
     if view.bias_note:
         note = f"{note} Per-class bars: {view.bias_note}."
-    return fig_g, fig_o, view.rows, columns, class_fig, conf_fig, realized, note
+    return (
+        fig_g,
+        fig_o,
+        view.rows,
+        columns,
+        class_fig,
+        conf_fig,
+        realized,
+        note,
+        *titles,
+        view.chunk,
+    )
 
 
 def realized_view(view: CV.CompareView) -> html.Div | str:
@@ -182,7 +193,7 @@ def empty_panels(message: str, short: str, theme) -> tuple:
     """Placeholders that say why: the long message on the maps, a short one on small panels."""
     big = themed(placeholder_figure(message, MAP_HEIGHT), theme)
     small = themed(placeholder_figure(short, PANEL_HEIGHT), theme)
-    return big, big, [], table_columns(), small, small, "", message
+    return big, big, [], table_columns(), small, small, "", message, "", "", None
 
 
 @callback(
@@ -194,6 +205,9 @@ def empty_panels(message: str, short: str, theme) -> tuple:
     Output("compare-confusion-graph", "figure"),
     Output("compare-realized", "children"),
     Output("compare-baseline-note", "children"),
+    Output("compare-guided-graph-title", "children"),
+    Output("compare-baseline-graph-title", "children"),
+    Output("compare-shown-chunk", "data"),  # Play waits for each chunk to be drawn
     Input("compare-chunk-slider", "value"),
     Input("compare-baseline", "value"),
     Input("run-id", "data"),
@@ -268,6 +282,8 @@ clientside_callback(
     Input("compare-guided-graph", "selectedData"),
     Input("compare-baseline-graph", "selectedData"),
     Input("compare-clear-selection", "n_clicks"),
+    State("compare-guided-graph", "figure"),
+    State("compare-baseline-graph", "figure"),
     prevent_initial_call=True,
 )
 
@@ -314,6 +330,7 @@ clientside_callback(
     Input("compare-play-interval", "n_intervals"),
     State("compare-chunk-slider", "value"),
     State("compare-chunk-slider", "max"),
+    State("compare-shown-chunk", "data"),
     prevent_initial_call=True,
 )
 

@@ -195,14 +195,18 @@ def test_maps_carry_global_indices_and_show_a_selection_on_both(run):
     chosen = view.shown[view.y == 4][:7]
     fig_g, fig_o = make_map_pair(view, ("g", "o"), selected=chosen, theme="dark")
     for fig in (fig_g, fig_o):
-        ids = np.concatenate([t.customdata for t in fig.data])
+        ids = np.concatenate([np.asarray(t.ids, dtype=int) for t in fig.data])
         assert sorted(ids.tolist()) == view.shown.tolist()
-        picked = [np.asarray(t.customdata)[list(t.selectedpoints)] for t in fig.data]
+        picked = [np.asarray(t.ids, dtype=int)[list(t.selectedpoints)] for t in fig.data]
         assert sorted(np.concatenate(picked).tolist()) == sorted(chosen.tolist())
         assert fig.layout.template.layout.paper_bgcolor == DARK_BG
         assert fig.layout.xaxis.range == fig_g.layout.xaxis.range
         assert all(t.type == "scatter" for t in fig.data)  # small maps animate (SVG)
     plain, _ = make_map_pair(view, ("g", "o"))
+    assert plain.layout.title.text == "g" and plain.data[0].text is not None
+    moving, _ = make_map_pair(view, ("g", "o"), animated=True)
+    assert moving.layout.title.text is None and moving.data[0].text is None
+    assert moving.layout.transition.duration > 0
     assert all(t.selectedpoints is None for t in plain.data)
     assert plain.layout.template.layout.paper_bgcolor == TEMPLATES["light"].layout.paper_bgcolor
 
@@ -259,5 +263,5 @@ def test_unlabelled_points_are_drawn_grey_not_dropped():
         ([0.0, 10.0], [0.0, 10.0]),
     )
     assert [t.name for t in fig.data] == ["a", "b", "unlabelled"]
-    assert list(fig.data[2].customdata) == [2, 3] and fig.data[2].marker.color == UNLABELLED
+    assert list(fig.data[2].ids) == ["2", "3"] and fig.data[2].marker.color == UNLABELLED
     assert sum(len(t.x) for t in fig.data) == 5

@@ -143,7 +143,7 @@ def test_initial_callbacks_answer_without_error_with_a_run(run, app, pages):
     assert all(r.status_code == 200 for r in responses.values())
     compare = next(r for k, r in responses.items() if "compare-guided-graph" in k).get_json()
     guided = compare["response"]["compare-guided-graph"]["figure"]
-    assert guided["data"][0]["type"] == "scatter" and "customdata" in guided["data"][0]
+    assert guided["data"][0]["type"] == "scatter" and "ids" in guided["data"][0]
 
 
 # -- compare ------------------------------------------------------------------------------
@@ -154,14 +154,15 @@ def test_compare_callback_draws_the_chunk_against_the_chosen_baseline(run, pages
     run_json = store.load_run(run_id)
     recs = store.metrics(run_id)
     g, u = recs["g1"], recs["u1"]
-    fig_g, fig_u, rows, columns, cls, conf, _, note = pages["compare"].show_chunk_comparison(
-        1, "twin", run_id, 0, "light", {"indices": [0, 1]}
-    )
+    out = pages["compare"].show_chunk_comparison(1, "twin", run_id, 0, "light", {"indices": [0, 1]})
+    fig_g, fig_u, rows, columns, cls, conf, _, note, title_g, title_u, shown = out
+    assert shown == 1
     assert fig_g.layout.xaxis.range == fig_u.layout.xaxis.range
     n_shown = run_json["sizes"]["train"] + run_json["sizes"]["val"]
     assert sum(len(t.x) for t in fig_g.data) == n_shown == sum(len(t.x) for t in fig_u.data)
     assert sum(len(t.selectedpoints) for t in fig_g.data) == 2
-    assert "unguided lineage u1" in fig_u.layout.title.text
+    assert title_g.startswith("guided g1") and title_u == "unguided lineage u1"
+    assert fig_g.layout.transition.duration > 0 and fig_g.data[0].text is None  # glides
     assert [c["headerName"] for c in columns[1:3]] == ["guided g1", "unguided lineage u1"]
     by_key = {r["key"]: r for r in rows}
     assert by_key["val_acc"]["delta"] == g["val"]["acc"] - u["val"]["acc"]

@@ -42,10 +42,10 @@ def graph_state(driver, graph_id: str) -> dict:
     const d = document.querySelector('#{graph_id} .js-plotly-plot');
     if (!d || !d.data || !d._fullLayout || !d._fullLayout.xaxis) return 'null';
     return JSON.stringify({{
-        title: (d.layout.title && d.layout.title.text) || '',
+        title: (document.getElementById('{graph_id}-title') || {{}}).textContent || '',
         x: d._fullLayout.xaxis.range, y: d._fullLayout.yaxis.range,
         traces: d.data.map(t => ({{
-            cd: Array.from(t.customdata || []), x: Array.from(t.x || []),
+            cd: Array.from(t.ids || []).map(Number), x: Array.from(t.x || []),
             sel: t.selectedpoints == null ? null : Array.from(t.selectedpoints),
             hover: t.hovertemplate || '', name: t.name || ''}}))
     }});"""

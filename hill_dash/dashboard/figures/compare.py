@@ -3,7 +3,7 @@
 Pure builders: a `CompareView` (or its parts) in, plotly figures out; nothing here
 computes a metric or builds a Dash component (`hill_dash.dashboard.compare_view` computes,
 the page lays out). Deltas are always guided − baseline. Every map point carries its
-global index as `customdata`, so a selection in one map can be shown in the other.
+global index as its plotly `id`, so a selection in one map can be shown in the other.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
 # their new place); above it WebGL, which redraws without a transition but stays fast.
 ANIMATED_POINTS = 6000
 UNSELECTED_OPACITY = 0.12
-TRANSITION = {"duration": 650, "easing": "cubic-in-out"}  # Plotly.react animates with it
+# Plotly.react animates with it. Points first: with "layout first" (the default) a change of
+# the axis ranges makes plotly redraw the points at their new place without gliding.
+TRANSITION = {"duration": 650, "easing": "cubic-in-out", "ordering": "traces first"}
 # red (guided makes fewer) · neutral at 0 · blue (guided makes more); the neutral middle is
 # the page background, so unchanged cells recede in either colour mode
 DIVERGING = {
@@ -69,18 +71,22 @@ def make_lineage_map(
     coords: np.ndarray,
     labels: np.ndarray,
     index: np.ndarray,
-    pred: np.ndarray,
+    pred: np.ndarray | None,
     label_names: list[str],
-    title: str,
+    title: str | None,
     ranges: tuple[list[float], list[float]],
     selected: np.ndarray | None = None,
     theme: str = "light",
 ) -> go.Figure:
     """One checkpoint's latent map: a trace per class, coloured by label.
 
-    `index` holds each point's global index (carried as customdata), `pred` the class this
-    checkpoint predicts for it (shown on hover), `selected` the global indices to highlight
-    (the rest greyed), or None for no selection.
+    `index` holds each point's global index (carried as the point's id), `pred` the class this
+    checkpoint predicts for it (shown on hover; None: not shown), `selected` the global
+    indices to highlight (the rest greyed), or None for no selection.
+
+    For a map that animates from chunk to chunk, pass `pred=None` and `title=None` (put the
+    title beside the graph): Plotly.react animates a change only when everything that
+    changes can be animated (positions, axis ranges), not texts.
     """
     scatter = go.Scatter if len(coords) <= ANIMATED_POINTS else go.Scattergl
     names = np.asarray(label_names, dtype=object)
@@ -93,26 +99,27 @@ def make_lineage_map(
         idx = np.flatnonzero(labels == c)
         if not len(idx):
             continue
+        said = f"{'label ' * (c >= 0)}{name}" + (" · predicted %{text}" if pred is not None else "")
         fig.add_trace(
             scatter(
                 x=coords[idx, 0].tolist(),
                 y=coords[idx, 1].tolist(),
-                customdata=index[idx].tolist(),
-                text=names[pred[idx]].tolist(),
+                # ids, not customdata: ids animate (the points keep their identity from
+                # chunk to chunk), and a selection reads them to find the same points
+                ids=[str(i) for i in index[idx]],
+                text=None if pred is None else names[pred[idx]].tolist(),
                 mode="markers",
                 name=name,
                 marker={"size": 5, "color": colour, "opacity": 0.8},
                 selectedpoints=selected_positions(index[idx], selected),
                 unselected={"marker": {"opacity": UNSELECTED_OPACITY}},
-                hovertemplate=f"{'label ' * (c >= 0)}{name} · predicted %{{text}}<br>"
-                "point %{customdata}"
-                "<extra></extra>",
+                hovertemplate=f"{said}<extra></extra>",
             )
         )
     fig.update_layout(
-        title={"text": title, "x": 0.02},
-        height=MAP_HEIGHT,
-        margin=MARGIN,
+        title={"text": title, "x": 0.02} if title else None,
+        height=MAP_HEIGHT if title else MAP_HEIGHT - 30,
+        margin=MARGIN if title else MARGIN | {"t": 10},
         template=template(theme),
         legend={"title": "label", "itemsizing": "constant"},
         uirevision="compare-map",  # zoom and legend state survive chunk changes
@@ -124,15 +131,26 @@ def make_lineage_map(
     return fig
 
 
-def make_map_pair(view, titles: tuple[str, str], selected=None, theme: str = "light"):
-    """(guided, baseline) maps of a CompareView on the same axis ranges; baseline None if absent."""
+def make_map_pair(
+    view,
+    titles: tuple[str, str] | None = None,
+    selected=None,
+    theme: str = "light",
+    animated: bool = False,
+):
+    """(guided, baseline) maps of a CompareView on the same axis ranges; baseline None if absent.
+
+    `animated`: maps that glide from chunk to chunk (no titles, no predictions on hover).
+    """
     ranges = shared_ranges(view.coords_g, view.coords_o)
     common = {"index": view.shown, "label_names": view.label_names, "ranges": ranges}
     common |= {"selected": selected, "theme": theme}
-    fig_g = make_lineage_map(view.coords_g, view.y, pred=view.pred_g, title=titles[0], **common)
+    t_g, t_o = (None, None) if animated or titles is None else titles
+    p_g, p_o = (None, None) if animated else (view.pred_g, view.pred_o)
+    fig_g = make_lineage_map(view.coords_g, view.y, pred=p_g, title=t_g, **common)
     if view.coords_o is None:
         return fig_g, None
-    fig_o = make_lineage_map(view.coords_o, view.y, pred=view.pred_o, title=titles[1], **common)
+    fig_o = make_lineage_map(view.coords_o, view.y, pred=p_o, title=t_o, **common)
     return fig_g, fig_o
 
 
