@@ -130,7 +130,7 @@ def map_graph(graph_id: str) -> html.Div:
             dcc.Graph(
                 id=graph_id,
                 config=graph_config(GRAPHS[graph_id]),
-                figure=placeholder_figure("loading…", MAP_HEIGHT - 30),
+                figure=placeholder_figure("loading…", MAP_HEIGHT - 12),
             ),
         ]
     )

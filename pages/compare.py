@@ -128,7 +128,7 @@ def chunk_panels(view: CV.CompareView, selected, theme) -> tuple:
     titles = (f"guided {view.guided} · training + validation points", view.other_label)
     fig_g, fig_o = make_map_pair(view, selected=selected, theme=theme, animated=True)
     if fig_o is None:
-        fig_o = themed(placeholder_figure(view.note or "no baseline here", MAP_HEIGHT), theme)
+        fig_o = themed(placeholder_figure(view.note or "no baseline here", MAP_HEIGHT - 12), theme)
     other = CV.COMPARISONS[view.which]
     columns = table_columns(f"guided {view.guided}", view.other_label)
     realized = realized_view(view)
@@ -191,7 +191,7 @@ def realized_view(view: CV.CompareView) -> html.Div | str:
 
 def empty_panels(message: str, short: str, theme) -> tuple:
     """Placeholders that say why: the long message on the maps, a short one on small panels."""
-    big = themed(placeholder_figure(message, MAP_HEIGHT), theme)
+    big = themed(placeholder_figure(message, MAP_HEIGHT - 12), theme)
     small = themed(placeholder_figure(short, PANEL_HEIGHT), theme)
     return big, big, [], table_columns(), small, small, "", message, "", "", None
 

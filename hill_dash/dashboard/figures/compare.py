@@ -118,8 +118,8 @@ def make_lineage_map(
         )
     fig.update_layout(
         title={"text": title, "x": 0.02} if title else None,
-        height=MAP_HEIGHT if title else MAP_HEIGHT - 30,
-        margin=MARGIN if title else MARGIN | {"t": 10},
+        height=MAP_HEIGHT if title else MAP_HEIGHT - 12,
+        margin=MARGIN if title else MARGIN | {"t": 28},  # room for the mode bar
         template=template(theme),
         legend={"title": "label", "itemsizing": "constant"},
         uirevision="compare-map",  # zoom and legend state survive chunk changes
