@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import re
@@ -36,7 +37,6 @@ import torch
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.errors import RunBusyError, StoreError
 from hill_dash.engine.npy import NPY_READ_LOCK
-from hill_dash.engine.projection import MapState
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CKPT_ID = re.compile(r"^[a-z][0-9]{1,6}$")
@@ -221,10 +221,24 @@ class RunStore:
         except (ValueError, OSError, EOFError) as exc:
             raise StoreError(f"{path}: not a readable maps file ({exc})") from exc
 
-    def load_map(self, run_id: str, ckpt: str) -> tuple[np.ndarray, MapState, np.ndarray]:
-        """(latents Z, map state, logits) of one checkpoint."""
+    def replace_map(self, run_id: str, ckpt: str, map_arrays: dict[str, np.ndarray]) -> None:
+        """Swap a checkpoint's map for another layout (a re-fit); its other arrays stay."""
         arrays = self.load_arrays(run_id, ckpt)
-        return arrays["Z"], MapState.from_arrays(arrays), arrays["logits"]
+        for key in ("method", "coords", "mean", "linear", "offset", "knn", "fitted"):
+            arrays.pop(key, None)
+        buf = io.BytesIO()
+        np.savez(buf, **(arrays | map_arrays))
+        atomic_write_bytes(self.checkpoint_dir(run_id, ckpt) / "maps.npz", buf.getvalue())
+
+    def load_curves(self, run_id: str, ckpt: str) -> dict[str, list[float]] | None:
+        """Per-step training curves of the chunk that made `ckpt` ({"step", "loss", "ce",
+        "teacher", "acc"}), or None for a checkpoint stored before curves were kept."""
+        arrays = self.load_arrays(run_id, ckpt)
+        names = ("loss", "ce", "teacher", "acc")
+        if not all(f"curve_{k}" in arrays for k in names):
+            return None
+        curves = {k: arrays[f"curve_{k}"].astype(float).tolist() for k in names}
+        return {"step": list(range(1, len(curves["loss"]) + 1))} | curves
 
     # -- metrics ------------------------------------------------------------
     def append_jsonl(self, run_id: str, name: str, record: dict) -> None:
