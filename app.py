@@ -122,6 +122,12 @@ def __getattr__(name: str):
     `python -m hill_dash serve` does, builds nothing and registers nothing twice)."""
     if name != "celery_app":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # The `celery` script puts the working directory on sys.path only while it imports
+    # this module, and asks for `celery_app` after that: keep the repository root there,
+    # or building the app cannot import `pages`.
+    root = str(Path(__file__).resolve().parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
     config = AppConfig.from_env()
     if not config.redis_url:
         raise RuntimeError("a Celery worker needs HILL_DASH_REDIS_URL (see README)")

@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 
 from hill_dash.engine.errors import HillError
+from hill_dash.engine.scenarios import SCENARIOS
 
 EXIT_BAD_INPUT = 2
+_BUILTIN_NAMES = ", ".join(("digits", "mnist1d", *SCENARIOS))
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a run headless and print per-chunk metrics")
     src = train.add_mutually_exclusive_group()
-    src.add_argument("--dataset", default="digits", help="built-in: digits or mnist1d")
+    src.add_argument("--dataset", default="digits", help=f"built-in: {_BUILTIN_NAMES}")
     src.add_argument("--data-file", help="a .npz (X, y) or .csv (label column) file")
     train.add_argument("--model", choices=("mlp", "cnn1d", "cnn2d"), help="default: by data kind")
     train.add_argument("--latent-dim", type=int, default=32)
@@ -56,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="scripted users vs the unguided twin over seeds; "
         "writes study.json, study.md and plots",
     )
-    study.add_argument("--dataset", default="digits", help="built-in name or a .npz/.csv file")
+    study.add_argument(
+        "--dataset", default="digits", help=f"built-in ({_BUILTIN_NAMES}) or a .npz/.csv file"
+    )
     study.add_argument("--model", choices=("mlp", "cnn1d", "cnn2d"), help="default: by data kind")
     study.add_argument(
         "--strategy",

@@ -54,6 +54,9 @@ class Session:
         train_first: bool = True,
         progress=None,
     ) -> Session:
+        """A new run on ``dataset``: a built-in name (``digits``, ``mnist1d`` or a scenario
+        such as ``digits-decoy``, see ``hill_dash.engine.scenarios``), a file path, or a
+        Dataset."""
         store = RunStore(data_dir)
         data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, store.root, seed)
         run_id = loop.create_run(
