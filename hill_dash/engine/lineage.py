@@ -149,26 +149,32 @@ def evaluate(data: Dataset, trained: Trained) -> dict:
     }
 
 
-def save(store: RunStore, run_id: str, trained: Trained, rec: dict, data: Dataset) -> None:
-    """The checkpoint (weights, latents, logits, map, curves) and its metrics records."""
+def save(
+    store: RunStore, run_id: str, trained: Trained, rec: dict, data: Dataset, lease=None
+) -> None:
+    """The checkpoint (weights, latents, logits, map, curves) and its metrics records.
+
+    `lease`: the chunk's hold on the training lock; nothing is written once it is lost.
+    """
     state = {
         "model": {k: v.cpu() for k, v in trained.model.state_dict().items()},
         "optimizer": trained.opt.state_dict(),
         "rng": torch.get_rng_state(),
     }
-    curve = trained.stats.get("curve", {})
+    curve = trained.stats.get("curve")
+    curves = {"step": list(range(1, len(curve["loss"]) + 1))} | curve if curve else None
     arrays = {
         "Z": trained.Z.astype(np.float32),
         "logits": trained.logits.astype(np.float32),
         **trained.map_state.to_arrays(),
-        **{f"curve_{k}": np.asarray(v, dtype=np.float32) for k, v in curve.items()},
     }
     if trained.Zp is not None:
         scale = rms_scale(trained.Zp[: len(data.y_train)])
         arrays["drift"] = M.point_drift(trained.Z, trained.Zp, scale)
         arrays["edited"] = trained.edited
-    store.save_checkpoint(run_id, trained.task.ckpt, state, arrays)
+    store.save_checkpoint(run_id, trained.task.ckpt, state, arrays, lease=lease, curves=curves)
     rec = dict(rec)
     test = rec.pop("test")
-    store.append_jsonl(run_id, "test_metrics.jsonl", {"checkpoint": trained.task.ckpt, **test})
-    store.append_jsonl(run_id, "metrics.jsonl", rec)
+    test_rec = {"checkpoint": trained.task.ckpt, **test}
+    store.append_jsonl(run_id, "test_metrics.jsonl", test_rec, lease=lease)
+    store.append_jsonl(run_id, "metrics.jsonl", rec, lease=lease)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hill_dash.engine import metrics as M
+from hill_dash.engine import bias as B
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.lineage import Task, Trained, evaluate, restore, save, train_lineage
@@ -152,18 +152,18 @@ def run_chunk(
     batch_size, kd_weight). Raises ChunkCancelled when stopped; then nothing of the
     chunk is stored.
     """
-    with store.training_lock(run_id):
-        progress = _beating(progress, store.heartbeat(run_id))
-        store.remove_leftovers(run_id)  # of a job killed mid-write
+    with store.training_lock(run_id) as lease:
+        progress = _beating(progress, lease.heartbeat())
+        store.remove_leftovers(run_id, lease=lease)  # of a job killed mid-write
         run = store.load_run(run_id)
         cfg = RunConfig.from_dict(run["config"])
         data = store.load_dataset(run_id)
         if not run["heads"]:
-            return _first_chunk(store, run_id, cfg, data, progress, should_stop)
-        return _paired_chunk(store, run_id, run, cfg, data, progress, should_stop, overrides or {})
+            return _first_chunk(store, lease, cfg, data, progress, should_stop)
+        return _paired_chunk(store, lease, run, cfg, data, progress, should_stop, overrides or {})
 
 
-def _first_chunk(store, run_id, cfg: RunConfig, data, progress, should_stop) -> dict:
+def _first_chunk(store, lease, cfg: RunConfig, data, progress, should_stop) -> dict:
     """Chunk 0: ordinary training from a fresh model; both lineages start from it."""
     t0 = time.time()
     ccfg = ChunkConfig.from_dict(cfg.chunk.to_dict() | {"seed": chunk_seed(cfg.seed, 0), "lam": 0})
@@ -174,7 +174,8 @@ def _first_chunk(store, run_id, cfg: RunConfig, data, progress, should_stop) -> 
         [(task, model, make_optimizer(model, ccfg.lr), None)], data, cfg, steps, should_stop
     )[0]
     steps.report("chunk 0: latent map made")
-    save(store, run_id, trained, evaluate(data, trained) | {"chunk": 0}, data)
+    run_id = lease.run_id
+    save(store, run_id, trained, evaluate(data, trained) | {"chunk": 0}, data, lease)
     chunk = {
         "index": 0,
         "seed": ccfg.seed,
@@ -186,13 +187,14 @@ def _first_chunk(store, run_id, cfg: RunConfig, data, progress, should_stop) -> 
         "from": None,
         "seconds": time.time() - t0,
     }
-    store.update_run(run_id, record_root(chunk))
+    store.update_run(run_id, record_root(chunk), lease=lease)
     steps.done("chunk 0 done")
     return chunk
 
 
-def _paired_chunk(store, run_id, run, cfg: RunConfig, data, progress, should_stop, overrides):
+def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop, overrides):
     t0 = time.time()
+    run_id = lease.run_id
     index = len(run["chunks"])
     heads = run["heads"]
     device = pick_device(cfg.device)
@@ -232,7 +234,7 @@ def _paired_chunk(store, run_id, run, cfg: RunConfig, data, progress, should_sto
     recs["guided"] |= _bias(data, trained, run, teacher, reference)
     realized = _realized(edits, pending, teacher, trained, data)
     for lineage, t in trained.items():
-        save(store, run_id, t, recs[lineage], data)
+        save(store, run_id, t, recs[lineage], data, lease)
     consumed = {e.get("id") for e in pending}
     chunk = {
         "index": index,
@@ -256,7 +258,7 @@ def _paired_chunk(store, run_id, run, cfg: RunConfig, data, progress, should_sto
         r["pending"] = [e for e in r.get("pending", []) if e.get("id") not in consumed]
         r["redo"] = []
 
-    store.update_run(run_id, record)
+    store.update_run(run_id, record, lease=lease)
     steps.done(f"chunk {index} done")
     return chunk
 
@@ -313,25 +315,28 @@ _NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfact
 def _bias(data: Dataset, trained: dict, run: dict, teacher: Teacher, reference: Trained) -> dict:
     """The guided record's bias signals against the unguided lineage and the counterfactual.
 
-    "touched" is cumulative over the guided lineage against the unguided lineage (every
-    class an edit ever touched), and this chunk's against the counterfactual.
+    Paired tests on the same validation points (`hill_dash.engine.bias`). "touched" is
+    cumulative over the lineage against the unguided lineage (every class an edit ever
+    touched), and this chunk's against the counterfactual chunk.
     """
     n_tr, n_va = len(data.y_train), len(data.y_val)
     val = slice(n_tr, n_tr + n_va)
-    counts = np.bincount(data.y_val, minlength=data.n_classes).tolist()
+    k, n = len(run.get("chunks", [])), data.n_classes  # this chunk's index (≥ 1)
     ever = set(teacher.touched_classes)
     for ch in run.get("chunks", []):
         ever |= set((ch.get("teacher") or {}).get("touched_classes", []))
-    per_class = {
-        lin: M.per_class_accuracy(t.logits[val].argmax(1), data.y_val, data.n_classes)
-        for lin, t in trained.items()
-    }
-    ref_classes = M.per_class_accuracy(reference.logits[val].argmax(1), data.y_val, data.n_classes)
-    return {
-        "bias": M.bias_flags(per_class["guided"], per_class["twin"], counts, sorted(ever)),
-        "counterfactual": {
-            "bias": M.bias_flags(per_class["guided"], ref_classes, counts, teacher.touched_classes)
-        },
+    pred = {lin: t.logits[val].argmax(1) for lin, t in trained.items()}
+
+    def against(other: np.ndarray, touched) -> dict:
+        g, y = pred["guided"], data.y_val
+        return {
+            "bias": B.class_bias(y, g, other, n, sorted(touched), B.class_family(n, k)),
+            "shifts": B.confusion_shifts(y, g, other, n, B.shift_family(n, k)),
+        }
+
+    vs_twin = against(pred["twin"], ever)
+    return vs_twin | {
+        "counterfactual": against(reference.logits[val].argmax(1), teacher.touched_classes)
     }
 
 

@@ -90,7 +90,7 @@ def refit_map(store: RunStore, run_id: str, method: str | None = None) -> dict:
     Refused while edits are pending (their arrows and selections belong to the old
     layout) and while a chunk trains. Returns the record added to run.json's "refits".
     """
-    with store.training_lock(run_id, job="refit"):
+    with store.training_lock(run_id, job="refit") as lease:
         run = store.load_run(run_id)
         if not run.get("heads"):
             raise StoreError(f"run {run_id!r}: train a first chunk before re-fitting its map")
@@ -107,11 +107,11 @@ def refit_map(store: RunStore, run_id: str, method: str | None = None) -> dict:
         heads = run["heads"]
         guided = store.load_arrays(run_id, heads["guided"])
         fresh = fit_map(guided["Z"], method, seed=seed, fitted=fitted)
-        store.replace_map(run_id, heads["guided"], fresh.to_arrays())
+        store.replace_map(run_id, heads["guided"], fresh.to_arrays(), lease=lease)
         if heads["twin"] != heads["guided"]:
             twin = store.load_arrays(run_id, heads["twin"])
             aligned = fit_map(twin["Z"], method, seed=seed, fitted=fitted, align_onto=fresh.coords)
-            store.replace_map(run_id, heads["twin"], aligned.to_arrays())
+            store.replace_map(run_id, heads["twin"], aligned.to_arrays(), lease=lease)
         record = {
             "guided": heads["guided"],
             "twin": heads["twin"],
@@ -123,5 +123,5 @@ def refit_map(store: RunStore, run_id: str, method: str | None = None) -> dict:
             r.setdefault("refits", []).append(record)
             r["config"]["projection"] = method
 
-        store.update_run(run_id, change)
+        store.update_run(run_id, change, lease=lease)
         return record

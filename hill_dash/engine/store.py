@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import io
 import json
 import os
 import re
@@ -42,6 +41,7 @@ import torch
 
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.durable import (
+    atomic_write,
     atomic_write_json,
     fsync_dir,
     fsync_tree,
@@ -247,24 +247,22 @@ class RunStore:
         except (ValueError, OSError, EOFError) as exc:
             raise StoreError(f"{path}: not a readable maps file ({exc})") from exc
 
-    def replace_map(self, run_id: str, ckpt: str, map_arrays: dict[str, np.ndarray]) -> None:
+    def replace_map(
+        self,
+        run_id: str,
+        ckpt: str,
+        map_arrays: dict[str, np.ndarray],
+        lease: Lease | None = None,
+    ) -> None:
         """Swap a checkpoint's map for another layout (a re-fit); its other arrays stay."""
         arrays = self.load_arrays(run_id, ckpt)
         for key in ("method", "coords", "mean", "linear", "offset", "knn", "fitted"):
             arrays.pop(key, None)
-        buf = io.BytesIO()
-        np.savez(buf, **(arrays | map_arrays))
-        atomic_write_bytes(self.checkpoint_dir(run_id, ckpt) / "maps.npz", buf.getvalue())
-
-    def load_curves(self, run_id: str, ckpt: str) -> dict[str, list[float]] | None:
-        """Per-step training curves of the chunk that made `ckpt` ({"step", "loss", "ce",
-        "teacher", "acc"}), or None for a checkpoint stored before curves were kept."""
-        arrays = self.load_arrays(run_id, ckpt)
-        names = ("loss", "ce", "teacher", "acc")
-        if not all(f"curve_{k}" in arrays for k in names):
-            return None
-        curves = {k: arrays[f"curve_{k}"].astype(float).tolist() for k in names}
-        return {"step": list(range(1, len(curves["loss"]) + 1))} | curves
+        _check(lease, run_id)
+        atomic_write(
+            self.checkpoint_dir(run_id, ckpt) / "maps.npz",
+            lambda fh: np.savez(fh, **(arrays | map_arrays)),
+        )
 
     # -- metrics ------------------------------------------------------------
     def append_jsonl(

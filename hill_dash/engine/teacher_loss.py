@@ -180,5 +180,5 @@ def teacher_loss(
     z: torch.Tensor, batch_idx: torch.Tensor, table: TeacherTable, lam: float, anchor: float = 0.0
 ) -> torch.Tensor:
     """The teacher term of one batch of latents `z` at training positions `batch_idx`."""
-    loss = teacher_term(z, next(batch_terms([batch_idx], table, lam, anchor)))
+    loss = teacher_term(z, next(batch_terms([batch_idx], table, lam, anchor)), table.rotation)
     return z.new_zeros(()) if loss is None else loss
