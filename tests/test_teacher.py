@@ -52,7 +52,10 @@ def test_test_latents_change_no_target(latents):
     """The locked split is not an input: garbling its latents changes nothing (UMAP inverse)."""
     Z, y, split = latents
     state = fit_map(Z, "umap", seed=0, fitted=105)
-    edits = [Edit("translate", list(range(20)), dx=2.0, dy=1.0), Edit("pull", [30, 31], target_class=2)]
+    edits = [
+        Edit("translate", list(range(20)), dx=2.0, dy=1.0),
+        Edit("pull", [30, 31], target_class=2),
+    ]
     a = build_teacher(edits, Z, state, y, split)
     Zg = Z.copy()
     Zg[105:] = 1e3
@@ -65,7 +68,7 @@ def test_test_latents_change_no_target(latents):
 def test_pull_moves_the_selection_centre_rigidly_to_the_class_centre(latents):
     Z, y, split = latents
     state = fit_map(Z, "pca")
-    sel = np.flatnonzero((y[:90] == 0)).tolist()
+    sel = np.flatnonzero(y[:90] == 0).tolist()
     t = build_teacher([Edit("pull", sel, target_class=1, alpha=1.0)], Z, state, y, split)
     members = np.flatnonzero(y[:90] == 1)
     np.testing.assert_allclose(t.targets.mean(0), Z[members].mean(0), atol=1e-4)
@@ -122,8 +125,8 @@ def test_no_global_similarity_transform_changes_the_loss(latents, kind):
     """Shift, scale and (with the frame's rotation) rotate every latent: the loss is the same."""
     Z, y, split = latents
     state = fit_map(Z, "pca")
-    sel = np.flatnonzero((y[:90] == 0))
-    other = np.flatnonzero((y[:90] == 2)).tolist()
+    sel = np.flatnonzero(y[:90] == 0)
+    other = np.flatnonzero(y[:90] == 2).tolist()
     edit = {
         "translate": Edit("translate", sel.tolist(), dx=3.0, dy=1.0),
         "pull": Edit("pull", sel.tolist(), target_class=1),

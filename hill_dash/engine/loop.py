@@ -344,6 +344,8 @@ def _realized(
     edits: list[Edit], pending: list[dict], teacher: Teacher, trained: dict, data: Dataset
 ) -> list[dict]:
     """Per edit, the realized share in latent space and on the map, for every lineage."""
+    if not edits:
+        return []
     visible = len(data.y_train) + len(data.y_val)
     reference = _steady_rows(edits, visible)
     out = {"latent": {}, "map": {}}

@@ -57,6 +57,32 @@ class Teacher:
     def empty(self) -> bool:
         return len(self.train_idx) == 0
 
+    @classmethod
+    def from_targets(
+        cls, frozen: np.ndarray, train_idx: np.ndarray, targets: np.ndarray
+    ) -> Teacher:
+        """A teacher of given latent targets for some training points (a notebook's own).
+
+        `frozen`: every training latent now (n_train, d); the rest are the reference.
+        """
+        frozen = np.asarray(frozen, dtype=np.float32)
+        idx = np.asarray(train_idx, dtype=np.int64)
+        reference = np.setdiff1d(np.arange(len(frozen)), idx)
+        return cls(
+            train_idx=idx,
+            targets=np.asarray(targets, dtype=np.float32),
+            start=frozen[idx],
+            scale=centred_scale(frozen[reference] if len(reference) >= 2 else frozen),
+            reference_idx=reference,
+            held_idx=np.zeros(0, np.int64),
+            frozen=frozen,
+            anchor=False,
+            left_out={"val": 0, "test": 0},
+            relabels=0,
+            touched_classes=[],
+            requests=[],
+        )
+
 
 def rms_scale(Z_train: np.ndarray) -> float:
     """sqrt(mean ‖z_i‖²): the latent drift's unit, the same for every model."""

@@ -23,13 +23,14 @@ from hill_dash.engine.projection.inverse import inverse_delta, inverse_points
 from hill_dash.engine.projection.pca import affine_state, fit_pca, update_pca
 from hill_dash.engine.projection.placement import PLACE_NEIGHBORS, place, surrogate
 from hill_dash.engine.projection.state import METHODS, MapState, check_latents, check_method
-from hill_dash.engine.projection.umap_import import configure_numba_cache, warm_up_numba
+from hill_dash.engine.projection.umap_import import configure_numba_cache
 from hill_dash.engine.projection.umap_map import (
     N_NEIGHBORS,
     REFINE_SCHEDULE,
     default_refine_epochs,
     fit_umap,
     update_umap,
+    warm_up_numba,
 )
 
 __all__ = [

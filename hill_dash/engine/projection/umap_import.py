@@ -10,8 +10,6 @@ level. Three pieces of plumbing live here:
   scikit-learn). While pynndescent is imported, ``numba.njit`` drops such signatures, so
   those kernels compile on first call instead (never, here). umap-learn's own kernels keep
   theirs; maps are bit-identical either way (tests/test_projection.py).
-- ``warm_up_numba``: compiles the kernels a fit and an update use, off the request path
-  (the job launcher calls it at start).
 - ``configure_numba_cache``: where numba caches compiled kernels when the package
   directory is not writable.
 
@@ -25,7 +23,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from pathlib import Path
 
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
@@ -56,23 +53,6 @@ def import_umap():
     import umap
 
     return umap
-
-
-def warm_up_numba(parallel: bool = False) -> float:
-    """Compile umap-learn's numba kernels on a tiny problem; return the seconds taken.
-
-    Runs the code paths of a fit and an update with the given ``parallel`` setting (each
-    setting compiles its own kernels). Safe to call from a background thread or process.
-    """
-    import numpy as np
-
-    from hill_dash.engine.projection.umap_map import fit_umap, update_umap
-
-    start = time.perf_counter()
-    Z = np.random.default_rng(0).normal(size=(200, 8))
-    state = fit_umap(Z, seed=0, parallel=parallel, fitted=200, n_epochs=10)
-    update_umap(Z, Z, state, seed=0, refine_epochs=5, parallel=parallel, fitted=200)
-    return time.perf_counter() - start
 
 
 def configure_numba_cache(path: str | os.PathLike[str]) -> str:

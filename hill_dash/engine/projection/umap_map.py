@@ -27,12 +27,13 @@ when training shares the cores); ``parallel=True`` uses numba threads, not repro
 
 from __future__ import annotations
 
+import time
 import warnings
 from functools import lru_cache
 
 import numpy as np
 
-from hill_dash.engine.projection import graph_search
+import hill_dash.engine.projection.graph_search as graph_search
 from hill_dash.engine.projection.align import align_trimmed
 from hill_dash.engine.projection.neighbours import nearest
 from hill_dash.engine.projection.placement import PLACE_NEIGHBORS, carry, place, surrogate
@@ -195,3 +196,16 @@ def _refine(
         parallel=parallel,
         move_other=True,
     ).astype(np.float64)
+
+
+def warm_up_numba(parallel: bool = False) -> float:
+    """Compile umap-learn's numba kernels on a tiny problem; return the seconds taken.
+
+    Runs the code paths of a fit and an update with the given ``parallel`` setting (each
+    setting compiles its own kernels). Safe to call from a background thread or process.
+    """
+    start = time.perf_counter()
+    Z = np.random.default_rng(0).normal(size=(200, 8))
+    state = fit_umap(Z, seed=0, parallel=parallel, fitted=200, n_epochs=10)
+    update_umap(Z, Z, state, seed=0, refine_epochs=5, parallel=parallel, fitted=200)
+    return time.perf_counter() - start
