@@ -67,9 +67,13 @@ class Edit:
             out["target_class"] = tc
         if kind == "pull":
             tc = out.get("target_class", -1)
-            top = "" if n_classes is None else f" and < {n_classes}"
-            if tc < 0 or (n_classes is not None and tc >= n_classes):
-                raise StoreError(f"{where}.target_class: a pull needs a class index >= 0{top}")
+            if tc < 0:
+                raise StoreError(f"{where}.target_class: a pull needs a class index >= 0")
+            if n_classes is not None and tc >= n_classes:
+                raise StoreError(
+                    f"{where}.target_class: {tc} is not a class of this run "
+                    f"(classes 0..{n_classes - 1})"
+                )
         for name, low, high in (("alpha", 0.0, 1.0), ("beta", 0.0, 1.0), ("gamma", 0.0, 100.0)):
             if name in out and not low <= out[name] <= high:
                 raise StoreError(f"{where}.{name}: expected a number in [{low}, {high}]")

@@ -28,7 +28,7 @@ def add_edit(store: RunStore, run_id: str, edit: Edit) -> dict:
         if not r["heads"]:
             raise StoreError(f"run {run_id!r}: train a first chunk before editing")
         n_all = sum(r["sizes"].values())
-        Edit.from_dict(record, n_all, n_classes=len(r.get("label_names") or []) or None)
+        Edit.from_dict(record, n_all, n_classes=r["config"]["model"]["n_classes"])
         record["on"] = r["heads"]["guided"]
         r["pending"].append(record)
         r["redo"] = []
