@@ -95,7 +95,7 @@ class RunConfig:
 def create_run(
     store: RunStore,
     dataset: Dataset,
-    arch: str | None = None,
+    arch: str | ModelConfig | None = None,
     latent_dim: int = 32,
     projection: str = "umap",
     chunk: ChunkConfig | None = None,
@@ -103,13 +103,20 @@ def create_run(
     device: str = "auto",
     name: str | None = None,
 ) -> str:
-    """Store the data set and config of a new run (no training yet); returns its id."""
-    model = ModelConfig(
-        arch=arch or default_arch(dataset.kind),
-        sample_shape=tuple(dataset.sample_shape),
-        n_classes=dataset.n_classes,
-        latent_dim=latent_dim,
-    )
+    """Store the data set and config of a new run (no training yet); returns its id.
+
+    `arch`: a built-in architecture name, None (the one that suits the data), or a whole
+    `ModelConfig` (e.g. a model of your own from `models.custom_config`).
+    """
+    if isinstance(arch, ModelConfig):
+        model = arch
+    else:
+        model = ModelConfig(
+            arch=arch or default_arch(dataset.kind),
+            sample_shape=tuple(dataset.sample_shape),
+            n_classes=dataset.n_classes,
+            latent_dim=latent_dim,
+        )
     build_model(model)  # fail now, not in a background job, if the config cannot build
     cfg = RunConfig(model=model, chunk=chunk or ChunkConfig(), projection=projection, seed=seed)
     cfg.device = device
