@@ -56,7 +56,7 @@ def test_train_prints_per_chunk_metrics_of_both_lineages(tmp_path):
     assert realized["kind"] == "pull"
     assert set(realized["map"]) == {"guided", "counterfactual", "twin"}
     assert realized["map"]["guided"] > realized["map"]["twin"] + 0.3
-    assert 0 < rows[1]["guided_val_acc"] <= 1 and 0 < rows[1]["twin_val_acc"] <= 1
+    assert 0 < rows[1]["guided_val_acc"] <= 1 and 0 < rows[1]["unguided_val_acc"] <= 1
 
 
 @pytest.mark.parametrize(
