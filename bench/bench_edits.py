@@ -74,8 +74,8 @@ def case(dataset: str, projection: str, seed: int, work: Path) -> dict:
     untouched = np.isin(data.y_val, [c for c in range(data.n_classes) if c not in (CLASS, near)])
     out = {"dataset": dataset, "projection": projection, "seed": seed, "first_chunk_s": first}
     for kind in KINDS:
+        shutil.copytree(base.root, work / kind)
         store = RunStore(work / kind)
-        shutil.copytree(base.root, store.root)
         loop.add_edit(store, run_id, edits[kind])
         t0 = time.time()
         chunk = loop.run_chunk(store, run_id)
