@@ -76,15 +76,6 @@ def point_drift(Z_now: np.ndarray, Z_prev: np.ndarray, scale_prev: float) -> np.
     )
 
 
-def adherence(Z_before: np.ndarray, Z_after: np.ndarray, targets: np.ndarray) -> float | None:
-    """Share of the distance to the targets that the chunk closed (1 = reached, 0 = none)."""
-    if len(targets) == 0:
-        return None
-    before = np.linalg.norm(Z_before.astype(np.float64) - targets, axis=1).mean()
-    after = np.linalg.norm(Z_after.astype(np.float64) - targets, axis=1).mean()
-    return float(1.0 - after / before) if before > 0 else None
-
-
 def bias_flags(
     guided: list[float],
     twin: list[float],
