@@ -1,4 +1,4 @@
-"""Metrics per checkpoint: accuracy, gap, drift, CKA, adherence (docs/design.md, section 5).
+"""Metrics per checkpoint: accuracy, gap, latent drift, CKA (docs/design.md, section 5).
 
 Pure functions of numpy arrays, so the dashboard, the CLI and the study all
 compute the same numbers the same way. Counting and log-probabilities come from
