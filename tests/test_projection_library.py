@@ -217,8 +217,12 @@ def test_fit_pca_on_fitted_rows_is_the_old_fit_of_those_rows(seed, d):
     old = _fit_pca(Z[:120])
     assert new.fitted == 120
     _assert_same_pca(new.first(120), old, Z[:120])
-    np.testing.assert_allclose(new.coords, ((Z - old.mean) @ old.linear).astype(np.float32),
-                               rtol=0, atol=1e-5 * np.abs(new.coords).max())  # fmt: skip
+    np.testing.assert_allclose(
+        new.coords,
+        ((Z - old.mean) @ old.linear).astype(np.float32),
+        rtol=0,
+        atol=1e-5 * np.abs(new.coords).max(),
+    )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
