@@ -141,7 +141,7 @@ def _replace_calls(path: Path) -> list[int]:
 # lock file's takeover and release (its content comes from os.link). data.py still has
 # its own savez writer: listed until it uses durable.atomic_write (then this test fails
 # and the entry goes).
-ALLOWED = {"hill_dash/engine/store.py": 3, "hill_dash/engine/data.py": 1}
+ALLOWED = {"hill_dash/engine/store.py": 3}
 
 
 def test_one_atomic_write_helper_for_the_whole_code_base():

@@ -14,11 +14,6 @@ from hill_dash.engine.errors import StoreError
 from hill_dash.engine.teacher import Edit
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lead: loop.add_edit validates target_class only in build_teacher (issue 9.7); "
-    "remove this marker with the fix",
-)
 def test_a_pull_to_a_class_the_run_does_not_have_is_refused_at_add_time(run_copy):
     store, run_id = run_copy
     run_json = store.run_dir(run_id) / "run.json"

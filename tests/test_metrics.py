@@ -37,14 +37,6 @@ def test_drift_splits_edited_from_rest():
     assert d == {"edited": 1.0, "rest": 0.25, "all": 0.625}
 
 
-def test_adherence_is_share_of_distance_closed():
-    start = np.zeros((2, 2))
-    target = np.ones((2, 2))
-    assert M.adherence(start, start + 0.75, target) == pytest.approx(0.75)
-    assert M.adherence(start, start, target) == pytest.approx(0.0)
-    assert M.adherence(start, start, np.zeros((0, 2))) is None
-
-
 def test_bias_flags_only_beyond_noise():
     flags = M.bias_flags([0.60, 0.97, 0.9], [0.95, 0.98, 0.9], [100, 100, 0], touched=[0])
     assert flags[0]["flag"] and flags[0]["touched"]

@@ -37,31 +37,25 @@ class Tiny(nn.Module):
 
 
 def test_bring_your_own_module_is_steered_through_its_layer():
-    torch.manual_seed(0)
-    model = wrap_module(Tiny(), "body.2")
     r = np.random.default_rng(0)
     X = r.normal(size=(200, 6)).astype(np.float32)
-    y = (X[:, 0] > 0).astype(np.int64)
-    _, Z0 = infer(model, X)
-    assert Z0.shape == (200, 4)
-    idx = np.arange(20)
-    targets = Z0[idx] + 3.0
-    teacher = Teacher(
-        idx,
-        targets,
-        Z0[idx],
-        float(np.sqrt((Z0**2).sum(1).mean())),
-        np.zeros(0, int),
-        np.zeros((0, 4), np.float32),
-        {},
-        0,
-        [],
-    )
-    train_chunk(model, make_optimizer(model, 1e-2), X, y, ChunkConfig(epochs=20, lam=5.0), teacher)
-    _, Z1 = infer(model, X)
-    before = np.linalg.norm(Z0[idx] - targets, axis=1).mean()
-    after = np.linalg.norm(Z1[idx] - targets, axis=1).mean()
-    assert after < 0.5 * before
+    X[:60, 0] += 4.0  # a group of inputs apart from the rest: the one the edit moves
+    y = (X[:, 1] > 0).astype(np.int64)
+    idx, rest = np.arange(60), np.arange(60, 200)
+    moved = {}
+    for guided in (True, False):
+        torch.manual_seed(0)
+        model = wrap_module(Tiny(), "body.2")
+        _, Z0 = infer(model, X)
+        assert Z0.shape == (200, 4)
+        teacher = Teacher.from_targets(Z0, idx, Z0[idx] + 1.0) if guided else None
+        cfg = ChunkConfig(epochs=20, lam=5.0 if guided else 0.0)
+        train_chunk(model, make_optimizer(model, 1e-2), X, y, cfg, teacher)
+        _, Z1 = infer(model, X)
+        # the group's shift relative to the rest's, along the requested (1, 1, 1, 1)
+        relative = (Z1[idx] - Z0[idx]).mean(0) - (Z1[rest] - Z0[rest]).mean(0)
+        moved[guided] = float(relative.sum() / 4.0)
+    assert moved[True] > 0.5 and abs(moved[False]) < 0.2, moved
 
 
 def test_unknown_latent_layer_names_the_field():

@@ -51,14 +51,9 @@ def test_the_pattern_sees_machine_paths_and_spares_others():
 
 
 # A design file outside the repository does not exist in a clone: docs/design.md is the
-# design. These files still point elsewhere and belong to the engine lead; the entry goes
-# when a file is fixed (this test then fails until it is removed).
+# design.
 OUTSIDE_DESIGN = re.compile(r"\.\./shared|DESIGN(?:\.md)? ?§|DESIGN\.md")
-STILL_POINTING = {
-    "hill_dash/engine/projection.py",
-    "hill_dash/engine/teacher.py",
-    "tests/test_teacher.py",
-}
+STILL_POINTING: set[str] = set()
 
 
 def test_no_pointer_to_a_design_file_outside_the_repository():

@@ -8,10 +8,7 @@ saved with the run's ``data.npz`` as plain arrays (no pickles).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hill_dash.engine.data_files import check_file, read_npz, text_array
+from hill_dash.engine.durable import atomic_write
 from hill_dash.engine.errors import DataError
 
 UNLABELLED = -1
@@ -233,15 +231,5 @@ def _check_groups(ds: Dataset, where: str) -> None:
 
 
 def atomic_savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """np.savez to a temporary file in the same directory, then os.replace it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """np.savez, written durably and atomically (``hill_dash.engine.durable``)."""
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))

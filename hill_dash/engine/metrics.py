@@ -1,4 +1,4 @@
-"""Metrics per checkpoint: accuracy, gap, drift, CKA, adherence (docs/design.md, section 5).
+"""Metrics per checkpoint: accuracy, gap, latent drift, CKA (docs/design.md, section 5).
 
 Pure functions of numpy arrays, so the dashboard, the CLI and the study all
 compute the same numbers the same way. Counting and log-probabilities come from
@@ -74,15 +74,6 @@ def point_drift(Z_now: np.ndarray, Z_prev: np.ndarray, scale_prev: float) -> np.
     return (np.linalg.norm(Z_now.astype(np.float64) - Z_prev, axis=1) / scale_prev).astype(
         np.float32
     )
-
-
-def adherence(Z_before: np.ndarray, Z_after: np.ndarray, targets: np.ndarray) -> float | None:
-    """Share of the distance to the targets that the chunk closed (1 = reached, 0 = none)."""
-    if len(targets) == 0:
-        return None
-    before = np.linalg.norm(Z_before.astype(np.float64) - targets, axis=1).mean()
-    after = np.linalg.norm(Z_after.astype(np.float64) - targets, axis=1).mean()
-    return float(1.0 - after / before) if before > 0 else None
 
 
 def bias_flags(

@@ -41,6 +41,7 @@ import torch
 
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.durable import (
+    atomic_write,
     atomic_write_json,
     fsync_dir,
     fsync_tree,
@@ -48,7 +49,6 @@ from hill_dash.engine.durable import (
 )
 from hill_dash.engine.errors import RunBusyError, StoreError
 from hill_dash.engine.npy import NPY_READ_LOCK
-from hill_dash.engine.projection import MapState
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 CKPT_ID = re.compile(r"^[a-z][0-9]{1,6}$")
@@ -247,10 +247,22 @@ class RunStore:
         except (ValueError, OSError, EOFError) as exc:
             raise StoreError(f"{path}: not a readable maps file ({exc})") from exc
 
-    def load_map(self, run_id: str, ckpt: str) -> tuple[np.ndarray, MapState, np.ndarray]:
-        """(latents Z, map state, logits) of one checkpoint."""
+    def replace_map(
+        self,
+        run_id: str,
+        ckpt: str,
+        map_arrays: dict[str, np.ndarray],
+        lease: Lease | None = None,
+    ) -> None:
+        """Swap a checkpoint's map for another layout (a re-fit); its other arrays stay."""
         arrays = self.load_arrays(run_id, ckpt)
-        return arrays["Z"], MapState.from_arrays(arrays), arrays["logits"]
+        for key in ("method", "coords", "mean", "linear", "offset", "knn", "fitted"):
+            arrays.pop(key, None)
+        _check(lease, run_id)
+        atomic_write(
+            self.checkpoint_dir(run_id, ckpt) / "maps.npz",
+            lambda fh: np.savez(fh, **(arrays | map_arrays)),
+        )
 
     # -- metrics ------------------------------------------------------------
     def append_jsonl(
