@@ -22,7 +22,6 @@ from hill_dash.engine import loop
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
 from hill_dash.engine.training import ChunkConfig
-from tests.counterfactual import ensure_counterfactual
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,8 @@ def run(tmp_path_factory, digits):
     loop.add_edit(store, run_id, Edit("compact", fives, beta=0.5))
     loop.run_chunk(store, run_id)
     loop.run_chunk(store, run_id)  # chunk 3: no edits, so no counterfactual
-    f2 = ensure_counterfactual(store, run_id, 2)
+    f2 = store.load_run(run_id)["chunks"][2]["counterfactual"]
+    assert f2 == "f2"
     return store, run_id, f2
 
 
@@ -101,7 +101,13 @@ def test_rows_are_guided_minus_the_chosen_baseline(run):
         assert rows["drift_edited"]["other"] == pytest.approx(float(drift[edited].mean()))
         assert np.array_equal(view.conf_o, o["val"]["confusion"])
     cf = CV.load_view(store, run_json, 2, CV.COUNTERFACTUAL)
-    assert np.allclose(cf.coords_o[:, 0], -CV.load_view(store, run_json, 2).coords_o[:, 0])
+    assert not np.allclose(cf.coords_o, CV.load_view(store, run_json, 2).coords_o)
+    # a side branch from the checkpoint the guided chunk started at (contract)
+    info = run_json["checkpoints"][cf.other]
+    assert (info["lineage"], info["parent"]) == (
+        "counterfactual",
+        run_json["chunks"][2]["from"]["guided"],
+    )
 
 
 def test_class_deltas_use_the_recorded_test_else_plain_differences(run):
@@ -111,11 +117,16 @@ def test_class_deltas_use_the_recorded_test_else_plain_differences(run):
     assert lineage.bias == store.metrics(run_id)["g2"]["bias"] and lineage.bias_note == ""
     cf = CV.load_view(store, run_json, 2, CV.COUNTERFACTUAL)
     g, o = store.metrics(run_id)["g2"], store.metrics(run_id)[cf.other]
-    assert [b["delta"] for b in cf.bias] == pytest.approx(
+    assert cf.bias == g["counterfactual"]["bias"] and cf.bias_note == ""
+    assert cf.shifts == g["counterfactual"]["shifts"]
+    # a run from before the bias test for this pair: plain differences, nothing flagged
+    old = {k: v for k, v in g.items() if k != "counterfactual"}
+    bias, note = CV.class_deltas(old, o, CV.COUNTERFACTUAL, [5])
+    assert [b["delta"] for b in bias] == pytest.approx(
         list(np.subtract(g["val"]["per_class"], o["val"]["per_class"]))
     )
-    assert not any(b["flag"] for b in cf.bias) and "no bias test recorded" in cf.bias_note
-    assert [b["class"] for b in cf.bias if b["touched"]] == [5]  # the compacted fives
+    assert not any(b["flag"] for b in bias) and "no bias test recorded" in note
+    assert [b["class"] for b in bias if b["touched"]] == [5]
     recorded = {"bias": [{"class": 0, "delta": -0.5, "flag": True, "touched": False}]}
     bias, note = CV.class_deltas({"counterfactual": recorded}, {}, CV.COUNTERFACTUAL, [])
     assert bias == recorded["bias"] and note == ""

@@ -170,13 +170,18 @@ def test_compare_callback_draws_the_chunk_against_the_chosen_baseline(run, pages
     diff = np.array(g["val"]["confusion"]) - np.array(u["val"]["confusion"])
     assert np.array_equal(np.array(conf.data[0].z), diff)
     assert note.startswith("unguided lineage: where would I be without any guidance?")
-    # before the engine records counterfactual chunks, the selector says so; chosen anyway
-    # (e.g. kept while playing), the baseline map says why it is empty
+    # chunk 1: the counterfactual chunk is the unguided lineage's u1 (contract), and says so
     (options,) = pages["compare"].baseline_choices(1, run_id, 0)
-    assert options[1]["disabled"] and "not recorded" in options[1]["label"]
+    assert options[1] == {
+        "label": "counterfactual chunk (u1)",
+        "value": "counterfactual",
+        "disabled": False,
+    }
     out = pages["compare"].show_chunk_comparison(1, "counterfactual", run_id, 0, "light", None)
-    assert "before counterfactual chunks were recorded" in out[1].layout.annotations[0].text
-    assert out[2] == [] and "before counterfactual chunks" in out[4].layout.annotations[0].text
+    assert out[9] == "counterfactual chunk u1" and "unguided lineage's chunk u1" in out[7]
+    assert list(out[4].data[0].y) == pytest.approx(
+        [100 * b["delta"] for b in g["counterfactual"]["bias"]]
+    )
 
 
 def test_compare_says_how_much_of_each_edit_happened(run, pages):
@@ -185,8 +190,15 @@ def test_compare_says_how_much_of_each_edit_happened(run, pages):
     from hill_dash.dashboard import compare_view as CV
 
     store, run_id = run
-    view = CV.load_view(store, store.load_run(run_id), 1, CV.LINEAGE)
-    assert "not recorded" in str(pages["compare"].realized_view(view))
+    run_json = store.load_run(run_id)
+    view = CV.load_view(store, run_json, 1, CV.LINEAGE)
+    (share,) = run_json["chunks"][1]["realized"]  # the engine's: one pull edit
+    text = str(pages["compare"].realized_view(view))
+    assert f"moved {100 * share['latent']['guided']:.0f} % of the way" in text
+    assert "Pull 40 points to class 8" in text
+    assert "not recorded" in str(
+        pages["compare"].realized_view(dataclasses.replace(view, realized=[]))
+    )
     chunk = {
         "edits": [{"id": "e1", "kind": "compact", "indices": [1, 2], "beta": 0.5}],
         "realized": [

@@ -16,7 +16,6 @@ from hill_dash.engine import loop
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
 from hill_dash.engine.training import ChunkConfig
-from tests.counterfactual import ensure_counterfactual
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +33,8 @@ def run(tmp_path_factory, digits):
     fives = np.flatnonzero(digits.y_train == 5)[:30].tolist()
     loop.add_edit(store, run_id, Edit("compact", fives, beta=0.5))
     loop.run_chunk(store, run_id)
-    f2 = ensure_counterfactual(store, run_id, 2)
+    f2 = store.load_run(run_id)["chunks"][2]["counterfactual"]
+    assert f2 == "f2"
     return store, run_id, f2
 
 

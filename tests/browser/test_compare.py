@@ -19,20 +19,19 @@ from hill_dash.dashboard import compare_view as CV
 from hill_dash.engine.store import RunStore
 from hill_dash.session import Session
 from tests.browser.helpers import click, lasso, severe_logs, text_of
-from tests.counterfactual import ensure_counterfactual
 
 MAPS = ("compare-guided-graph", "compare-baseline-graph")
 WHOLE_PLOT = [(0.005, 0.005), (0.995, 0.005), (0.995, 0.995), (0.005, 0.995)]
 
 
 def train_run(data_dir, dataset: str) -> Session:
-    """chunk 0, a pull (chunk 1), a compact (chunk 2); a counterfactual for chunk 2."""
+    """chunk 0, a pull (chunk 1), a compact (chunk 2, with its counterfactual chunk f2)."""
     s = Session.new(dataset, projection="pca", epochs=2, data_dir=data_dir)
     s.pull_to_class(s.select_class(3)[:40], 8)
     s.train_chunk()
     s.compact(s.select_class(5)[:40], 0.5)
     s.train_chunk()
-    ensure_counterfactual(s.store, s.run_id, 2)
+    assert s.run["chunks"][2]["counterfactual"] == "f2"  # the engine's side branch
     return s
 
 
