@@ -233,8 +233,11 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         jobs.append((task, model, opt, parents[task.parent]))
     per = ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size)
     steps = _Steps(progress, len(tasks) * per + 1)
-    steady = _steady_rows(edits, len(data.y_train) + len(data.y_val))
-    trained = {t.task.lineage: t for t in _train(jobs, data, cfg, steps, should_stop, steady)}
+    visible = len(data.y_train) + len(data.y_val)
+    steady, dragged = _steady_rows(edits, visible), _dragged_rows(edits, visible)
+    trained = {
+        t.task.lineage: t for t in _train(jobs, data, cfg, steps, should_stop, steady, dragged)
+    }
     steps.report(f"chunk {index}: evaluating")
     recs = {lin: evaluate(data, t) | {"chunk": index} for lin, t in trained.items()}
     reference = trained.get("counterfactual", trained["twin"])
@@ -284,7 +287,7 @@ def _teacher(edits: list[Edit], parent, data: Dataset, anchor: bool) -> Teacher:
 
 
 def _train(
-    jobs, data: Dataset, cfg: RunConfig, steps: _Steps, should_stop, steady=None
+    jobs, data: Dataset, cfg: RunConfig, steps: _Steps, should_stop, steady=None, dragged=None
 ) -> list[Trained]:
     """Train every (task, model, optimizer, parent map) at once, one torch thread each."""
 
@@ -302,6 +305,7 @@ def _train(
             steps.reporter(label),
             should_stop,
             steady,
+            dragged,
         )
 
     if len(jobs) == 1:
@@ -394,6 +398,15 @@ def _steady_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
         sel = np.asarray(e.indices, dtype=np.int64)
         selected[sel[sel < visible]] = True
     return np.flatnonzero(~selected)
+
+
+def _dragged_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
+    """The visible points a move selected (placed on the next map by their own shift)."""
+    rows = [np.asarray(e.indices, dtype=np.int64) for e in edits if e.kind == "translate"]
+    if not rows:
+        return None
+    rows = np.unique(np.concatenate(rows))
+    return rows[rows < visible]
 
 
 def _shares(requests, before, after, reference) -> list[float | None]:
