@@ -60,6 +60,7 @@ __all__ = [
 Progress = Callable[[int, int, str], None]  # (step, total, message)
 LINEAGES = ("guided", "twin")  # the heads of a run
 MAX_PARALLEL = 2  # lineages trained at once (each on one torch thread)
+PROGRESS_SECONDS = 0.25  # at most one progress report this often (the bar polls every 0.5 s)
 
 
 @dataclass
@@ -441,17 +442,25 @@ def _n_batches(n: int, batch_size: int) -> int:
 
 
 class _Steps:
-    """Progress of a chunk whose lineages train at once: one count, one bar."""
+    """Progress of a chunk whose lineages train at once: one count, one bar.
+
+    Steps are counted as they happen but reported at most every PROGRESS_SECONDS: a report
+    is a write to the job's result cache (or Redis), and one per step cost a chunk on
+    digits seconds in the dashboard (300 writes).
+    """
 
     def __init__(self, progress: Progress | None, total: int):
         self.progress, self.total, self.done_steps = progress, total, 0
         self._lock = threading.Lock()
+        self._last = 0.0
 
     def reporter(self, label: str):
         def step(_step: int, _total: int, loss: float) -> None:
             with self._lock:
                 self.done_steps += 1
-                if self.progress is not None:
+                now = time.monotonic()
+                if self.progress is not None and now - self._last >= PROGRESS_SECONDS:
+                    self._last = now
                     self.progress(self.done_steps, self.total, f"{label}: loss {loss:.4f}")
 
         return step
