@@ -459,7 +459,8 @@ class _Steps:
             with self._lock:
                 self.done_steps += 1
                 now = time.monotonic()
-                if self.progress is not None and now - self._last >= PROGRESS_SECONDS:
+                last = self.done_steps >= self.total
+                if self.progress is not None and (last or now - self._last >= PROGRESS_SECONDS):
                     self._last = now
                     self.progress(self.done_steps, self.total, f"{label}: loss {loss:.4f}")
 
