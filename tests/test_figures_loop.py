@@ -25,15 +25,12 @@ def small_map(n: int = 6):
     return coords, y, pred, split
 
 
-def test_map_figure_has_fixed_traces_lasso_and_an_editable_box():
+def test_map_figure_has_fixed_traces_lasso_an_editable_box_and_no_hover_text():
     coords, y, pred, split = small_map()
     start, target = coords[:2], coords[:2] + [1.0, -1.0]
     fig = LM.make_map_figure(
         coords,
-        y,
-        ["a", "b", "c"],
-        "label",
-        LM.hover_texts(y, pred, split, ["a", "b", "c"]),
+        LM.Colouring("label", y, ("a", "b", "c")),
         "run-1",
         box=[0, 1, 2, 3],
         pending=(start, target),
@@ -42,51 +39,64 @@ def test_map_figure_has_fixed_traces_lasso_and_an_editable_box():
         selected=np.array([1, 2]),
         selection_revision="run-1:g2",
     )
-    assert [t.type for t in fig.data] == ["scattergl"] * 5
-    assert [t.name for t in fig.data][LM.MAIN] == "points"
-    main = fig.data[LM.MAIN]
-    np.testing.assert_array_equal(main.x, coords[:, 0])
-    assert list(main.selectedpoints) == [1, 2]
-    assert fig.layout.dragmode == "lasso" and fig.layout.uirevision == "run-1"
-    assert fig.layout.selectionrevision == "run-1:g2" and fig.layout.editrevision == "run-1:7"
-    assert fig.layout.clickanywhere is True
-    shape = fig.layout.shapes[0]
-    assert shape.editable and (shape.x0, shape.x1, shape.y0, shape.y1) == (0, 1, 2, 3)
-    arrows = fig.data[LM.PENDING_ARROWS]
-    np.testing.assert_array_equal(arrows.x[:3], [0, 1, np.nan])
-    np.testing.assert_array_equal(arrows.y[:2], [1, 0])
-    np.testing.assert_array_equal(fig.data[LM.PENDING_GHOSTS].x, target[:, 0])
-    assert fig.data[LM.PENDING_GHOSTS].marker.symbol == "circle-open"
-    assert fig.data[LM.PREVIEW_GHOSTS].showlegend is False  # nothing to preview
+    data, layout = fig["data"], fig["layout"]
+    assert [t["type"] for t in data] == ["scattergl"] * 5
+    main = data[LM.MAIN]
+    assert main["name"] == "points"
+    np.testing.assert_array_equal(decode(main["x"]), coords[:, 0])
+    assert decode(main["selectedpoints"]).tolist() == [1, 2]
+    # no per-point text: the tooltip asks the server; points outside the selection greyed
+    assert "text" not in main and "hovertext" not in main and main["hoverinfo"] == "none"
+    assert main["unselected"]["marker"]["color"] == LM.UNSELECTED
+    assert layout["dragmode"] == "lasso" and layout["uirevision"] == "run-1"
+    assert layout["selectionrevision"] == "run-1:g2" and layout["editrevision"] == "run-1:7"
+    assert layout["clickanywhere"] is True and layout["selections"] == []
+    shape = layout["shapes"][0]
+    assert shape["editable"] and [shape[k] for k in ("x0", "x1", "y0", "y1")] == [0, 1, 2, 3]
+    arrows_x = decode(data[LM.PENDING_ARROWS]["x"])
+    np.testing.assert_array_equal(arrows_x[:3], [0, 1, np.nan])
+    np.testing.assert_array_equal(decode(data[LM.PENDING_GHOSTS]["x"]), target[:, 0])
+    assert data[LM.PENDING_GHOSTS]["marker"]["symbol"] == "circle-open"
+    assert data[LM.PREVIEW_GHOSTS]["showlegend"] is False  # nothing to preview
+    # the legend sits above the plot, the colour bar in the right margin: no overlap
+    assert layout["legend"]["yanchor"] == "bottom" and layout["legend"]["y"] >= 1.0
+    assert main["marker"]["colorbar"]["x"] >= 1.0
+    assert layout["xaxis"]["tickfont"]["size"] >= 11
     assert LM.GRAPH_CONFIG["displaylogo"] is False
     assert LM.GRAPH_CONFIG["edits"] == {"shapePosition": True}
+    assert "toImage" not in LM.GRAPH_CONFIG["modeBarButtonsToRemove"]
+    assert LM.GRAPH_CONFIG["toImageButtonOptions"]["format"] == "png"
+    json.dumps(fig, default=str)  # a plain figure dict
 
 
-def test_hover_texts_name_label_prediction_and_split():
-    coords, y, pred, split = small_map()
-    text = LM.hover_texts(y, pred, split, ["zero", "one", "two"])
-    assert text[2] == "label two · pred one · train"
-    assert text[4] == "label one · pred two · val"
-    assert text[5] == "label two · pred two · test"
-
-
-def test_colours_are_stepped_categories_and_patches_stay_small():
+def test_colours_are_stepped_categories_or_a_continuous_scale_and_patches_stay_small():
     codes = np.array([0, 2, 1, 1], np.int16)
-    marker = LM.marker_for(codes, ["wrong", "correct", "x"], "label")
+    marker = LM.marker_for(LM.Colouring("label", codes, ("wrong", "correct", "x")))
     assert marker["cmin"] == -0.5 and marker["cmax"] == 2.5
     assert marker["colorbar"]["ticktext"] == ["wrong", "correct", "x"]
     assert (
         len(marker["colorscale"]) == 6 and marker["colorscale"][0][1] == marker["colorscale"][1][1]
     )
-    assert (
-        LM.marker_for(codes[:2], ["wrong", "correct"], "correct")["colorscale"][0][1]
-        == (LM.SPECIAL_COLOURS["correct"][0])
-    )
-    patch = LM.patch_colours(Patch(), np.arange(20_000) % 10, [str(i) for i in range(10)], "label")
+    two = LM.marker_for(LM.Colouring("correct", codes[:2], ("wrong", "correct")))
+    assert two["colorscale"][0][1] == LM.SPECIAL_COLOURS["correct"][0]
+    values = np.array([0.2, np.nan, 0.9], np.float32)
+    cont = LM.marker_for(LM.Colouring("confidence", values, (), "confidence", 0, 1, ".0%"))
+    assert cont["colorscale"] == LM.CONTINUOUS_SCALE and cont["showscale"] is True
+    assert (cont["cmin"], cont["cmax"]) == (0.0, 1.0)
+    assert cont["colorbar"]["tickformat"] == ".0%" and "tickvals" not in cont["colorbar"]
+    np.testing.assert_array_equal(decode(cont["color"]), values)
+    colouring = LM.Colouring("label", np.arange(20_000) % 10, tuple(str(i) for i in range(10)))
+    patch = LM.patch_colours(Patch(), colouring)
     op = patch.to_plotly_json()["operations"][0]
     assert op["location"] == ["data", LM.MAIN, "marker"]
     np.testing.assert_array_equal(decode(op["params"]["value"]["color"]), np.arange(20_000) % 10)
     assert len(json.dumps(patch.to_plotly_json())) < 60_000
+    sel = LM.patch_selection(Patch(), np.array([4, 9]), drop_outline=True).to_plotly_json()
+    ops = {tuple(o["location"]): o["params"]["value"] for o in sel["operations"]}
+    assert decode(ops[("data", 0, "selectedpoints")]).tolist() == [4, 9]
+    assert ops[("layout", "selections")] == []
+    kept = LM.patch_selection(Patch(), np.zeros(0, int), drop_outline=False).to_plotly_json()
+    assert [o["location"] for o in kept["operations"]] == [["data", 0, "selectedpoints"]]
 
 
 def test_ghost_and_box_patches_touch_only_their_traces():
@@ -114,8 +124,10 @@ def test_accuracy_and_gap_draw_guided_strong_and_twin_grey_dashed():
     fig = P.make_accuracy_figure([0, 1], [0.8, 0.9], [0.7, 0.85], [0.8, 0.88], [0.7, 0.8])
     by_name = {t.name: t for t in fig.data}
     assert by_name["guided val"].line.color == GUIDED and by_name["guided val"].line.dash == "solid"
-    assert by_name["twin val"].line.color == TWIN and by_name["twin val"].line.dash == "dash"
-    assert list(by_name["twin val"].y) == [0.7, 0.8]
+    unguided = by_name["unguided val"]
+    assert unguided.line.color == TWIN and unguided.line.dash == "dash"
+    assert list(unguided.y) == [0.7, 0.8]
+    assert list(fig.layout.xaxis.range) == [-0.5, 1.5]
     assert fig.layout.legend.orientation == "h"
     gap = P.make_gap_figure([0, 1, 2], [0.1, None, 0.05], [0.1, 0.12, 0.2])
     assert list(gap.data[0].y) == [0.1, None, 0.05] and gap.data[1].line.dash == "dash"
@@ -136,19 +148,37 @@ def test_bias_bars_flag_red_and_hatch_touched_classes():
     assert "chunk 3" in fig.layout.yaxis.title.text
 
 
-def test_adherence_skips_chunks_without_edits_and_drift_styles_roles():
-    fig = P.make_adherence_figure([0, 1, 2], [None, 0.6, -0.1])
-    assert list(fig.data[0].x) == [1, 2] and list(fig.data[0].y) == [0.6, -0.1]
-    assert fig.layout.yaxis.range[0] < -0.1
+def test_realized_share_bars_and_drift_styles_and_one_chunk_is_not_drawn_to_two():
+    fig = P.make_realized_figure([1, 3], [0.78, None], [0.03, 0.1], [0.01, -0.2])
+    assert [t.name for t in fig.data] == ["guided", "counterfactual", "unguided"]
+    assert list(fig.data[0].y) == [0.78, None] and fig.data[0].marker.color == GUIDED
+    assert fig.layout.barmode == "group" and fig.layout.yaxis.range[0] < -0.2
+    assert fig.layout.yaxis.range[1] >= 1.0
     drift = P.make_drift_figure(
-        [1, 2],
+        [1],
         [
-            ("edited", [0.3, 0.2], "guided"),
-            ("rest", [0.1, 0.1], "guided-rest"),
-            ("twin", [0.12, 0.1], "twin"),
+            ("edited", [0.3], "guided"),
+            ("rest", [0.1], "guided-rest"),
+            ("twin", [0.12], "twin"),
         ],
     )
     assert [t.line.dash for t in drift.data] == ["solid", "dot", "dash"]
+    assert list(drift.layout.xaxis.range) == [0.5, 1.5]  # not 0 to 2 with one chunk
+
+
+def test_step_curves_smooth_raw_and_mark_chunk_starts():
+    starts = [(0, 0), (1, 2)]
+    series = {
+        "guided": {"step": [0, 1, 2, 3], "value": [1.0, 0.5, None, 0.2], "starts": starts},
+        "twin": {"step": [0, 1, 2, 3], "value": [1.0, 0.6, 0.4, 0.3], "starts": starts},
+    }
+    smoothed = {k: list(s["value"]) for k, s in series.items()}
+    fig = P.make_step_curves_figure(series, "loss", smoothed, log_y=True)
+    assert [t.name for t in fig.data] == ["guided (raw)", "guided", "unguided (raw)", "unguided"]
+    assert fig.layout.yaxis.type == "log" and len(fig.layout.shapes) == 1
+    assert fig.layout.shapes[0].x0 == 2 and fig.data[3].line.dash == "dash"
+    acc = P.make_step_curves_figure(series, "acc", smoothed, log_y=False)
+    assert acc.layout.yaxis.type == "linear" and acc.layout.yaxis.tickformat == ".0%"
 
 
 def test_sample_figure_by_kind():

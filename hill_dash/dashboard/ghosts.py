@@ -8,6 +8,7 @@ so the browser only draws an even sample.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,8 +105,10 @@ def targets_on_map(
     of them). `points` restricts the ghosts to those map points (e.g. the selection
     being previewed). `total` counts every edited training point, drawn or not.
     """
+    edits = on_map(edits, md.n)
     if not edits:
         return Ghosts.empty()
+    Z, state = map_points_only(Z, state, md)
     teacher = build_teacher(edits, Z, state, md.y, md.split)
     idx = teacher.train_idx
     T = teacher.targets
@@ -132,13 +135,36 @@ def targets_on_map(
     return Ghosts(start, target, total)
 
 
+def map_points_only(Z: np.ndarray, state: MapState, md: MapData) -> tuple[np.ndarray, MapState]:
+    """Latents and map of the map's points only (train + val): test latents never enter a
+    preview (no UMAP inverse over them, no mean of them)."""
+    if len(Z) == md.n and len(state.coords) == md.n:
+        return Z, state
+    return Z[: md.n], dataclasses.replace(state, coords=md.coords, knn=None)
+
+
+def on_map(edits: list[Edit], n: int) -> list[Edit]:
+    """The edits restricted to the map's points (train + val): an edit stored before the
+    test split was taken off the map may name test points; they never count."""
+    out = []
+    for e in edits:
+        idx = [i for i in e.indices if i < n]
+        other = [i for i in e.other if i < n]
+        if idx and (other or e.kind != "separate"):
+            out.append(dataclasses.replace(e, indices=idx, other=other))
+    return out
+
+
 def preview(
     store: RunStore, run: dict, md: MapData, candidate: Edit | None
 ) -> tuple[Ghosts, Ghosts]:
-    """Ghosts of the fresh pending edits, and of the candidate edit applied after them."""
+    """Ghosts of the fresh pending edits, and of the candidate edit applied after them.
+
+    Only the map's points (train + val) enter: test latents never shape a preview.
+    """
     arrays = checkpoint_arrays(store, run["id"], md.checkpoint)
-    Z, state = arrays["Z"], MapState.from_arrays(arrays)
-    pending = fresh_edits(run)
+    Z, state = map_points_only(arrays["Z"], MapState.from_arrays(arrays), md)
+    pending = on_map(fresh_edits(run), md.n)
     ghosts = targets_on_map(pending, Z, state, md)
     if candidate is None:
         return ghosts, Ghosts.empty()
