@@ -97,6 +97,7 @@ layout = html.Div(
     [
         dcc.Store(id="selection-store", data=NO_SELECTION),
         dcc.Store(id="map-key", data=""),
+        dcc.Store(id="selection-mirror"),  # never written: the mirror callback's output
         dcc.Store(id="run-state", data={}),  # pending / redo / training of the shown run
         dcc.Store(id="store-change"),  # {"version", "run_id"?}: published to run-id / run-version
         # the training watchdog: ticks only while a chunk runs (see watch_training)
@@ -217,8 +218,10 @@ def update_map(
             c.by, c.values[:n_shown], c.names, c.title, c.cmin, c.cmax, c.tickformat
         )
 
+    # a new token whenever a patch changes a data array (see LM.make_map_figure)
+    data_rev = f"{color_by}:{sel_store.get('rev', 0)}:{version}"
     if not full and triggers == {"color-by"}:
-        return LM.patch_colours(Patch(), colours()), no_update, no_update
+        return LM.patch_colours(Patch(), colours(), data_rev), no_update, no_update
     box = selection.selection_box(md.coords, drawn)
     edit_rev = f"{sel_store.get('rev', 0)}:{version}"
     params, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma)
@@ -239,29 +242,32 @@ def update_map(
             edit_revision=edit_rev,
             selected=drawn,
             selection_revision=key,
+            data_revision=data_rev,
         )
         return fig, key, info
-    patch = LM.patch_ghosts(Patch(), *rings)
+    where = LM.home(md.coords)
+    patch = LM.patch_ghosts(
+        Patch(),
+        *rings,
+        LM.ring_radius(md.coords),
+        where,
+        with_pending=bool(triggers & {"run-version", "run-id"}),
+    )
     if triggers & {"run-version", "color-by"}:
-        LM.patch_colours(patch, colours())
+        LM.patch_colours(patch, colours(), data_rev)
     if triggers & {"run-version", "selection-store"}:
-        LM.patch_box(patch, box, edit_rev, run["id"])
+        LM.patch_box(patch, box, edit_rev, run["id"], where)
     if "selection-store" in triggers:
-        LM.patch_selection(patch, drawn, drop_outline=sel_store.get("source") != "lasso")
+        LM.patch_selection(patch, drawn, data_rev)
     return patch, no_update, info
 
 
-# A lasso's points -> the selection store, in the browser: only a bitset goes to the
-# server. A new selection starts a new move: Δ goes back to 0 (not on a redrawn map).
+# The page's lasso (assets/loop_lasso.js) reads the current selection and map from here.
 clientside_callback(
-    ClientsideFunction(namespace="hill", function_name="storeSelection"),
-    Output("selection-store", "data"),
-    Output("move-dx", "value", allow_duplicate=True),
-    Output("move-dy", "value", allow_duplicate=True),
-    Input("latent-graph", "selectedData"),
-    State("selection-store", "data"),
-    State("map-key", "data"),
-    prevent_initial_call=True,
+    ClientsideFunction(namespace="hill", function_name="mirrorSelection"),
+    Output("selection-mirror", "data"),
+    Input("selection-store", "data"),
+    Input("map-key", "data"),
 )
 
 

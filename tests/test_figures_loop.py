@@ -25,7 +25,7 @@ def small_map(n: int = 6):
     return coords, y, pred, split
 
 
-def test_map_figure_has_fixed_traces_lasso_an_editable_box_and_no_hover_text():
+def test_map_figure_has_one_trace_a_box_and_ghost_shapes_and_no_hover_text():
     coords, y, pred, split = small_map()
     start, target = coords[:2], coords[:2] + [1.0, -1.0]
     fig = LM.make_map_figure(
@@ -38,9 +38,10 @@ def test_map_figure_has_fixed_traces_lasso_an_editable_box_and_no_hover_text():
         edit_revision="7",
         selected=np.array([1, 2]),
         selection_revision="run-1:g2",
+        data_revision="label:3:1",
     )
     data, layout = fig["data"], fig["layout"]
-    assert [t["type"] for t in data] == ["scattergl"] * 5
+    assert [t["type"] for t in data] == ["scattergl"]
     main = data[LM.MAIN]
     assert main["name"] == "points"
     np.testing.assert_array_equal(decode(main["x"]), coords[:, 0])
@@ -50,14 +51,21 @@ def test_map_figure_has_fixed_traces_lasso_an_editable_box_and_no_hover_text():
     assert main["unselected"]["marker"]["color"] == LM.UNSELECTED
     assert layout["dragmode"] == "lasso" and layout["uirevision"] == "run-1"
     assert layout["selectionrevision"] == "run-1:g2" and layout["editrevision"] == "run-1:7"
-    assert layout["clickanywhere"] is True and layout["selections"] == []
-    shape = layout["shapes"][0]
-    assert shape["editable"] and [shape[k] for k in ("x0", "x1", "y0", "y1")] == [0, 1, 2, 3]
-    arrows_x = decode(data[LM.PENDING_ARROWS]["x"])
-    np.testing.assert_array_equal(arrows_x[:3], [0, 1, np.nan])
-    np.testing.assert_array_equal(decode(data[LM.PENDING_GHOSTS]["x"]), target[:, 0])
-    assert data[LM.PENDING_GHOSTS]["marker"]["symbol"] == "circle-open"
-    assert data[LM.PREVIEW_GHOSTS]["showlegend"] is False  # nothing to preview
+    assert layout["datarevision"] == "label:3:1"
+    # no template object (a cloned template makes plotly redraw every point) and no
+    # scaleanchor (it recomputes every point on each zoom): the page sets equal units
+    assert "template" not in layout and "scaleanchor" not in layout["yaxis"]
+    shapes = layout["shapes"]
+    assert len(shapes) == 5 and all("visible" not in s for s in shapes)
+    box = shapes[LM.BOX]
+    assert [box[k] for k in ("x0", "x1", "y0", "y1")] == [0, 1, 2, 3] and box["opacity"] == 1
+    assert shapes[LM.PENDING_ARROWS]["path"] == "M0,1L1,0M2,3L3,2"
+    rings = shapes[LM.PENDING_GHOSTS]
+    assert rings["path"].count("M") == 2 and rings["showlegend"] and rings["opacity"] == 1
+    # nothing to preview: its shapes are transparent, off the legend, at the map's middle
+    idle = shapes[LM.PREVIEW_GHOSTS]
+    assert idle["opacity"] == 0 and idle["showlegend"] is False
+    assert idle["path"] == "M5,6"  # the middle of x 0..10, y 1..11
     # the legend sits above the plot, the colour bar in the right margin: no overlap
     assert layout["legend"]["yanchor"] == "bottom" and layout["legend"]["y"] >= 1.0
     assert main["marker"]["colorbar"]["x"] >= 1.0
@@ -66,7 +74,16 @@ def test_map_figure_has_fixed_traces_lasso_an_editable_box_and_no_hover_text():
     assert LM.GRAPH_CONFIG["edits"] == {"shapePosition": True}
     assert "toImage" not in LM.GRAPH_CONFIG["modeBarButtonsToRemove"]
     assert LM.GRAPH_CONFIG["toImageButtonOptions"]["format"] == "png"
-    json.dumps(fig, default=str)  # a plain figure dict
+    json.dumps(fig)  # a plain figure dict of plain values
+
+
+def test_ring_and_arrow_paths_and_marker_sizes():
+    rings = LM.ring_path(np.array([[1.0, 2.0]]), 0.5)
+    pts = [tuple(map(float, p.split(","))) for p in rings[1:-1].split("L")]
+    assert len(pts) == 6 and rings.endswith("Z")
+    np.testing.assert_allclose(np.hypot(*(np.array(pts) - [1, 2]).T), 0.5, atol=1e-3)
+    assert LM.arrow_path(np.zeros((0, 2)), np.zeros((0, 2))) == ""
+    assert LM.marker_size(5_000) > LM.marker_size(70_000) > LM.marker_size(200_000)
 
 
 def test_colours_are_stepped_categories_or_a_continuous_scale_and_patches_stay_small():
@@ -86,37 +103,43 @@ def test_colours_are_stepped_categories_or_a_continuous_scale_and_patches_stay_s
     assert cont["colorbar"]["tickformat"] == ".0%" and "tickvals" not in cont["colorbar"]
     np.testing.assert_array_equal(decode(cont["color"]), values)
     colouring = LM.Colouring("label", np.arange(20_000) % 10, tuple(str(i) for i in range(10)))
-    patch = LM.patch_colours(Patch(), colouring)
+    patch = LM.patch_colours(Patch(), colouring, "r2")
     op = patch.to_plotly_json()["operations"][0]
     assert op["location"] == ["data", LM.MAIN, "marker"]
     np.testing.assert_array_equal(decode(op["params"]["value"]["color"]), np.arange(20_000) % 10)
     assert len(json.dumps(patch.to_plotly_json())) < 60_000
-    sel = LM.patch_selection(Patch(), np.array([4, 9]), drop_outline=True).to_plotly_json()
+    # a data array changed: a new data revision tells plotly to look at the arrays
+    assert patch.to_plotly_json()["operations"][1]["location"] == ["layout", "datarevision"]
+    sel = LM.patch_selection(Patch(), np.array([4, 9]), "r3").to_plotly_json()
     ops = {tuple(o["location"]): o["params"]["value"] for o in sel["operations"]}
     assert decode(ops[("data", 0, "selectedpoints")]).tolist() == [4, 9]
-    assert ops[("layout", "selections")] == []
-    kept = LM.patch_selection(Patch(), np.zeros(0, int), drop_outline=False).to_plotly_json()
-    assert [o["location"] for o in kept["operations"]] == [["data", 0, "selectedpoints"]]
+    assert ops[("layout", "datarevision")] == "r3"
+    none = LM.patch_selection(Patch(), np.zeros(0, int), "r4").to_plotly_json()
+    assert none["operations"][0]["params"]["value"] is None
 
 
-def test_ghost_and_box_patches_touch_only_their_traces():
+def test_ghost_and_box_patches_touch_only_their_shapes():
     start = np.array([[0, 0], [1, 1]], np.float32)
-    patch = LM.patch_ghosts(Patch(), (start, start + 1), None)
+    patch = LM.patch_ghosts(Patch(), (start, start + 1), None, 0.1, (5.0, 5.0))
     ops = {tuple(o["location"]): o["params"]["value"] for o in patch.to_plotly_json()["operations"]}
-    assert {k[1] for k in ops} == {1, 2, 3, 4}
-    np.testing.assert_array_equal(decode(ops[("data", 2, "x")]), [1, 2])
-    assert ops[("data", 2, "showlegend")] is True and ops[("data", 4, "showlegend")] is False
-    arrows_x = decode(ops[("data", 1, "x")])
-    np.testing.assert_array_equal(arrows_x[[0, 1, 3, 4]], [0, 1, 1, 2])
-    assert np.isnan(arrows_x[[2, 5]]).all()
+    assert set(ops) == {("layout", "shapes", i) for i in range(1, 5)}  # never the points
+    assert ops[("layout", "shapes", 1)]["path"] == "M0,0L1,1M1,1L2,2"
+    assert ops[("layout", "shapes", 2)]["showlegend"] is True
+    assert ops[("layout", "shapes", 4)]["opacity"] == 0
+    preview_only = LM.patch_ghosts(Patch(), None, (start, start), 0.1, with_pending=False)
+    locations = [o["location"] for o in preview_only.to_plotly_json()["operations"]]
+    assert locations == [["layout", "shapes", 3], ["layout", "shapes", 4]]
     box = LM.patch_box(Patch(), [0, 1, 0, 1], "3", "run").to_plotly_json()["operations"]
-    assert [o["location"] for o in box] == [["layout", "shapes"], ["layout", "editrevision"]]
+    assert [o["location"] for o in box] == [["layout", "shapes", 0], ["layout", "editrevision"]]
     assert box[1]["params"]["value"] == "run:3"
+    gone = LM.patch_box(Patch(), None, "4", "run", (2.0, 3.0)).to_plotly_json()["operations"]
+    shape = gone[0]["params"]["value"]
+    assert shape["opacity"] == 0 and (shape["x0"], shape["y1"]) == (2.0, 3.0)
 
 
 def test_empty_map_keeps_the_traces_and_says_why():
     fig = LM.make_empty_map_figure("No run yet — click Train chunk to start on digits")
-    assert len(fig.data) == 5
+    assert len(fig.data) == 1 and len(fig.layout.shapes) == 5
     assert fig.layout.annotations[0].text.startswith("No run yet")
 
 

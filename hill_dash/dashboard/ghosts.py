@@ -18,7 +18,7 @@ from hill_dash.engine.projection import MapState
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit, build_teacher
 
-MAX_GHOSTS = 2000  # ghost targets drawn per layer; more only slows the browser
+MAX_GHOSTS = 1000  # ghost targets drawn per layer (SVG paths); more only slows the browser
 KNN_GHOSTS = 200  # UMAP ghosts placed by a k-NN search per layer (the search is the cost)
 KNN_REFERENCE = 5000  # latent points that k-NN search looks among
 

@@ -90,7 +90,7 @@ def drift_series(
         d = selection_drift(store, run, indices)
         return d["chunk"], [
             (f"selection ({len(indices):,}) · guided", d["guided"], "guided"),
-            ("selection · twin", d["twin"], "twin"),
+            ("selection · unguided", d["twin"], "twin"),
         ]
     h = chunk_history(store, run)
     keys = ("drift_edited", "drift_rest", "drift_twin")
@@ -99,7 +99,7 @@ def drift_series(
     return curves["chunk"], [
         ("edited · guided", curves["drift_edited"], "guided"),
         ("rest · guided", curves["drift_rest"], "guided-rest"),
-        ("all · twin", curves["drift_twin"], "twin"),
+        ("all · unguided", curves["drift_twin"], "twin"),
     ]
 
 

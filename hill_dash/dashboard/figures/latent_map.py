@@ -1,11 +1,12 @@
 """The latent map of the Loop page: every point in one Scattergl trace, the selection box,
-and ghost targets of the edits (hollow markers at the end of thin arrows).
+and ghost targets of the edits (rings at the end of thin arrows).
 
-The traces sit in a fixed order (`MAIN`, then pending and preview ghosts) so a callback
-can patch colours, selection, box or ghosts with `dash.Patch` without resending the
-points; selections are read by `pointIndex` on trace `MAIN`. Every array goes to the
-browser as a typed array, and there is no per-point text: the page's tooltip asks the
-server about the one point under the pointer.
+One trace (`MAIN`) holds the points; the selection box and the ghosts are layout shapes
+in a fixed order (`BOX`, then pending and preview arrows and rings). A callback patches
+colours, selection, box or ghosts with `dash.Patch` without resending the points, and
+a shape patch does not make the browser redraw the points (WebGL redraws are what a
+large map costs). Every array goes to the browser as a typed array, and there is no
+per-point text: the page's tooltip asks the server about the one point under the pointer.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from dash import Patch
 
 from hill_dash.dashboard.figures import CLASS_COLOURS, GUIDED, TEMPLATE
 
-MAIN, PENDING_ARROWS, PENDING_GHOSTS, PREVIEW_ARROWS, PREVIEW_GHOSTS = range(5)
+MAIN = 0  # the one trace
+BOX, PENDING_ARROWS, PENDING_GHOSTS, PREVIEW_ARROWS, PREVIEW_GHOSTS = range(5)  # shapes
+RING = 0.006  # ghost ring radius, as a share of the map's extent
 PENDING_COLOUR = "#212529"  # targets of the edits the next chunk will use
 PREVIEW_COLOUR = "#e8590c"  # targets of the edit being prepared (not applied yet)
 UNSELECTED = "#ced4da"  # points outside the selection: greyed, still drawn
@@ -30,7 +33,7 @@ GRAPH_CONFIG = {
     "scrollZoom": True,
     "edits": {"shapePosition": True},  # the selection box can be dragged: the move gesture
     "editSelection": False,  # a dragged lasso outline would re-select, not move
-    "modeBarButtonsToRemove": ["autoScale2d", "select2d"],
+    "modeBarButtonsToRemove": ["autoScale2d"],
     "toImageButtonOptions": IMAGE_OPTIONS,
 }
 SPECIAL_COLOURS = {
@@ -42,6 +45,12 @@ UNLABELLED_COLOUR = "#868e96"
 CONTINUOUS_SCALE = "Viridis"
 
 Ghosts = tuple[np.ndarray, np.ndarray]  # (start (m, 2), target (m, 2)) on the map
+_TEMPLATE_LAYOUT = TEMPLATE.layout.to_plotly_json()
+TEMPLATE_LOOK = {
+    k: _TEMPLATE_LAYOUT[k]
+    for k in ("font", "paper_bgcolor", "plot_bgcolor", "hoverlabel", "colorway")
+    if k in _TEMPLATE_LAYOUT
+}
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ def _colorbar(title: str) -> dict:
 def marker_for(c: Colouring) -> dict:
     """Marker of the main trace: stepped categories with their names on the colour bar,
     or a continuous scale with a colour bar (NaN values drawn grey)."""
-    base = {"size": 5, "opacity": 0.85, "showscale": True}
+    base = {"size": marker_size(len(c.values)), "opacity": 0.85, "showscale": True}
     if c.continuous:
         bar = _colorbar(c.title or c.by) | ({"tickformat": c.tickformat} if c.tickformat else {})
         return base | {
@@ -119,18 +128,38 @@ def marker_for(c: Colouring) -> dict:
     }
 
 
-def arrow_xy(start: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of one line trace drawing every arrow, NaN-separated."""
-    m = len(start)
-    xy = np.full((m, 3, 2), np.nan, np.float32)
-    xy[:, 0], xy[:, 1] = start, target
-    flat = xy.reshape(3 * m, 2)
-    return flat[:, 0], flat[:, 1]
+def arrow_path(start: np.ndarray, target: np.ndarray) -> str:
+    """One SVG path drawing every arrow (start to target) in data coordinates."""
+    if len(start) == 0:
+        return ""
+    xy = np.concatenate([start, target], axis=1).astype(np.float64)
+    return "".join(f"M{a:.4g},{b:.4g}L{c:.4g},{d:.4g}" for a, b, c, d in xy)
 
 
-def box_shape(box: list[float]) -> dict:
-    """The draggable rectangle around the selection (shapes[0])."""
-    x0, x1, y0, y1 = box
+_RING = np.exp(2j * np.pi * np.arange(6) / 6)  # a hexagon reads as a ring at this size
+
+
+def ring_path(target: np.ndarray, radius: float) -> str:
+    """One SVG path of small rings (hexagons) around the targets, in data coordinates
+    (plotly's shape paths take absolute M/L/Z only; the axes share a scale)."""
+    if len(target) == 0:
+        return ""
+    t = np.asarray(target, np.float64)
+    xs = t[:, :1] + radius * _RING.real
+    ys = t[:, 1:2] + radius * _RING.imag
+    return "".join(
+        "M" + "L".join(f"{x:.4g},{y:.4g}" for x, y in zip(rx, ry, strict=True)) + "Z"
+        for rx, ry in zip(xs, ys, strict=True)
+    )
+
+
+# Shapes are never switched off (`visible` makes plotly recompute every point): an unused
+# one is transparent and sits, zero-sized, at `HOME`, the middle of the map.
+
+
+def box_shape(box: list[float] | None, home: tuple[float, float] = (0.0, 0.0)) -> dict:
+    """The draggable rectangle around the selection (shapes[BOX]); transparent without one."""
+    x0, x1, y0, y1 = box if box else (home[0], home[0], home[1], home[1])
     return {
         "type": "rect",
         "xref": "x",
@@ -139,39 +168,56 @@ def box_shape(box: list[float]) -> dict:
         "x1": x1,
         "y0": y0,
         "y1": y1,
-        "editable": True,
+        "opacity": 1 if box else 0,
         "layer": "above",
         "fillcolor": "rgba(31,95,191,0.05)",
         "line": {"color": GUIDED, "width": 2, "dash": "dash"},
     }
 
 
-def _ghost_traces(ghosts: Ghosts | None, colour: str, name: str) -> list[dict]:
+def ghost_shapes(
+    ghosts: Ghosts | None,
+    colour: str,
+    name: str,
+    radius: float,
+    home: tuple[float, float] = (0.0, 0.0),
+) -> list[dict]:
+    """Arrows and rings of one ghost layer as two path shapes (the rings in the legend)."""
     start, target = ghosts if ghosts is not None else (np.zeros((0, 2)), np.zeros((0, 2)))
-    ax, ay = arrow_xy(start, target)
+    shown = len(start) > 0
+    nothing = f"M{home[0]:.5g},{home[1]:.5g}"
+    base = {"type": "path", "xref": "x", "yref": "y", "layer": "above"}
     return [
-        {
-            "type": "scattergl",
-            "x": typed(ax),
-            "y": typed(ay),
-            "mode": "lines",
-            "opacity": 0.55,
+        base
+        | {
+            "path": arrow_path(start, target) or nothing,
             "line": {"color": colour, "width": 1},
-            "hoverinfo": "skip",
+            "opacity": 0.55 if shown else 0,
             "showlegend": False,
-            "name": f"{name} arrows",
+            "name": f"{name} (arrows)",
         },
-        {
-            "type": "scattergl",
-            "x": typed(target[:, 0]),
-            "y": typed(target[:, 1]),
-            "mode": "markers",
+        base
+        | {
+            "path": ring_path(target, radius) or nothing,
+            "line": {"color": colour, "width": 1.5},
+            "opacity": 1 if shown else 0,
+            "showlegend": shown,
             "name": name,
-            "marker": {"symbol": "circle-open", "size": 7, "color": colour, "line": {"width": 1.5}},
-            "hoverinfo": "skip",
-            "showlegend": len(start) > 0,
+            "legendgroup": name,
         },
     ]
+
+
+def ring_radius(coords: np.ndarray) -> float:
+    if len(coords) == 0:
+        return 0.05
+    span = np.asarray(coords.max(axis=0) - coords.min(axis=0), np.float64)
+    return float(max(span.max(), 1e-6) * RING)
+
+
+def marker_size(n: int) -> float:
+    """Smaller markers on denser maps: they stay readable and draw faster."""
+    return 5.0 if n <= 20_000 else 4.0 if n <= 100_000 else 3.0
 
 
 def main_trace(coords: np.ndarray, colouring: Colouring, selected: np.ndarray | None) -> dict:
@@ -204,6 +250,7 @@ def make_map_figure(
     edit_revision: str = "",
     selected: np.ndarray | None = None,
     selection_revision: str = "",
+    data_revision: str = "",
 ) -> dict:
     """The map as a figure dict: points coloured by `colouring`, the selection box, the
     ghost targets. A dict, not a `go.Figure`: validating 200,000 points costs time and
@@ -212,28 +259,47 @@ def make_map_figure(
     `uirevision` should stay the same for a run so zoom persists across chunks;
     `edit_revision` changes when a dragged box should snap back to `box`;
     `selection_revision` changes when the points moved (a new checkpoint): plotly's
-    lasso outline is dropped then and the selection is drawn from `selected`.
+    lasso outline is dropped then and the selection is drawn from `selected`;
+    `data_revision` must change whenever a later patch changes a data array (colours,
+    selection): with it, plotly does not compare 200,000-point arrays on every update,
+    and a patch of shapes alone does not redraw the points.
     """
     layout = map_layout(uirevision, edit_revision)
     layout |= {
-        "shapes": [box_shape(box)] if box else [],
+        "datarevision": data_revision or uirevision,
+        "shapes": map_shapes(box, pending, preview, ring_radius(coords), home(coords)),
         "selections": [],
         "selectionrevision": selection_revision or uirevision,
     }
-    layout["template"] = TEMPLATE.to_plotly_json()
-    return {
-        "data": [
-            main_trace(coords, colouring, selected),
-            *_ghost_traces(pending, PENDING_COLOUR, "targets of pending edits"),
-            *_ghost_traces(preview, PREVIEW_COLOUR, "preview (not applied)"),
-        ],
-        "layout": layout,
-    }
+    return {"data": [main_trace(coords, colouring, selected)], "layout": layout}
+
+
+def map_shapes(
+    box: list[float] | None,
+    pending: Ghosts | None,
+    preview: Ghosts | None,
+    radius: float,
+    where: tuple[float, float] = (0.0, 0.0),
+) -> list[dict]:
+    """Every shape of the map in its fixed place: box, pending arrows and rings, preview
+    arrows and rings."""
+    return [
+        box_shape(box, where),
+        *ghost_shapes(pending, PENDING_COLOUR, "targets of pending edits", radius, where),
+        *ghost_shapes(preview, PREVIEW_COLOUR, "preview (not applied)", radius, where),
+    ]
+
+
+def home(coords: np.ndarray) -> tuple[float, float]:
+    """Where unused shapes wait: the middle of the map (never widening its range)."""
+    if len(coords) == 0:
+        return (0.0, 0.0)
+    mid = (coords.min(axis=0) + coords.max(axis=0)) / 2
+    return (float(mid[0]), float(mid[1]))
 
 
 def make_empty_map_figure(message: str) -> go.Figure:
     """The map's placeholder: the same traces (empty) so patches stay valid, and a message."""
-    empty = np.zeros((0, 2), np.float32)
     main = {
         "type": "scattergl",
         "x": [],
@@ -259,14 +325,8 @@ def make_empty_map_figure(message: str) -> go.Figure:
             }
         ],
     }
-    return go.Figure(
-        [
-            main,
-            *_ghost_traces((empty, empty), PENDING_COLOUR, "pending"),
-            *_ghost_traces((empty, empty), PREVIEW_COLOUR, "preview"),
-        ],
-        layout,
-    )
+    layout["shapes"] = map_shapes(None, None, None, 0.05)
+    return go.Figure([main], layout)
 
 
 def map_layout(uirevision: str, edit_revision: str) -> dict:
@@ -283,7 +343,9 @@ def map_layout(uirevision: str, edit_revision: str) -> dict:
         "automargin": False,
     }
     return {
-        "template": TEMPLATE,
+        # the template's look inline, not `template`: the graph clones the layout on every
+        # update, and a cloned template makes plotly recompute and redraw every point
+        **TEMPLATE_LOOK,
         "height": MAP_HEIGHT,
         # a fixed right margin holds the colour bar: recolouring never resizes the map
         "margin": {"l": 42, "r": 130, "t": 30, "b": 28, "autoexpand": False},
@@ -303,47 +365,53 @@ def map_layout(uirevision: str, edit_revision: str) -> dict:
             "bgcolor": "rgba(0,0,0,0)",
             "font": {"size": 11},
         },
+        # equal units on both axes are set by the page once per map (assets/loop.js,
+        # `equalAspect`): plotly's scaleanchor recomputes every point on each zoom
         "xaxis": axis,
-        "yaxis": axis | {"scaleanchor": "x", "scaleratio": 1},
+        "yaxis": axis,
     }
 
 
 # -- patches (partial updates of a drawn map) -------------------------------------------
 
 
-def patch_colours(patch: Patch, colouring: Colouring) -> Patch:
+def patch_colours(patch: Patch, colouring: Colouring, data_revision: str) -> Patch:
     patch["data"][MAIN]["marker"] = marker_for(colouring)
+    patch["layout"]["datarevision"] = data_revision
     return patch
 
 
-def patch_selection(patch: Patch, selected: np.ndarray, drop_outline: bool) -> Patch:
-    """Which points are selected (none: every point drawn normally); `drop_outline` also
-    removes plotly's lasso outline (a selection made by "Find points" or a click)."""
+def patch_selection(patch: Patch, selected: np.ndarray, data_revision: str) -> Patch:
+    """Which points are selected (none: every point drawn normally)."""
     patch["data"][MAIN]["selectedpoints"] = typed(selected, "i4") if len(selected) else None
-    if drop_outline:
-        patch["layout"]["selections"] = []
+    patch["layout"]["datarevision"] = data_revision
     return patch
 
 
-def patch_points(patch: Patch, coords: np.ndarray, colouring: Colouring) -> Patch:
-    """Points shown (e.g. validation points toggled): positions and colours together."""
-    patch["data"][MAIN]["x"] = typed(coords[:, 0])
-    patch["data"][MAIN]["y"] = typed(coords[:, 1])
-    return patch_colours(patch, colouring)
-
-
-def patch_box(patch: Patch, box: list[float] | None, edit_revision: str, uirevision: str) -> Patch:
-    patch["layout"]["shapes"] = [box_shape(box)] if box else []
+def patch_box(
+    patch: Patch,
+    box: list[float] | None,
+    edit_revision: str,
+    uirevision: str,
+    where: tuple[float, float] = (0.0, 0.0),
+) -> Patch:
+    patch["layout"]["shapes"][BOX] = box_shape(box, where)
     patch["layout"]["editrevision"] = f"{uirevision}:{edit_revision}"
     return patch
 
 
-def patch_ghosts(patch: Patch, pending: Ghosts | None, preview: Ghosts | None) -> Patch:
-    for trace, ghosts in ((PENDING_ARROWS, pending), (PREVIEW_ARROWS, preview)):
-        start, target = ghosts if ghosts is not None else (np.zeros((0, 2)), np.zeros((0, 2)))
-        ax, ay = arrow_xy(start, target)
-        patch["data"][trace]["x"], patch["data"][trace]["y"] = typed(ax), typed(ay)
-        patch["data"][trace + 1]["x"] = typed(target[:, 0])
-        patch["data"][trace + 1]["y"] = typed(target[:, 1])
-        patch["data"][trace + 1]["showlegend"] = len(start) > 0
+def patch_ghosts(
+    patch: Patch,
+    pending: Ghosts | None,
+    preview: Ghosts | None,
+    radius: float,
+    where: tuple[float, float] = (0.0, 0.0),
+    with_pending: bool = True,
+) -> Patch:
+    """The ghost shapes only (the points are not redrawn); the pending layer only when
+    `with_pending` (it changes with the pending edits, not with the preview)."""
+    shapes = map_shapes(None, pending, preview, radius, where)
+    first = PENDING_ARROWS if with_pending else PREVIEW_ARROWS
+    for i in range(first, PREVIEW_GHOSTS + 1):
+        patch["layout"]["shapes"][i] = shapes[i]
     return patch
