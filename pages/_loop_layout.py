@@ -294,6 +294,8 @@ def labelled(label: str, component, width: int) -> dbc.Col:
 
 
 def number(component_id: str, value: float | None, **kw) -> dbc.Input:
+    """A number field. Its range is checked by the page (selection.tool_params), not by the
+    browser: a browser-invalid value would arrive as empty and be reported as such."""
     return dbc.Input(id=component_id, type="number", value=value, **kw)
 
 
@@ -307,14 +309,12 @@ advanced = dbc.Collapse(
     [
         dbc.Row(
             [
-                labelled("learning rate", session_number("lr-input", None, min=0, step="any"), 6),
-                labelled("batch size", session_number("batch-input", None, min=1, step=1), 6),
-                labelled(
-                    "anchor weight", session_number("anchor-input", None, min=0, step="any"), 6
-                ),
+                labelled("learning rate", session_number("lr-input", None, step="any"), 6),
+                labelled("batch size", session_number("batch-input", None, step=1), 6),
+                labelled("anchor weight", session_number("anchor-input", None, step="any"), 6),
                 labelled(
                     "output distillation",
-                    session_number("kd-input", None, min=0, step="any"),
+                    session_number("kd-input", None, step="any"),
                     6,
                 ),
             ],
@@ -522,15 +522,13 @@ edit_card = side_card(
             dbc.InputGroupText("class"),
             dbc.Select(id="pull-class", options=[]),
             dbc.InputGroupText("α"),
-            number("pull-alpha", 1.0, min=0, max=1, step=0.1),
+            number("pull-alpha", 1.0, step=0.1),
         ),
-        tool_pane(
-            "compact", dbc.InputGroupText("β"), number("compact-beta", 0.5, min=0, max=1, step=0.1)
-        ),
+        tool_pane("compact", dbc.InputGroupText("β"), number("compact-beta", 0.5, step=0.1)),
         tool_pane(
             "separate",
             dbc.InputGroupText("γ"),
-            number("separate-gamma", 1.0, min=0, max=10, step=0.1),
+            number("separate-gamma", 1.0, step=0.1),
         ),
         html.Div(
             [
