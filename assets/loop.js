@@ -266,17 +266,35 @@
         window.Plotly.relayout(gd, upd);
     }
 
-    function hook() {
+    function onAfterPlot() {
         var gd = plotDiv();
-        if (!gd || !gd.on || gd.__hillHooked) return;
-        gd.__hillHooked = true;
-        gd.on("plotly_afterplot", function () {
-            unpack(gd);
-            equalAspect(gd);
-        });
+        if (!gd) return;
         unpack(gd);
         equalAspect(gd);
     }
+
+    function hook() {
+        var gd = plotDiv();
+        if (!gd || !gd.on) return;
+        // (re)attach: a new plot element, or plotly dropped its listeners (newPlot)
+        var hooked = gd.listeners && gd.listeners("plotly_afterplot").indexOf(onAfterPlot) >= 0;
+        if (hooked) return;
+        gd.on("plotly_afterplot", onAfterPlot);
+        onAfterPlot();
+    }
+
+    // -- SVG downloads: a small button by each figure (the mode bar's camera gives PNG) ------
+
+    document.addEventListener("click", function (ev) {
+        var btn = ev.target && ev.target.closest && ev.target.closest(".hill-svg");
+        if (!btn) return;
+        var gd = document.querySelector("#" + btn.getAttribute("data-graph") + " .js-plotly-plot");
+        if (gd && window.Plotly) {
+            window.Plotly.downloadImage(gd, {
+                format: "svg", filename: btn.getAttribute("data-filename") || "hill-figure",
+            });
+        }
+    });
 
     setInterval(hook, 300);
 

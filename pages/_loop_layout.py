@@ -21,18 +21,30 @@ from hill_dash.dashboard.views import MAX_EPOCHS
 from pages._ui import labelled_col, titled_card
 
 
-def panel_config(graph_id: str, fmt: str = "png") -> dict:
-    """A panel's mode bar: the camera (PNG or SVG, named after the panel) and reset."""
+def panel_config(graph_id: str) -> dict:
+    """A panel's mode bar: the camera (a PNG named after the panel) and reset. Never
+    changed later: a new config makes plotly re-create the plot and drop Dash's event
+    listeners (clicks, hover)."""
     return {
         "displaylogo": False,
         "displayModeBar": "hover",
         "modeBarButtons": [["toImage", "resetScale2d"]],
         "toImageButtonOptions": {
-            "format": fmt,
+            "format": "png",
             "scale": 2,
             "filename": "hill-" + graph_id.removesuffix("-graph"),
         },
     }
+
+
+def svg_button(graph_id: str) -> html.Button:
+    """ "SVG": downloads the figure as SVG (assets/loop.js; the camera gives PNG)."""
+    return html.Button(
+        "SVG",
+        className="hill-svg btn btn-link btn-sm p-0 ms-2 align-baseline",
+        title="download this figure as SVG (the camera in its mode bar: PNG)",
+        **{"data-graph": graph_id, "data-filename": "hill-" + graph_id.removesuffix("-graph")},
+    )
 
 
 def no_run_message() -> str:
@@ -55,7 +67,12 @@ color_by = small_select("color-by", COLOR_OPTIONS, "label", style={"width": "14r
 
 map_header = dbc.Row(
     [
-        dbc.Col(html.Span("Latent map", id="map-title", className="fw-semibold")),
+        dbc.Col(
+            [
+                html.Span("Latent map", id="map-title", className="fw-semibold"),
+                svg_button("latent-graph"),
+            ]
+        ),
         dbc.Col(
             [
                 html.Small("colour by", className="text-muted me-2"),
@@ -156,6 +173,7 @@ def panel(title: str, graph_id: str, note: str = "", controls=None) -> dbc.Card:
     head = [
         html.Span(title, className="fw-semibold"),
         html.Small(f" {note}", className="text-muted"),
+        svg_button(graph_id),
     ]
     body = [dcc.Graph(id=graph_id, config=panel_config(graph_id), figure=P.placeholder_figure(""))]
     if controls is not None:
@@ -256,19 +274,6 @@ panels = html.Div(
                 md=12,
             ),
             className="g-2 mb-2",
-        ),
-        html.Div(
-            [
-                html.Small("figure downloads (camera in each mode bar): ", className="text-muted"),
-                dbc.RadioItems(
-                    id="image-format",
-                    value="png",
-                    inline=True,
-                    className="d-inline-block small",
-                    options=[{"label": "PNG", "value": "png"}, {"label": "SVG", "value": "svg"}],
-                ),
-            ],
-            className="mb-3",
         ),
     ]
 )
@@ -473,8 +478,8 @@ selection_card = side_card(
 # What each tool does to the selected TRAINING points (validation points never get targets).
 TOOL_HELP = {
     "move": "Moves the selected training points by the arrow, keeping their shape, relative "
-    "to the rest of the space. Drag the dashed box, click where the cluster should go, or "
-    "type the shift in map units:",
+    "to the rest of the space. Drag the selection box by its edge, click where the cluster "
+    "should go, or type the shift in map units:",
     "pull": "Moves the selection's centre α of the way to the centre of the class's "
     "unedited training points, keeping its shape. Points of another label count as "
     "relabels (potential bias).",

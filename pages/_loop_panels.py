@@ -1,5 +1,5 @@
 """The Loop page's linked panels: per-chunk curves, bias, realized shares, drift, the
-chunk log, per-step training curves, and how the figures download.
+chunk log and per-step training curves.
 
 Not a page (the name begins with "_"): `pages/loop.py` imports it, which registers these
 callbacks. Each is a thin wrapper over `hill_dash.dashboard.history` and the figure
@@ -8,22 +8,13 @@ builders in `hill_dash.dashboard.figures.panels`.
 
 from __future__ import annotations
 
-from dash import Input, Output, State, callback
+from dash import Input, Output, callback
 
 from hill_dash.dashboard import history, selection, views
 from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures import panels as P
-from pages._loop_layout import no_run_message, panel_config
+from pages._loop_layout import no_run_message
 from pages._loop_render import chunk_table, last_edits
-
-GRAPHS = (
-    "accuracy-graph",
-    "gap-graph",
-    "drift-graph",
-    "bias-graph",
-    "realized-graph",
-    "step-curves-graph",
-)
 
 
 @callback(
@@ -108,18 +99,3 @@ def draw_step_curves(run_id, _version, key, smoothing, log_y):
     weight = smoothing if isinstance(smoothing, (int, float)) else 0.0
     smoothed = {k: history.smooth(s["value"], weight) for k, s in series.items()}
     return P.make_step_curves_figure(series, key, smoothed, bool(log_y))
-
-
-@callback(
-    *[Output(g, "config") for g in GRAPHS],
-    Output("latent-graph", "config"),
-    Input("image-format", "value"),
-    State("latent-graph", "config"),
-    prevent_initial_call=True,
-)
-def image_format(fmt, map_config):
-    """The camera in every mode bar downloads PNG or SVG."""
-    fmt = "svg" if fmt == "svg" else "png"
-    panels = [panel_config(g, fmt) for g in GRAPHS]
-    options = (map_config or {}).get("toImageButtonOptions", {})
-    return *panels, (map_config or {}) | {"toImageButtonOptions": options | {"format": fmt}}

@@ -1,6 +1,6 @@
 """Loop: lasso a cluster on the latent map, edit it, train the next chunk, see what it did.
 
-A person selects points on the guided head's map, moves them (drag the dashed box, click
+A person selects points on the guided head's map, moves them (drag the selection box, click
 where they should go, or type Δ), pulls them to a class, compacts or separates them, and
 sees the targets as ghosts before training. "Train chunk" runs the guided chunk and the
 unguided lineage's chunk as a background job with a progress bar and Cancel; afterwards

@@ -173,7 +173,7 @@ def test_make_edit_maps_tools_and_explains_what_is_missing():
     assert selection.make_edit("compact", idx, beta=0.2).beta == 0.2
     assert selection.make_edit("separate", idx, other=np.array([9])).other == [9]
     for tool, kw, words in (
-        ("move", {}, "drag the dashed box"),
+        ("move", {}, "drag the selection box"),
         ("pull", {}, "choose the class"),
         ("compact", {"beta": 2}, "from 0 to 1"),
         ("compact", {"beta": None}, "β is empty"),

@@ -237,7 +237,8 @@ def make_edit(
         dx, dy = _number(dx, "Δx"), _number(dy, "Δy")
         if dx == 0 and dy == 0:
             raise StoreError(
-                "Move: drag the dashed box, click where the cluster should go, or type Δx / Δy."
+                "Move: drag the selection box by its edge, click where the cluster should go, "
+                "or type Δx / Δy."
             )
         return Edit("translate", idx, dx=dx, dy=dy)
     if tool == "pull":

@@ -171,7 +171,9 @@ def box_shape(box: list[float] | None, home: tuple[float, float] = (0.0, 0.0)) -
         "opacity": 1 if box else 0,
         "layer": "above",
         "fillcolor": "rgba(31,95,191,0.05)",
-        "line": {"color": GUIDED, "width": 2, "dash": "dash"},
+        # solid: a dashed edge can only be grabbed on its dashes (the inside lets the pointer
+        # through to the points, see assets/loop.css)
+        "line": {"color": GUIDED, "width": 3},
     }
 
 
