@@ -211,7 +211,7 @@ def main() -> None:
         bench_case("digits mlp", load_builtin("digits", seed=0), "mlp", 5, args.reps),
         bench_case(
             "mnist1d cnn1d",
-            load_builtin("mnist1d", data_dir="/tmp/hill-bench-data", seed=0),
+            load_builtin("mnist1d", data_dir=None, seed=0),  # generated in memory, no cache
             "cnn1d",
             5,
             args.reps,

@@ -16,6 +16,7 @@ import numpy as np
 
 from hill_dash.engine import loop
 from hill_dash.engine.data import Dataset, load_dataset
+from hill_dash.engine.models import ModelConfig
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
 from hill_dash.engine.training import ChunkConfig
@@ -29,7 +30,7 @@ class MapView:
     coords: np.ndarray  # (n, 2)
     labels: np.ndarray  # (n,)
     pred: np.ndarray  # (n,)
-    split: np.ndarray  # (n,) "train" | "val" | "test"
+    split: np.ndarray  # (n,) "train" | "val" (the locked test split is never on a map view)
 
 
 class Session:
@@ -44,7 +45,7 @@ class Session:
     def new(
         cls,
         dataset: str | Dataset = "digits",
-        model: str | None = None,
+        model: str | ModelConfig | None = None,
         latent_dim: int = 32,
         projection: str = "umap",
         epochs: int = 5,
@@ -54,6 +55,10 @@ class Session:
         train_first: bool = True,
         progress=None,
     ) -> Session:
+        """A new run on ``dataset``: a built-in name (``digits``, ``mnist1d`` or a scenario
+        such as ``digits-decoy``, see ``hill_dash.engine.scenarios``), a file path, or a
+        Dataset. ``model``: a built-in name, None (by data kind), or a ``ModelConfig``
+        such as ``hill_dash.engine.models.custom_config("mypkg.models:make", "encoder")``."""
         store = RunStore(data_dir)
         data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, store.root, seed)
         run_id = loop.create_run(
@@ -85,14 +90,17 @@ class Session:
         return loop.run_chunk(self.store, self.run_id, progress=progress, overrides=overrides)
 
     def map(self, lineage: str = "guided") -> MapView:
+        """The head's map: "guided", or "twin" (the unguided lineage). The locked test split
+        is not on it: only training and validation points (in that order)."""
         ck = self.run["heads"][lineage]
         arrays = self.store.load_arrays(self.run_id, ck)
+        shown = len(self.data.y_train) + len(self.data.y_val)
         return MapView(
             ck,
-            arrays["coords"],
-            self.data.all_y(),
-            arrays["logits"].argmax(1),
-            self.data.split_array(),
+            arrays["coords"][:shown],
+            self.data.all_y()[:shown],
+            arrays["logits"][:shown].argmax(1),
+            self.data.split_array()[:shown],
         )
 
     # -- selection and edits ------------------------------------------------
@@ -138,20 +146,44 @@ class Session:
         ]
 
     def compare(self) -> dict:
-        """Latest guided vs twin: validation accuracy, gap, and their differences."""
-        last = self.history()[-1]
-        g, u = last["guided"], last["twin"]
-        return {
-            "chunk": last["chunk"],
+        """The latest chunk: guided against the unguided lineage ("twin": same start, same
+        batches, never an edit) and against the counterfactual chunk (the same guided
+        checkpoint, same batches, without this chunk's edits).
+
+        "realized": per edit, the share of the requested change that happened relative to
+        the rest of the space, in latent space and on the map, for the guided run, the
+        counterfactual and the unguided lineage. "bias" / "shifts": paired tests against
+        the unguided lineage; "counterfactual": the same against the counterfactual.
+        """
+        run = self.run
+        chunk = run["chunks"][-1]
+        recs = self.store.metrics(self.run_id, run)
+        g, u = recs[chunk["guided"]], recs[chunk["twin"]]
+        cf = recs.get(chunk.get("counterfactual") or "")
+        out = {
+            "chunk": chunk["index"],
             "val_acc": {
                 "guided": g["val"]["acc"],
                 "twin": u["val"]["acc"],
                 "delta": g["val"]["acc"] - u["val"]["acc"],
             },
             "gap": {"guided": g["gap"], "twin": u["gap"], "delta": g["gap"] - u["gap"]},
-            "adherence": g.get("adherence"),
+            "realized": chunk.get("realized", []),
             "bias": g.get("bias", []),
+            "shifts": g.get("shifts", []),
         }
+        if cf is not None:
+            out["counterfactual"] = {
+                "checkpoint": chunk["counterfactual"],
+                "val_acc": cf["val"]["acc"],
+                "delta": g["val"]["acc"] - cf["val"]["acc"],
+                **(g.get("counterfactual") or {}),
+            }
+        return out
+
+    def refit_map(self, method: str | None = None) -> dict:
+        """A fresh layout of the heads' maps (recorded in the run); no pending edits allowed."""
+        return loop.refit_map(self.store, self.run_id, method)
 
     def reveal_test(self) -> dict:
         return loop.reveal_test(self.store, self.run_id)

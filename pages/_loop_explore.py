@@ -13,7 +13,7 @@ import time
 from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from hill_dash.dashboard import points, refit, selection, thumbnails, views
+from hill_dash.dashboard import points, refit, selection, views
 from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures import panels as P
 from hill_dash.engine.errors import HillError
@@ -63,7 +63,7 @@ def show_hovered(hover, run_id):
         )
     s = _sample(store, md, index)
     bbox = (hover["points"][0] or {}).get("bbox")
-    uri = thumbnails.thumbnail_uri(s["x"], s["kind"])
+    uri = views.thumbnail(store, md, index)
     caption = tooltip(s, uri)[1:]
     return (
         bbox is not None,
@@ -99,7 +99,7 @@ def show_gallery(sel_store, sort, run_id, _version):
     items = []
     for i in order.tolist():
         s = _sample(store, md, i)
-        items.append(s | {"uri": thumbnails.thumbnail_uri(s["x"], s["kind"])})
+        items.append(s | {"uri": views.thumbnail(store, md, i)})
     note = dict(points.GALLERY_SORTS).get(sort, "by index")
     return gallery(items, len(sel), note)
 

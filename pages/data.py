@@ -1,4 +1,9 @@
-"""Data: choose a data set (built-in or your own file), a model and settings; start a run.
+"""Data: choose a data set (built-in, a scenario, or your own file), a model and settings;
+start a run.
+
+Scenarios (issue 10) are built-ins where a person can know something the labels do not say;
+the summary shows each one's description. A model of your own (module:factory and a latent
+layer) is offered only when the dashboard was started with HILL_DASH_ALLOW_CUSTOM_MODELS=1.
 
 Uploads are untrusted: `hill_dash.dashboard.uploads` refuses files over 64 MB before decoding, saves
 the bytes under a generated name and validates them. Problems are shown inline, naming
@@ -18,7 +23,7 @@ from dash import Input, Output, State, callback, clientside_callback, dcc, html
 from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures.panels import placeholder_figure
 from hill_dash.dashboard.figures.samples import make_samples_figure
-from hill_dash.dashboard.new_run import ARCHS_BY_KIND, start_run
+from hill_dash.dashboard.new_run import ARCHS_BY_KIND, custom_models_allowed, start_run
 from hill_dash.dashboard.uploads import (
     UPLOAD_LIMIT_BYTES,
     display_name,
@@ -28,173 +33,19 @@ from hill_dash.dashboard.uploads import (
 )
 from hill_dash.engine.errors import DataError, HillError
 from hill_dash.engine.models import ARCHS, default_arch
-from pages._ui import labelled_col, titled_card
+from pages._data_layout import (
+    BUILTIN_OPTIONS,
+    CUSTOM_ROW_CLASS,
+    data_choice,
+    data_overview,
+    model_settings,
+    start,
+    summary_table,
+)
 
 dash.register_page(__name__, path="/data", name="Data", title="HILL Dash · data")
 
-BUILTIN_OPTIONS = (
-    {"label": "digits (8×8 images)", "value": "digits"},
-    {"label": "mnist1d (1-D signals)", "value": "mnist1d"},
-)
-
-# -- layout fragments --------------------------------------------------------------------
-
-data_choice = dbc.Card(
-    [
-        dbc.CardHeader("1 · Data set"),
-        dbc.CardBody(
-            [
-                dbc.RadioItems(
-                    id="dataset-select",
-                    value="digits",
-                    inline=True,
-                    className="mb-2",
-                    options=[*BUILTIN_OPTIONS],
-                ),
-                dcc.Upload(
-                    id="data-upload",
-                    accept=".npz,.csv",
-                    multiple=False,
-                    children=html.Div(
-                        [
-                            "Drop a ",
-                            html.Code(".npz"),
-                            " (arrays X, y) or ",
-                            html.Code(".csv"),
-                            " (header row, label column) here, or ",
-                            html.A("choose a file", href="#"),
-                            f" · at most {UPLOAD_LIMIT_BYTES // 2**20} MB",
-                        ]
-                    ),
-                    style={
-                        "borderWidth": "1px",
-                        "borderStyle": "dashed",
-                        "borderRadius": "6px",
-                        "padding": "14px",
-                        "textAlign": "center",
-                    },
-                ),
-                dbc.Alert(
-                    id="data-error",
-                    is_open=False,
-                    color="danger",
-                    className="mt-2 mb-0",
-                    dismissable=True,
-                ),
-            ]
-        ),
-    ],
-    className="mb-2",
-)
-
-data_overview = dbc.Card(
-    [
-        dbc.CardHeader("Summary"),
-        dbc.CardBody(
-            [
-                dcc.Loading(html.Div(id="data-summary")),
-                dcc.Graph(
-                    id="data-samples-graph",
-                    config={"displayModeBar": False},
-                    figure=placeholder_figure("loading…", 150),
-                ),
-            ]
-        ),
-    ],
-    className="mb-2",
-)
-
-model_settings = titled_card(
-    "2 · Model and loop settings",
-    [
-        dbc.Row(
-            [
-                labelled_col(
-                    "Model",
-                    dbc.Select(
-                        id="model-select",
-                        value="cnn2d",
-                        options=[{"label": a, "value": a} for a in ARCHS],
-                    ),
-                    md=4,
-                ),
-                labelled_col(
-                    "Latent width",
-                    dbc.Input(
-                        id="latent-dim-input", type="number", value=32, min=2, max=512, step=1
-                    ),
-                    md=4,
-                ),
-                labelled_col(
-                    "Map projection",
-                    dbc.Select(
-                        id="data-projection-select",
-                        value="umap",
-                        options=[
-                            {"label": "UMAP (aligned updates)", "value": "umap"},
-                            {"label": "PCA (instant, exact inverse)", "value": "pca"},
-                        ],
-                    ),
-                    md=4,
-                ),
-            ],
-            className="g-2",
-        ),
-        dbc.Row(
-            [
-                labelled_col(
-                    "Epochs per chunk",
-                    dbc.Input(
-                        id="data-epochs-input", type="number", value=5, min=1, max=200, step=1
-                    ),
-                    md=3,
-                ),
-                labelled_col(
-                    "Teacher weight λ",
-                    dbc.Input(
-                        id="data-lam-input", type="number", value=1.0, min=0, max=1000, step=0.1
-                    ),
-                    md=3,
-                ),
-                labelled_col(
-                    "Seed",
-                    dbc.Input(id="data-seed-input", type="number", value=0, min=0, step=1),
-                    md=2,
-                ),
-                labelled_col(
-                    "Run name (optional)",
-                    dbc.Input(
-                        id="data-run-name-input",
-                        type="text",
-                        maxLength=40,
-                        placeholder="the data set's name",
-                    ),
-                    md=4,
-                ),
-            ],
-            className="g-2 mt-1",
-        ),
-        html.Small(
-            "The seed fixes the data split, the model's initial weights and the batch "
-            "order, so a run can be replayed exactly.",
-            className="text-muted",
-        ),
-    ],
-    class_name="mb-2",
-)
-
-start = dbc.Card(
-    [
-        dbc.CardHeader("3 · Start"),
-        dbc.CardBody(
-            [
-                dbc.Button("Start run", id="start-run-button", color="primary"),
-                html.Div(id="start-run-status", className="mt-2"),
-            ]
-        ),
-    ],
-    className="mb-4",
-)
+# -- layout (its fragments and the summary renderer are in `pages/_data_layout.py`) ----
 
 layout = html.Div(
     [
@@ -209,34 +60,6 @@ layout = html.Div(
         ),
     ]
 )
-
-
-def summary_table(facts: dict) -> dbc.Table:
-    """The data set's name, kind, sample shape, classes and split sizes."""
-    classes = ", ".join(facts["classes"][:20]) + (" …" if len(facts["classes"]) > 20 else "")
-    return dbc.Table(
-        html.Tbody(
-            [
-                html.Tr([html.Th("data set"), html.Td(f"{facts['name']} ({facts['kind']})")]),
-                html.Tr(
-                    [html.Th("sample shape"), html.Td(" × ".join(map(str, facts["sample_shape"])))]
-                ),
-                html.Tr([html.Th("classes"), html.Td(f"{len(facts['classes'])}: {classes}")]),
-                html.Tr(
-                    [
-                        html.Th("samples"),
-                        html.Td(
-                            f"train {facts['train']} · val {facts['val']} · "
-                            f"test {facts['test']} (locked)"
-                        ),
-                    ]
-                ),
-            ]
-        ),
-        size="sm",
-        className="mb-1",
-        id="data-summary-table",
-    )
 
 
 # -- callbacks ---------------------------------------------------------------------------
@@ -272,9 +95,10 @@ def _builtin_options(upload: dict | None) -> list[dict]:
 
 
 def _model_options(kind: str) -> list[dict]:
-    """Every architecture, the ones that do not fit ``kind`` data disabled."""
+    """Every architecture, the ones that do not fit ``kind`` data disabled; "your own model"
+    when the dashboard allows custom models."""
     fits = ARCHS_BY_KIND[kind]
-    return [
+    options = [
         {
             "label": a if a in fits else f"{a} (does not fit {kind} data)",
             "value": a,
@@ -282,6 +106,18 @@ def _model_options(kind: str) -> list[dict]:
         }
         for a in ARCHS
     ]
+    if custom_models_allowed():
+        options.append({"label": "your own (module:factory)", "value": "custom", "disabled": False})
+    return options
+
+
+@callback(
+    Output("custom-model-row", "className"),
+    Input("model-select", "value"),
+    prevent_initial_call=True,  # hidden in the layout until the model changes
+)
+def show_custom_model_fields(arch):
+    return CUSTOM_ROW_CLASS if arch == "custom" else f"{CUSTOM_ROW_CLASS} d-none"
 
 
 @callback(
@@ -360,14 +196,40 @@ def show_chosen_data(choice, upload, seed):
     State("data-lam-input", "value"),
     State("data-seed-input", "value"),
     State("data-run-name-input", "value"),
+    State("custom-factory-input", "value"),
+    State("custom-layer-input", "value"),
     prevent_initial_call=True,
 )
-def create_new_run(n_clicks, choice, upload, arch, latent_dim, projection, epochs, lam, seed, name):
+def create_new_run(
+    n_clicks,
+    choice,
+    upload,
+    arch,
+    latent_dim,
+    projection,
+    epochs,
+    lam,
+    seed,
+    name,
+    factory=None,
+    latent_layer=None,
+):
     if not n_clicks:
         return dash.no_update, dash.no_update, dash.no_update
     try:
         run_id = start_run(
-            data_dir(), choice, upload, arch, latent_dim, projection, epochs, lam, seed, name
+            data_dir(),
+            choice,
+            upload,
+            arch,
+            latent_dim,
+            projection,
+            epochs,
+            lam,
+            seed,
+            name,
+            factory=factory,
+            latent_layer=latent_layer,
         )
     except HillError as exc:
         return dash.no_update, dash.no_update, dbc.Alert(str(exc), color="danger")

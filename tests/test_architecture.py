@@ -71,7 +71,7 @@ def offences(modules: dict[str, Path]) -> list[str]:
     for name, path in modules.items():
         for layer, banned in FORBIDDEN.items():
             if name == layer or name.startswith(layer + "."):
-                for imported in imports_of(path, name):
+                for imported in sorted(imports_of(path, name)):
                     if any(imported == b or imported.startswith(b + ".") for b in banned):
                         out.append(f"{name} imports {imported}")
     return out
@@ -113,9 +113,9 @@ def test_the_check_sees_forbidden_imports(tmp_path):
     fake = tmp_path / "fake.py"
     fake.write_text("import plotly.graph_objects as go\nfrom ..dashboard import views\n")
     assert offences({"hill_dash.engine.fake": fake}) == [
-        "hill_dash.engine.fake imports plotly.graph_objects",
         "hill_dash.engine.fake imports hill_dash.dashboard",
         "hill_dash.engine.fake imports hill_dash.dashboard.views",
+        "hill_dash.engine.fake imports plotly.graph_objects",
     ]
 
 

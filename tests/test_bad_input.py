@@ -81,7 +81,11 @@ def npz_member(a: np.ndarray) -> bytes:
 FILE_CASES = [
     ("nan.npz", with_nan, "'X'"),
     ("inf.npz", with_inf, "'X'"),
-    ("wrong-shape.npz", lambda: npz_bytes(X=np.zeros((60, 2, 2, 2)), y=np.arange(60) % 3), "'X'"),
+    (
+        "wrong-shape.npz",
+        lambda: npz_bytes(X=np.zeros((60, 2, 2, 2, 2)), y=np.arange(60) % 3),
+        "'X'",
+    ),
     ("short-y.npz", lambda: npz_bytes(X=good_X(), y=np.arange(59) % 3), "'y'"),
     ("one-class.npz", lambda: npz_bytes(X=good_X(), y=np.zeros(60, int)), "class"),
     ("empty.npz", lambda: b"", "empty"),

@@ -48,9 +48,15 @@ def test_train_prints_per_chunk_metrics_of_both_lineages(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["chunk"] for row in rows] == [0, 1]
-    assert rows[0]["guided_val_acc"] == rows[0]["twin_val_acc"]  # chunk 0 is shared
+    assert rows[0]["guided_val_acc"] == rows[0]["unguided_val_acc"]  # chunk 0 is shared
     assert rows[1]["edited"] == 40
-    assert 0 < rows[1]["guided_val_acc"] <= 1 and 0 < rows[1]["twin_val_acc"] <= 1
+    # chunk 1: the unguided lineage's chunk is the counterfactual (both start at c0)
+    assert rows[1]["counterfactual"] == "u1"
+    (realized,) = rows[1]["realized"]
+    assert realized["kind"] == "pull"
+    assert set(realized["map"]) == {"guided", "counterfactual", "twin"}
+    assert realized["map"]["guided"] > realized["map"]["twin"] + 0.3
+    assert 0 < rows[1]["guided_val_acc"] <= 1 and 0 < rows[1]["unguided_val_acc"] <= 1
 
 
 @pytest.mark.parametrize(

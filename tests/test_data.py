@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hill_dash.engine import data, data_files
+from hill_dash.engine import data, data_csv, data_files
 from hill_dash.engine.data import (
     BUILTINS,
     SPLITS,
@@ -223,6 +223,24 @@ def test_split_keeps_every_class_in_every_split_when_possible(counts: list[int])
         assert set(ys) == set(range(len(counts)))
 
 
+def test_train_test_split_would_not_keep_small_classes_in_every_split() -> None:
+    """Why split_stratified stays (issue 12): sklearn's stratified split loses small classes."""
+    from sklearn.model_selection import train_test_split
+
+    y = np.repeat(np.arange(4), [3, 4, 5, 20])
+    X = np.arange(len(y), dtype=float)[:, None]
+    X_rest, _, y_rest, y_te = train_test_split(X, y, test_size=0.15, stratify=y, random_state=0)
+    _, _, _, y_val = train_test_split(
+        X_rest, y_rest, test_size=0.15 / 0.85, stratify=y_rest, random_state=0
+    )
+    assert len(set(y_val)) < 4 and len(set(y_te)) < 4
+    _, y_tr, _, y_val, _, y_te = split_stratified(X, y, seed=0)
+    assert all(set(part) == set(range(4)) for part in (y_tr, y_val, y_te))
+    y7 = np.repeat(np.arange(7), 3)
+    with pytest.raises(ValueError, match="number of classes"):
+        train_test_split(y7[:, None], y7, test_size=0.15, stratify=y7, random_state=0)
+
+
 def test_split_with_zero_test_fraction_and_bad_fractions() -> None:
     X, y = blobs(n=40)
     _, _, _, y_val, X_te, y_te = split_stratified(X, y, seed=0, test_frac=0.0)
@@ -315,6 +333,70 @@ def test_csv_label_column_and_last_column(tmp_path: Path) -> None:
     assert load_file(write_text(tmp_path / "last.csv", no_label)).label_names == ["cat", "dog"]
 
 
+@pytest.mark.parametrize("layout", ["chw", "hwc"])
+def test_npz_images_with_channels_come_out_channels_first(tmp_path: Path, layout: str) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(60, 3, 10, 12), dtype=np.uint8)  # (n, C, H, W)
+    y = np.arange(60) % 3
+    X_test = X[:9]
+    stored = X if layout == "chw" else X.transpose(0, 2, 3, 1)
+    stored_test = X_test if layout == "chw" else X_test.transpose(0, 2, 3, 1)
+    path = write_npz(tmp_path / f"{layout}.npz", X=stored, y=y, X_test=stored_test, y_test=y[:9])
+    ds = load_file(path)
+    assert (ds.kind, ds.sample_shape) == ("image", (3, 10, 12))
+    assert ds.X_train.flags.c_contiguous and ds.X_train.dtype == np.float32
+    np.testing.assert_array_equal(ds.X_test, X_test.astype(np.float32))
+    rows = {tuple(r) for r in X.reshape(60, -1).astype(np.float32)}
+    assert all(tuple(r) in rows for r in ds.X_train.reshape(len(ds.X_train), -1))
+
+
+@pytest.mark.parametrize(
+    "shape, last",
+    [
+        ((5, 32, 32, 3), True),
+        ((5, 3, 32, 32), False),
+        ((5, 28, 28, 1), True),
+        ((5, 1, 28, 28), False),
+        ((5, 3, 4, 3), False),
+        ((5, 16, 8, 8), False),
+    ],
+)
+def test_channels_last_rule(shape: tuple[int, ...], last: bool) -> None:
+    assert data_files.channels_last(shape) is last
+
+
+def test_channels_test_split_must_match_the_layout(tmp_path: Path) -> None:
+    X = np.zeros((60, 8, 8, 3))
+    path = write_npz(
+        tmp_path / "mix.npz", X=X, y=Y60, X_test=np.zeros((5, 3, 8, 8)), y_test=Y60[:5]
+    )
+    with pytest.raises(DataError, match=r"mix\.npz: array 'X_test': has sample shape \(3, 8, 8\)"):
+        load_file(path)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|", ","])
+def test_csv_separator_is_sniffed(tmp_path: Path, sep: str) -> None:
+    rows = [sep.join(["a", "b", "label"])]
+    rows += [sep.join([f"{i * 0.5}", f"{-i}", "cat" if i % 2 else "dog"]) for i in range(30)]
+    ds = load_file(write_text(tmp_path / "sep.csv", "\n".join(rows) + "\n"))
+    assert (ds.sample_shape, ds.label_names) == ((2,), ["cat", "dog"])
+    assert sorted(ds.all_X()[:, 0].tolist()) == [i * 0.5 for i in range(30)]
+
+
+def test_semicolon_csv_with_decimal_commas(tmp_path: Path) -> None:
+    text = "x;y;label\n" + "".join(f"{i},5;{-i},25;{i % 2}\n" for i in range(24))
+    ds = load_file(write_text(tmp_path / "de.csv", text))
+    assert sorted(ds.all_X()[:, 0].tolist()) == [i + 0.5 for i in range(24)]
+    assert sorted(ds.all_X()[:, 1].tolist()) == sorted(float(f"{-i}.25") for i in range(24))
+
+
+def test_sniffing_falls_back_to_commas() -> None:
+    assert data_csv.sniff_delimiter("label\na\nb\n") == ","
+    assert data_csv.sniff_delimiter("") == ","
+    assert data_csv.sniff_delimiter("a;b;c\n1;2;3\n4;5;6\n") == ";"
+    assert data_csv.sniff_delimiter("a,b;c,label\n1,2;3,x\n4,5;6,y\n") == ","
+
+
 def test_load_dataset_dispatches_paths(tmp_path: Path) -> None:
     path = write_text(tmp_path / "pets.csv", csv_text())
     assert load_dataset(str(path)).name == "pets"
@@ -380,7 +462,7 @@ BAD_CASES: list[tuple[str, Case, str, str]] = [
     ),
     ("X_not_numeric", _npz("text.npz", X=X60.astype(str), y=Y60), "array 'X'", "numeric"),
     ("X_1d", _npz("flat1.npz", X=X60[:, 0], y=Y60), "array 'X'", "2-D"),
-    ("X_4d", _npz("four.npz", X=np.zeros((60, 2, 2, 2)), y=Y60), "array 'X'", "3-D"),
+    ("X_5d", _npz("five.npz", X=np.zeros((60, 2, 2, 2, 2)), y=Y60), "array 'X'", "4-D images"),
     ("X_no_features", _npz("nofeat.npz", X=np.zeros((60, 0)), y=Y60), "array 'X'", "one value"),
     ("length_mismatch", _npz("len.npz", X=X60, y=Y60[:50]), "array 'y'", "50 labels"),
     ("nan_in_X", _npz("nan.npz", X=NAN_X, y=Y60), "array 'X'", "2 NaN or infinite|row 7"),

@@ -13,14 +13,17 @@ from hill_dash.engine.training import pick_device
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_auto_picks_cuda_only_when_present():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
+@pytest.mark.parametrize("has_cuda, expected", [(True, "cuda"), (False, "cpu")])
+def test_auto_picks_cuda_only_when_present(monkeypatch, has_cuda, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: has_cuda)
     assert pick_device("auto").type == expected
-    assert pick_device("cpu").type == "cpu"
+    assert pick_device("cpu").type == "cpu"  # forced CPU, GPU or not
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_forcing_cuda_without_a_gpu_is_a_clear_error():
+def test_forcing_cuda_works_with_a_gpu_and_is_a_clear_error_without(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("cuda").type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(HillError, match="device: 'cuda'"):
         pick_device("cuda")
 

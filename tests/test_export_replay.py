@@ -57,8 +57,9 @@ def test_export_zip_holds_fixed_members_csv_rows_and_head_weights(small_run):
     assert sorted(zf.namelist()) == [
         "guided_model.pt",
         "metrics.csv",
+        "realized.csv",
         "session.json",
-        "twin_model.pt",
+        "unguided_model.pt",
     ]
     rows = list(csv.DictReader(io.StringIO(zf.read("metrics.csv").decode())))
     assert [r["checkpoint"] for r in rows] == ["c0", "g1", "u1"]
@@ -70,12 +71,17 @@ def test_export_zip_holds_fixed_members_csv_rows_and_head_weights(small_run):
         assert float(row["train_acc"]) == rec["train"]["acc"]
         assert float(row["val_loss"]) == rec["val"]["loss"]
         assert float(row["gap"]) == rec["gap"]
-        assert row["lineage"] == rec["lineage"] and int(row["chunk"]) == rec["chunk"]
+        names = {"twin": "unguided"}  # exports name the unguided lineage plainly
+        assert row["lineage"] == names.get(rec["lineage"], rec["lineage"])
+        assert int(row["chunk"]) == rec["chunk"]
     assert rows[0]["drift_edited"] == rows[0]["cka"] == ""  # chunk 0 has no previous latents
-    assert float(rows[1]["adherence"]) == recs["g1"]["adherence"]
     assert float(rows[1]["drift_edited"]) == recs["g1"]["drift"]["edited"]
-    assert rows[2]["adherence"] == ""  # the twin has no teacher
-    for member, ck in (("guided_model.pt", "g1"), ("twin_model.pt", "u1")):
+    realized = list(csv.DictReader(io.StringIO(zf.read("realized.csv").decode())))
+    chunk = store.load_run(run_id)["chunks"][1]
+    assert len(realized) == len(chunk["edits"]) >= 1
+    assert float(realized[0]["map_guided"]) == chunk["realized"][0]["map"]["guided"]
+    assert float(realized[0]["latent_unguided"]) == chunk["realized"][0]["latent"]["twin"]
+    for member, ck in (("guided_model.pt", "g1"), ("unguided_model.pt", "u1")):
         weights = torch.load(io.BytesIO(zf.read(member)), weights_only=True)
         source = store.load_state(run_id, ck)["model"]
         assert weights.keys() == source.keys()

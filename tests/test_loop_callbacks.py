@@ -83,7 +83,6 @@ def synthetic_run(root, method: str = "pca", n: int = N, seed: int = 0) -> tuple
     edited[:500] = True
     g = save("g1", Zg, "guided", 1, Z0, edited)
     u = save("u1", Zu, "twin", 1, Z0, np.zeros(n, bool))
-    g["adherence"] = 0.4
     g["bias"] = M.bias_flags(
         g["val"]["per_class"],
         u["val"]["per_class"],

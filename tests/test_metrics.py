@@ -37,17 +37,57 @@ def test_drift_splits_edited_from_rest():
     assert d == {"edited": 1.0, "rest": 0.25, "all": 0.625}
 
 
-def test_adherence_is_share_of_distance_closed():
-    start = np.zeros((2, 2))
-    target = np.ones((2, 2))
-    assert M.adherence(start, start + 0.75, target) == pytest.approx(0.75)
-    assert M.adherence(start, start, target) == pytest.approx(0.0)
-    assert M.adherence(start, start, np.zeros((0, 2))) is None
-
-
 def test_bias_flags_only_beyond_noise():
     flags = M.bias_flags([0.60, 0.97, 0.9], [0.95, 0.98, 0.9], [100, 100, 0], touched=[0])
     assert flags[0]["flag"] and flags[0]["touched"]
     assert flags[0]["delta"] == pytest.approx(-0.35)
     assert not flags[1]["flag"]  # a one-point wobble is noise
     assert flags[2]["delta"] is None and not flags[2]["flag"]
+
+
+# -- the library versions give the numbers of the hand-written ones they replaced -------
+
+
+def _old_softmax_ce(logits, y):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
+def _old_per_class_accuracy(pred, y, n_classes):
+    out = []
+    for c in range(n_classes):
+        members = y == c
+        out.append(float(np.mean(pred[members] == c)) if members.any() else float("nan"))
+    return out
+
+
+def _old_confusion(pred, y, n_classes):
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (y, pred), 1)
+    return m.tolist()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_library_metrics_match_the_replaced_code(seed):
+    r = np.random.default_rng(seed)
+    n_classes = int(r.integers(2, 12))
+    n = int(r.integers(1, 400))
+    y = r.integers(0, n_classes, n)
+    logits = (r.normal(size=(n, n_classes)) * r.choice([0.1, 1.0, 30.0])).astype(np.float32)
+    pred = logits.argmax(axis=1)
+    assert M.softmax_ce(logits, y) == pytest.approx(_old_softmax_ce(logits, y), rel=1e-5)
+    np.testing.assert_allclose(
+        M.per_class_accuracy(pred, y, n_classes), _old_per_class_accuracy(pred, y, n_classes)
+    )  # NaN where a class has no points, in both
+    assert M.confusion(pred, y, n_classes) == _old_confusion(pred, y, n_classes)
+
+
+def test_split_metrics_leave_unlabelled_points_out():
+    logits = np.array([[3.0, 0.0], [0.0, 3.0], [3.0, 0.0], [0.0, 3.0]])
+    y = np.array([0, 1, -1, -1])  # two unlabelled points (few-labels scenario)
+    m = M.split_metrics(logits, y, 2)
+    assert m["acc"] == 1.0
+    assert m["per_class"] == [1.0, 1.0]
+    assert m["confusion"] == [[1, 0], [0, 1]]
+    assert m["loss"] == pytest.approx(_old_softmax_ce(logits[:2], y[:2]))

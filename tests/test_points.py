@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hill_dash.dashboard import history, points, refit, selection, thumbnails, views
+from hill_dash.dashboard import history, points, refit, selection, views
 from hill_dash.engine import loop
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.teacher import Edit
@@ -163,20 +163,24 @@ def test_step_curves_concatenate_chunks_when_the_store_has_them(run_md):
     assert "guided" in series and series["guided"]["starts"][0] == (0, 0)
 
 
-def test_thumbnails_are_small_pngs_or_sparklines():
+def test_thumbnails_of_map_points_share_the_data_sets_scale(run_md):
+    store, run, md = run_md
+
     def png(uri):
         return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
 
-    digit = png(thumbnails.thumbnail_uri(np.eye(8) * 16, "image"))
-    assert digit.size == (8, 8) and digit.mode == "L"
-    assert np.asarray(digit)[0, 0] == 0 and np.asarray(digit)[0, 1] == 255  # dark ink on white
-    for shape in ((3, 32, 32), (32, 32, 3)):
-        rgb = png(thumbnails.thumbnail_uri(np.random.default_rng(0).random(shape), "image"))
-        assert rgb.size == (32, 32) and rgb.mode == "RGB"
-    spark = thumbnails.thumbnail_uri(np.sin(np.arange(40)), "sequence")
-    svg = base64.b64decode(spark.split(",", 1)[1]).decode()
-    assert spark.startswith("data:image/svg+xml") and svg.count(",") == 40
-    assert thumbnails.thumbnail_uri(np.ones(3), "flat").startswith("data:image/svg+xml")
+    uri = views.thumbnail(store, md, 3)
+    assert uri.startswith("data:image/png;base64,")
+    img = np.asarray(png(uri))
+    assert img.shape[0] >= 8 and img.shape[0] % 8 == 0  # 8x8 digits, enlarged by whole pixels
+    data, _, _ = views.run_dataset(store, run["id"])
+    dark = int(np.argmin(data.X_train.reshape(len(data.X_train), -1).sum(1)))
+    bright = int(np.argmax(data.X_train.reshape(len(data.X_train), -1).sum(1)))
+    assert np.asarray(png(views.thumbnail(store, md, dark))).mean() < np.asarray(
+        png(views.thumbnail(store, md, bright))
+    ).mean()
+    with pytest.raises(StoreError, match="map point"):
+        views.thumbnail(store, md, md.n)  # test points have no picture here
 
 
 def test_advanced_settings_and_refit_reasons():

@@ -14,6 +14,9 @@ from sklearn.neighbors import NearestNeighbors
 
 from hill_dash.engine import projection as proj
 from hill_dash.engine.errors import StoreError
+from hill_dash.engine.projection import graph_search, neighbours, placement, umap_map
+from hill_dash.engine.projection.neighbours import nearest
+from hill_dash.engine.projection.umap_map import graph_knn
 
 N, D, CENTERS = 600, 32, 6
 
@@ -110,8 +113,29 @@ def test_pca_update_undoes_a_flip_that_a_fresh_fit_shows(pca_state, blobs):
 def test_umap_fit_preserves_neighbourhoods(umap_state, blobs):
     Z = blobs[0]
     assert umap_state.method == "umap" and umap_state.coords.dtype == np.float32
-    assert umap_state.coords.shape == (N, 2) and umap_state.linear is None
+    assert umap_state.coords.shape == (N, 2)
     assert trustworthiness(Z, umap_state.coords, n_neighbors=10) >= 0.9
+
+
+def test_umap_fit_keeps_its_ridge_linear_surrogate(umap_state, blobs):
+    """A UMAP map carries an affine part too: the ridge least-squares map Z -> coords.
+
+    It is not exact (UMAP is not linear), but it explains most of the layout of blobs,
+    and it solves the ridge normal equations (Zc'Zc + lam I) L = Zc'(C - offset) with
+    lam = RIDGE * trace(Zc'Zc) / d, the mean variance of the latents times n.
+    """
+    Z = blobs[0]
+    C = umap_state.coords.astype(np.float64)
+    assert umap_state.linear.shape == (D, 2) and umap_state.offset.shape == (2,)
+    np.testing.assert_allclose(umap_state.mean, Z.mean(axis=0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(umap_state.offset, C.mean(axis=0), rtol=1e-5, atol=1e-5)
+    Zc = Z - umap_state.mean
+    lam = placement.RIDGE * np.trace(Zc.T @ Zc) / D
+    gradient = Zc.T @ (C - umap_state.offset - Zc @ umap_state.linear)
+    scale = np.abs(lam * umap_state.linear).max()
+    np.testing.assert_allclose(gradient, lam * umap_state.linear, atol=1e-4 * scale)
+    r2 = 1 - ((C - _affine(umap_state, Z)) ** 2).sum() / ((C - C.mean(axis=0)) ** 2).sum()
+    assert 0.7 <= r2 < 1.0  # most of the layout, not all of it
 
 
 def test_umap_fit_is_reproducible_with_a_seed(blobs):
@@ -191,22 +215,28 @@ def test_umap_update_does_not_search_all_pairs(umap_state, blobs, monkeypatch):
     def no_exact(*args, **kwargs):
         raise AssertionError("the update ran an exact all-pairs k-NN search")
 
-    monkeypatch.setattr(proj, "_knn", no_exact)
+    for module in (neighbours, placement, umap_map):  # graph_knn and the fallback use it
+        monkeypatch.setattr(module, "nearest", no_exact)
     Z = blobs[0]
     for epochs in (0, None):  # the refinement takes the new graph from the search too
         updated = proj.update_map(_noisy(Z, 1e-3), Z, umap_state, refine_epochs=epochs)
         assert updated.knn.shape == (N, proj.N_NEIGHBORS) and updated.knn.dtype == np.int32
 
 
+def _search(Z_new: np.ndarray, Z_prev: np.ndarray, state: proj.MapState):
+    """The update's graph search: ((idx, dist) among Z_prev, (g_idx, g_dist) among Z_new)."""
+    return umap_map._search(Z_new, Z_prev, state.coords.astype(np.float64), state.knn)
+
+
 def test_umap_update_finds_the_exact_neighbours_when_latents_barely_move(umap_state, blobs):
     Z = blobs[0]
     Z2 = _noisy(Z, 0.01)
-    idx, dist, (g_idx, g_dist) = proj._update_knn(Z2, Z, umap_state)
-    exact_idx, exact_dist = proj._knn(Z2, Z, proj.INIT_NEIGHBORS)
+    (idx, dist), (g_idx, g_dist) = _search(Z2, Z, umap_state)
+    exact_idx, exact_dist = nearest(Z2, Z, proj.PLACE_NEIGHBORS)
     assert _recall(idx, exact_idx) >= 0.99
     np.testing.assert_allclose(dist[:, 0], exact_dist[:, 0], rtol=1e-9)
     assert np.all(np.diff(dist, axis=1) >= 0)
-    exact_graph = proj._graph_knn(Z2)[0]
+    exact_graph = graph_knn(Z2)[0]
     assert _recall(g_idx, exact_graph) >= 0.98
     np.testing.assert_array_equal(g_idx[:, 0], np.arange(N))
     assert g_idx.dtype == np.int32 and g_dist.dtype == np.float32
@@ -219,10 +249,10 @@ def test_umap_update_finds_a_cluster_that_jumped_to_another_blob(umap_state, blo
     moved = y == 0
     Z2 = Z.copy()
     Z2[moved] += Z[y == 1].mean(axis=0) - Z[moved].mean(axis=0)  # right into blob 1
-    idx, _, (g_idx, _) = proj._update_knn(Z2, Z, umap_state)
+    (idx, _), (g_idx, _) = _search(Z2, Z, umap_state)
     assert np.all(y[idx[moved]] == 1)  # all 10 among the previous latents of blob 1
-    assert _recall(idx, proj._knn(Z2, Z, proj.INIT_NEIGHBORS)[0]) >= 0.99
-    assert _recall(g_idx, proj._graph_knn(Z2)[0]) >= 0.95
+    assert _recall(idx, nearest(Z2, Z, proj.PLACE_NEIGHBORS)[0]) >= 0.99
+    assert _recall(g_idx, graph_knn(Z2)[0]) >= 0.95
 
 
 def test_umap_update_with_graph_matches_the_exact_path(umap_state, blobs):
@@ -239,20 +269,35 @@ def test_umap_update_with_graph_matches_the_exact_path(umap_state, blobs):
     assert proj.procrustes_disparity(fast.coords, exact.coords) <= max(2 * noise, 1e-4)
 
 
-def test_map_without_graph_loads_and_updates_by_the_exact_search(umap_state, blobs, tmp_path):
-    """A map stored before the graph was kept: the old path, then the graph for next time."""
+def test_map_without_graph_loads_and_updates_by_the_exact_search(
+    umap_state, blobs, tmp_path, monkeypatch
+):
+    """A map stored before the graph (and the surrogate) was kept: the exact search and a
+    surrogate fitted on the spot, then the graph and the surrogate for next time."""
     Z = blobs[0]
     Z2 = _noisy(Z, 1e-3)
-    arrays = {k: v for k, v in umap_state.to_arrays().items() if k != "knn"}
+    old_keys = ("method", "coords")
+    arrays = {k: v for k, v in umap_state.to_arrays().items() if k in old_keys}
     np.savez(tmp_path / "old.npz", Z=Z.astype(np.float32), **arrays)
     with np.load(tmp_path / "old.npz", allow_pickle=False) as loaded:
         old = proj.MapState.from_arrays(loaded)
-    assert old.knn is None
+    assert old.knn is None and old.linear is None
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("a map without a graph was updated by walking a graph")
+
+    monkeypatch.setattr(graph_search, "search", no_walk)
     updated = proj.update_map(Z2, Z, old, refine_epochs=0)
-    idx, dist = proj._knn(Z2, Z, proj.INIT_NEIGHBORS)  # exactly what earlier versions did
-    expected = proj._align_trimmed(proj._idw(idx, dist, old.coords.astype(np.float64)), old.coords)
-    np.testing.assert_array_equal(updated.coords, expected[0].astype(np.float32))
-    np.testing.assert_array_equal(updated.knn, proj._graph_knn(Z2)[0])
+    # the exact path, step by step: align the latents, exact neighbours, carry, align
+    prev = old.coords.astype(np.float64)
+    moved = proj.align_trimmed(Z2, Z)[0]
+    near = nearest(moved, Z, proj.PLACE_NEIGHBORS)
+    carried = placement.carry(moved, Z, prev, proj.surrogate(Z, prev)[1], near)
+    expected = proj.align_trimmed(carried, prev)[0]
+    np.testing.assert_array_equal(updated.coords, expected.astype(np.float32))
+    np.testing.assert_array_equal(updated.knn[:, 0], np.arange(N))
+    assert _recall(updated.knn, graph_knn(Z2)[0]) >= 0.999
+    assert updated.linear.shape == (D, 2)
     refined = proj.update_map(Z2, Z, old)
     assert proj.procrustes_disparity(old.coords, refined.coords) <= 0.05
     assert refined.knn.shape == (N, proj.N_NEIGHBORS)
@@ -264,8 +309,8 @@ def test_umap_update_with_a_degenerate_graph_falls_back_to_exact(umap_state, blo
     Z = blobs[0]
     Z2 = _noisy(Z, 1e-3)
     bad = dataclasses.replace(umap_state, knn=np.zeros_like(umap_state.knn))
-    idx, dist, (g_idx, _) = proj._update_knn(Z2, Z, bad)
-    exact_idx, exact_dist = proj._knn(Z2, Z, proj.INIT_NEIGHBORS)
+    (idx, dist), (g_idx, _) = _search(Z2, Z, bad)
+    exact_idx, exact_dist = nearest(Z2, Z, proj.PLACE_NEIGHBORS)
     assert (idx >= 0).all() and (g_idx >= 0).all()
     assert _recall(idx, exact_idx) >= 0.99
     np.testing.assert_allclose(dist, exact_dist, rtol=1e-9)
@@ -285,7 +330,7 @@ def test_umap_updates_chain_along_their_own_graphs(umap_state, blobs):
     for step in range(1, 4):
         Z_next = _noisy(Z_prev, 0.01, seed=step)
         state_next = proj.update_map(Z_next, Z_prev, state, refine_epochs=0)
-        assert _recall(state_next.knn, proj._graph_knn(Z_next)[0]) >= 0.98
+        assert _recall(state_next.knn, graph_knn(Z_next)[0]) >= 0.98
         assert proj.procrustes_disparity(state.coords, state_next.coords) <= 0.05
         state, Z_prev = state_next, Z_next
 
@@ -365,22 +410,30 @@ def test_inverse_points_reuses_one_tree_per_map(umap_state, blobs):
     Z = blobs[0]
     from scipy.spatial import cKDTree
 
-    proj._cached_tree.cache_clear()
+    def on(coords: np.ndarray) -> proj.MapState:  # the same map (and surrogate), moved
+        return dataclasses.replace(umap_state, coords=coords)
+
+    neighbours._cached_index.cache_clear()
     Q = umap_state.coords[:20] + 0.3
     first = proj.inverse_points(Q, umap_state, Z)
-    again = proj.inverse_points(Q, proj.MapState("umap", umap_state.coords.copy()), Z)
-    info = proj._cached_tree.cache_info()
+    again = proj.inverse_points(Q, on(umap_state.coords.copy()), Z)
+    info = neighbours._cached_index.cache_info()
     assert (info.hits, info.misses) == (1, 1)  # the same contents: the same tree
     np.testing.assert_array_equal(first, again)
-    dist, idx = cKDTree(umap_state.coords.astype(np.float64)).query(Q, k=10)
-    np.testing.assert_array_equal(first, proj._idw(idx, dist, Z))
-    shifted = proj.MapState("umap", umap_state.coords + np.float32(1.0))
+    # independently: IDW over cKDTree's 10 nearest map points plus the surrogate's preimage
+    C = umap_state.coords.astype(np.float64)
+    dist, idx = cKDTree(C).query(Q, k=10)
+    w = (1 / dist) / (1 / dist).sum(axis=1, keepdims=True)
+    local_z, local_p = np.einsum("mk,mkd->md", w, Z[idx]), np.einsum("mk,mkd->md", w, C[idx])
+    expected = local_z + (Q - local_p) @ np.linalg.pinv(umap_state.linear)
+    np.testing.assert_allclose(first, expected, rtol=1e-10, atol=1e-10 * np.abs(Z).max())
+    shifted = on(umap_state.coords + np.float32(1.0))
     moved = proj.inverse_points(Q + 1.0, shifted, Z)  # new contents: a new tree, not a stale one
-    assert proj._cached_tree.cache_info().misses == 2
+    assert neighbours._cached_index.cache_info().misses == 2
     np.testing.assert_allclose(moved, first, rtol=1e-4)  # float32 rounding of the shift
-    for i in range(2 * proj.TREE_CACHE_SIZE):
-        proj.inverse_points(Q, proj.MapState("umap", umap_state.coords * (i + 2)), Z)
-    assert proj._cached_tree.cache_info().currsize == proj.TREE_CACHE_SIZE
+    for i in range(2 * neighbours.INDEX_CACHE_SIZE):
+        proj.inverse_points(Q, on(umap_state.coords * (i + 2)), Z)
+    assert neighbours._cached_index.cache_info().currsize == neighbours.INDEX_CACHE_SIZE
 
 
 def test_fit_map_rejects_bad_input(blobs):
@@ -407,7 +460,7 @@ def test_configure_numba_cache_respects_existing_setting(tmp_path, monkeypatch):
 
 
 def test_umap_maps_are_identical_whether_pynndescent_compiled_eagerly_or_not(tmp_path):
-    """_import_umap defers pynndescent's eager kernels; the maps must not change at all."""
+    """import_umap defers pynndescent's eager kernels; the maps must not change at all."""
     import os
     import subprocess
     import sys

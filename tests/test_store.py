@@ -123,3 +123,25 @@ def test_test_split_is_locked_until_revealed(run_copy):
     assert out["reveals"] == 1
     assert loop.reveal_test(store, run_id)["reveals"] == 2
     assert len(store.load_run(run_id)["test_reveals"]) == 2
+
+
+def test_curves_are_stored_with_the_checkpoint_and_checked(store, digits):
+    run_id = loop.create_run(store, digits, arch="mlp", projection="pca")
+    curves = {
+        "step": [1, 2, 3],
+        "loss": [2.3, 2.1, 1.9],
+        "ce": [2.3, 2.0, 1.8],
+        "teacher": [0.0, 0.1, 0.1],
+        "acc": [0.1, 0.3, 0.5],
+    }
+    store.save_checkpoint(run_id, "g1", {"w": 1}, {"Z": np.zeros(2)}, curves=curves)
+    assert store.load_curves(run_id, "g1") == curves
+    store.save_checkpoint(run_id, "u1", {"w": 1}, {"Z": np.zeros(2)})
+    assert store.load_curves(run_id, "u1") is None  # none stored
+    with pytest.raises(StoreError, match="'acc': expected 3 values"):
+        store.save_checkpoint(run_id, "g2", {}, {"Z": np.zeros(2)}, curves=curves | {"acc": []})
+    assert not (store.run_dir(run_id) / "checkpoints" / "g2").exists()
+    path = store.checkpoint_dir(run_id, "g1") / "curves.json"
+    path.write_text(json.dumps(curves | {"loss": [1, "x", 2]}))
+    with pytest.raises(StoreError, match="curves.json: field 'loss'"):
+        store.load_curves(run_id, "g1")

@@ -1,4 +1,4 @@
-"""Edits become the targets DESIGN §2 specifies, with left-out and relabel counts."""
+"""Edits become the targets the teacher module specifies; the loss only relative change meets."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,8 @@ import torch
 
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import fit_map
-from hill_dash.engine.teacher import Edit, TeacherTable, build_teacher, rms_scale, teacher_loss
+from hill_dash.engine.teacher import Edit, build_teacher, centred_scale, rms_scale
+from hill_dash.engine.teacher_loss import TeacherTable, teacher_loss
 
 
 @pytest.fixture(scope="module")
@@ -31,26 +32,55 @@ def test_pca_translate_moves_every_target_by_delta_w(latents):
     # and the targets sit exactly Δ away on the map
     moved = (t.targets - state.mean) @ state.linear + state.offset
     np.testing.assert_allclose(moved - state.coords[t.train_idx], [[1.5, -0.5]] * 30, atol=1e-4)
+    assert t.requests[0].kind == "translate"
+    np.testing.assert_allclose(t.requests[0].shift, expected, atol=1e-9)
 
 
-def test_val_and_test_points_never_get_targets(latents):
+def test_val_points_never_get_targets_and_test_points_are_not_used(latents):
     Z, y, split = latents
     state = fit_map(Z, "pca")
     sel = [0, 1, 2, 95, 100, 110, 119]
     t = build_teacher([Edit("compact", sel, beta=0.2)], Z, state, y, split)
     assert sorted(t.train_idx.tolist()) == [0, 1, 2]
     assert t.left_out == {"val": 2, "test": 2}
+    # a separate from the test split only has nothing to push away from
+    with pytest.raises(StoreError, match="other"):
+        build_teacher([Edit("separate", [0, 1], other=[110, 119])], Z, state, y, split)
 
 
-def test_pull_to_class_moves_toward_class_mean_and_counts_relabels(latents):
+def test_test_latents_change_no_target(latents):
+    """The locked split is not an input: garbling its latents changes nothing (UMAP inverse)."""
+    Z, y, split = latents
+    state = fit_map(Z, "umap", seed=0, fitted=105)
+    edits = [
+        Edit("translate", list(range(20)), dx=2.0, dy=1.0),
+        Edit("pull", [30, 31], target_class=2),
+    ]
+    a = build_teacher(edits, Z, state, y, split)
+    Zg = Z.copy()
+    Zg[105:] = 1e3
+    state_g = fit_map(Z, "umap", seed=0, fitted=105)
+    state_g.coords[105:] = -1e3
+    b = build_teacher(edits, Zg, state_g, y, split)
+    np.testing.assert_array_equal(a.targets, b.targets)
+
+
+def test_pull_moves_the_selection_centre_rigidly_to_the_class_centre(latents):
     Z, y, split = latents
     state = fit_map(Z, "pca")
-    sel = list(range(90))
-    t = build_teacher([Edit("pull", sel, target_class=1, alpha=0.5)], Z, state, y, split)
-    mu = Z[:90][y[:90] == 1].mean(axis=0)
-    np.testing.assert_allclose(t.targets, Z[:90] + 0.5 * (mu - Z[:90]), atol=1e-4)
-    assert t.relabels == int(np.sum(y[:90] != 1))
-    assert t.touched_classes == [0, 1, 2]
+    sel = np.flatnonzero(y[:90] == 0).tolist()
+    t = build_teacher([Edit("pull", sel, target_class=1, alpha=1.0)], Z, state, y, split)
+    members = np.flatnonzero(y[:90] == 1)
+    np.testing.assert_allclose(t.targets.mean(0), Z[members].mean(0), atol=1e-4)
+    # shape kept: the spread of the selection does not change (no collapse onto a point)
+    assert centred_scale(t.targets) == pytest.approx(centred_scale(t.start), rel=1e-5)
+    assert t.relabels == len(sel)
+    assert t.touched_classes == [0]
+    assert sorted(t.held_idx.tolist()) == sorted(members.tolist())  # the landmark is held
+    half = build_teacher([Edit("pull", sel, target_class=1, alpha=0.5)], Z, state, y, split)
+    np.testing.assert_allclose(
+        half.targets.mean(0), 0.5 * (Z[sel].mean(0) + Z[members].mean(0)), atol=1e-4
+    )
 
 
 def test_compact_and_separate(latents):
@@ -59,39 +89,104 @@ def test_compact_and_separate(latents):
     a = np.flatnonzero((y == 0) & (split == "train")).tolist()
     b = np.flatnonzero((y == 1) & (split == "train")).tolist()
     t = build_teacher([Edit("compact", a, beta=0.25)], Z, state, y, split)
-    spread_before = np.linalg.norm(t.start - t.start.mean(0), axis=1).mean()
-    spread_after = np.linalg.norm(t.targets - t.targets.mean(0), axis=1).mean()
-    assert spread_after == pytest.approx(0.25 * spread_before, rel=1e-4)
+    assert centred_scale(t.targets) == pytest.approx(0.25 * centred_scale(t.start), rel=1e-4)
+    np.testing.assert_allclose(t.targets.mean(0), t.start.mean(0), atol=1e-5)  # stays put
     t = build_teacher([Edit("separate", a, other=b, gamma=1.0)], Z, state, y, split)
     d_before = np.linalg.norm(Z[a].mean(0) - Z[b].mean(0))
     d_after = np.linalg.norm(t.targets.mean(0) - Z[b].mean(0))
     assert d_after == pytest.approx(2 * d_before, rel=1e-4)
+    assert centred_scale(t.targets) == pytest.approx(centred_scale(t.start), rel=1e-5)
 
 
-def test_anchor_holds_unedited_training_points(latents):
+def test_edits_compose_in_order(latents):
     Z, y, split = latents
+    state = fit_map(Z, "pca")
+    sel = list(range(20))
     t = build_teacher(
-        [Edit("compact", [0, 1], beta=0)], Z, fit_map(Z, "pca"), y, split, anchor=True
+        [Edit("translate", sel, dx=2.0, dy=0.0), Edit("compact", sel, beta=0.5)], Z, state, y, split
     )
-    assert len(t.anchor_idx) == 88
-    np.testing.assert_array_equal(t.anchor_targets, Z[t.anchor_idx])
+    shift = np.array([2.0, 0.0]) @ np.linalg.pinv(state.linear)
+    np.testing.assert_allclose(t.targets.mean(0), Z[sel].mean(0) + shift, atol=1e-4)
+    assert centred_scale(t.targets) == pytest.approx(0.5 * centred_scale(t.start), rel=1e-4)
+
+
+def _loss(t, Z, idx, lam=1.0, anchor=0.0, table=None):
+    table = table or TeacherTable(t, 90, torch.device("cpu"))
+    return float(teacher_loss(torch.as_tensor(Z[idx]), torch.as_tensor(idx), table, lam, anchor))
+
+
+def _random_rotation(d, seed):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
+    return q.astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["translate", "pull", "compact", "separate"])
+def test_no_global_similarity_transform_changes_the_loss(latents, kind):
+    """Shift, scale and (with the frame's rotation) rotate every latent: the loss is the same."""
+    Z, y, split = latents
+    state = fit_map(Z, "pca")
+    sel = np.flatnonzero(y[:90] == 0)
+    other = np.flatnonzero(y[:90] == 2).tolist()
+    edit = {
+        "translate": Edit("translate", sel.tolist(), dx=3.0, dy=1.0),
+        "pull": Edit("pull", sel.tolist(), target_class=1),
+        "compact": Edit("compact", sel.tolist(), beta=0.3),
+        "separate": Edit("separate", sel.tolist(), other=other),
+    }[kind]
+    t = build_teacher([edit], Z, state, y, split)
+    idx = np.arange(90)
+    before = _loss(t, Z, idx)
+    assert before > 0.01
+    R = _random_rotation(8, 1)
+    moved = 3.7 * Z @ R + np.arange(8, dtype=np.float32)  # rotate, scale, shift everything
+    table = TeacherTable(t, 90, torch.device("cpu"))
+    table.observe(torch.as_tensor(idx), torch.as_tensor(moved[:90]))
+    table.refresh_rotation()  # what an epoch of training does
+    assert _loss(t, moved, idx, table=table) == pytest.approx(before, rel=1e-3)
+    # translation and scale need no rotation estimate at all: exact at every step
+    assert _loss(t, 3.7 * Z + 5.0, idx) == pytest.approx(before, rel=1e-4)
+    # and only relative change meets it: the edited points at their targets, the rest put
+    Zt = Z.copy()
+    Zt[t.train_idx] = t.targets
+    assert _loss(t, Zt, idx) < 1e-6
+
+
+def test_the_old_absolute_loss_was_met_by_a_global_shift(latents):
+    """Why the frame: under ‖z − t‖² alone, shifting everything toward a move lowers the loss."""
+    Z, y, split = latents
+    state = fit_map(Z, "pca")
+    sel = np.flatnonzero(y[:90] == 0)
+    t = build_teacher([Edit("translate", sel.tolist(), dx=3.0, dy=0)], Z, state, y, split)
+    shift = (t.targets - t.start).mean(0)
+    absolute = lambda Zx: float(np.mean(np.sum((Zx[t.train_idx] - t.targets) ** 2, 1)))  # noqa: E731
+    assert absolute(Z + shift) < 0.01 * absolute(Z)
+    assert _loss(t, Z + shift, np.arange(90)) == pytest.approx(_loss(t, Z, np.arange(90)))
 
 
 def test_teacher_loss_is_scale_free(latents):
     Z, y, split = latents
-    state = fit_map(Z, "pca")
     losses = []
     for k in (1.0, 10.0):
         Zk = Z * k
         t = build_teacher(
             [Edit("translate", list(range(30)), dx=1.0 * k, dy=0)], Zk, fit_map(Zk, "pca"), y, split
         )
-        table = TeacherTable(t, 90, torch.device("cpu"))
-        z = torch.as_tensor(Zk[:90])
-        losses.append(float(teacher_loss(z, torch.arange(90), table, lam=1.0)))
+        losses.append(_loss(t, Zk, np.arange(90)))
     assert losses[0] == pytest.approx(losses[1], rel=1e-3)
     assert rms_scale(Z[:90] * 10) == pytest.approx(10 * rms_scale(Z[:90]), rel=1e-5)
-    assert state.method == "pca"
+
+
+def test_anchor_term_holds_the_rest_in_its_relative_layout(latents):
+    Z, y, split = latents
+    t = build_teacher([Edit("compact", [0, 1], beta=0)], Z, fit_map(Z, "pca"), y, split)
+    idx = np.arange(90)
+    Zt = Z.copy()
+    Zt[t.train_idx] = t.targets  # the edit met, the rest as frozen
+    assert _loss(t, Zt, idx, anchor=1.0) < 1e-6
+    bent = Zt.copy()
+    bent[t.reference_idx[:20]] += 2.0  # part of the rest moved relative to the rest
+    assert _loss(t, bent, idx, anchor=1.0) > 0.05
+    assert _loss(t, bent, idx, anchor=0.0) < _loss(t, bent, idx, anchor=1.0)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +195,9 @@ def test_teacher_loss_is_scale_free(latents):
         ({"kind": "warp", "indices": [1]}, "kind"),
         ({"kind": "pull", "indices": [1]}, "target_class"),
         ({"kind": "pull", "indices": [1], "target_class": "3"}, "target_class"),
+        ({"kind": "pull", "indices": [1], "target_class": 99}, "target_class"),
+        ({"kind": "pull", "indices": [1], "target_class": 1, "alpha": 2.0}, "alpha"),
+        ({"kind": "compact", "indices": [1], "beta": -0.1}, "beta"),
         ({"kind": "compact", "indices": []}, "indices"),
         ({"kind": "compact", "indices": [-1]}, "indices"),
         ({"kind": "compact", "indices": [10**9]}, "indices"),
@@ -110,4 +208,4 @@ def test_teacher_loss_is_scale_free(latents):
 )
 def test_bad_edits_name_the_field(bad, field):
     with pytest.raises(StoreError, match=field):
-        Edit.from_dict(bad, n_points=120)
+        Edit.from_dict(bad, n_points=120, n_classes=3)

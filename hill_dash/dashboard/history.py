@@ -20,7 +20,7 @@ CURVE_KEYS = ("loss", "ce", "teacher", "acc")
 
 
 def chunk_history(store: RunStore, run: dict | None) -> dict[str, list]:
-    """Per chunk, guided and twin: accuracy, gap, drift, adherence (None where absent)."""
+    """Per chunk, guided and unguided: accuracy, gap, drift (None where absent)."""
     keys = (
         "chunk",
         "guided_train",
@@ -32,7 +32,6 @@ def chunk_history(store: RunStore, run: dict | None) -> dict[str, list]:
         "drift_edited",
         "drift_rest",
         "drift_twin",
-        "adherence",
         "n_edits",
     )
     out: dict[str, list] = {k: [] for k in keys}
@@ -54,7 +53,6 @@ def chunk_history(store: RunStore, run: dict | None) -> dict[str, list]:
         out["drift_edited"].append(gd.get("edited"))
         out["drift_rest"].append(gd.get("rest"))
         out["drift_twin"].append(ud.get("all"))
-        out["adherence"].append(g.get("adherence"))
         out["n_edits"].append(len(ch.get("edits", [])))
     return out
 

@@ -217,7 +217,7 @@ def _warm_up() -> float | None:
 def _write_state(path: Path | None, state: str, **extra) -> None:
     if path is None:
         return
-    from hill_dash.engine.store import atomic_write_json
+    from hill_dash.engine.durable import atomic_write_json
 
     with contextlib.suppress(OSError):  # a status line is not worth failing a launcher for
         path.parent.mkdir(parents=True, exist_ok=True)

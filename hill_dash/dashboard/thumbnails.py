@@ -1,81 +1,92 @@
-"""Small pictures of raw samples for the tooltip and the selection gallery, as data URIs.
+"""Small pictures of samples: images as PNG (in colour when they have 3 or 4 channels),
+sequences and flat vectors as an SVG sparkline; each as a ``data:`` URI for ``html.Img``.
 
-An image (H, W), (C, H, W) or (H, W, C) becomes a PNG (grey, or colour with three
-channels), drawn pixelated by the browser; a sequence or a flat vector becomes an SVG
-sparkline. No plotly figure per sample: a gallery of 48 is 48 small strings.
+Images are scaled to bytes with one value range per data set (:func:`image_range`), so a
+dark sample looks dark; a sample is ``(H, W)`` (grey) or ``(C, H, W)``: 3 channels are RGB,
+4 are RGB + alpha (alpha dropped), any other count shows its first channel in grey.
 """
 
 from __future__ import annotations
 
 import base64
-import io
+import struct
+import zlib
 
 import numpy as np
-from PIL import Image
 
-SPARK_W, SPARK_H = 96, 40
-SPARK_COLOUR = "#1f5fbf"
-MAX_SPARK_POINTS = 256
+THUMB_PIXELS = 64  # small images are enlarged by whole pixels to at least this size
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    x = np.nan_to_num(np.asarray(x, np.float64))
-    lo, hi = float(x.min()), float(x.max())
-    if hi <= lo:
-        return np.zeros(x.shape, np.uint8)
-    return np.round(255 * (x - lo) / (hi - lo)).astype(np.uint8)
+def image_range(X: np.ndarray, max_rows: int = 2000) -> tuple[float, float]:
+    """(low, high) for scaling a data set's images: the 0.5 and 99.5 percentiles of up to
+    ``max_rows`` samples (0..1 when that range is empty)."""
+    sample = np.asarray(X[:max_rows], dtype=np.float32)
+    if not sample.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(sample, [0.5, 99.5])
+    return (float(lo), float(hi)) if hi > lo else (float(lo), float(lo) + 1.0)
 
 
-def image_array(x: np.ndarray) -> np.ndarray | None:
-    """(H, W) grey or (H, W, 3) colour uint8 from an image sample, else None."""
-    x = np.asarray(x)
-    if x.ndim == 2:
-        return 255 - _to_uint8(x) if _dark_ink(x) else _to_uint8(x)
+def image_bytes(x: np.ndarray, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """One image as uint8: ``(H, W)`` grey or ``(H, W, 3)`` RGB (see the module docstring)."""
+    x = np.asarray(x, dtype=np.float32)
     if x.ndim == 3:
-        if x.shape[0] in (1, 3, 4) and x.shape[-1] not in (1, 3, 4):
-            x = np.moveaxis(x, 0, -1)  # (C, H, W) -> (H, W, C)
-        if x.shape[-1] == 1:
-            return image_array(x[..., 0])
-        if x.shape[-1] in (3, 4):
-            return _to_uint8(x[..., :3])
-    return None
+        x = np.moveaxis(x[:3], 0, -1) if x.shape[0] in (3, 4) else x[0]
+    lo, hi = value_range or image_range(x[None])
+    scaled = (x - lo) / (hi - lo if hi > lo else 1.0)
+    return (np.clip(scaled, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def _dark_ink(x: np.ndarray) -> bool:
-    """Digits-like data (ink high on a low background) read better as dark ink on white."""
-    x = np.asarray(x, np.float64)
-    return float(np.median(x)) <= float(x.min() + 0.5 * (x.max() - x.min()))
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A PNG file of a uint8 ``(H, W)`` grey or ``(H, W, 3)`` RGB array (no extra packages)."""
+    h, w = pixels.shape[:2]
+    colour_type = 2 if pixels.ndim == 3 else 0
+    raw = b"".join(b"\x00" + np.ascontiguousarray(row).tobytes() for row in pixels)
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(tag + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
-def png_uri(pixels: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def sparkline_uri(x: np.ndarray, colour: str = SPARK_COLOUR) -> str:
-    """A 1-D sample as a small SVG polyline."""
-    v = np.nan_to_num(np.asarray(x, np.float64).ravel())
-    if len(v) > MAX_SPARK_POINTS:
-        v = v[np.linspace(0, len(v) - 1, MAX_SPARK_POINTS).round().astype(int)]
+def sparkline_svg(
+    values: np.ndarray, width: int = 120, height: int = 40, colour: str = "#1f77b4"
+) -> str:
+    """An SVG polyline of a 1-D array (a flat sample is drawn the same way)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
     if len(v) < 2:
         v = np.repeat(v if len(v) else np.zeros(1), 2)
     lo, hi = float(v.min()), float(v.max())
-    ys = (SPARK_H - 3) - (SPARK_H - 6) * ((v - lo) / (hi - lo) if hi > lo else 0.5 + 0 * v)
-    xs = np.linspace(2, SPARK_W - 2, len(v))
-    pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SPARK_W}" height="{SPARK_H}" '
-        f'viewBox="0 0 {SPARK_W} {SPARK_H}"><rect width="100%" height="100%" fill="#fff"/>'
-        f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/></svg>'
+    y = (hi - v) / (hi - lo) if hi > lo else np.full(len(v), 0.5)
+    xs = np.linspace(1, width - 1, len(v))
+    ys = 1 + y * (height - 2)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}"><polyline fill="none" stroke="{colour}" '
+        f'stroke-width="1.5" points="{points}"/></svg>'
     )
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")
 
 
-def thumbnail_uri(x: np.ndarray, kind: str) -> str:
-    """A data URI for one sample: a PNG for images, a sparkline for everything else."""
+def sample_thumbnail(
+    x: np.ndarray, kind: str, value_range: tuple[float, float] | None = None
+) -> str:
+    """A ``data:`` URI picturing one sample: PNG for ``kind="image"``, SVG line otherwise.
+
+    Pass the data set's :func:`image_range` as ``value_range`` so every thumbnail of a data
+    set uses the same scale. Small images are enlarged by whole pixels (crisp, no blur).
+    """
     if kind == "image":
-        pixels = image_array(x)
-        if pixels is not None:
-            return png_uri(pixels)
-    return sparkline_uri(x)
+        pixels = image_bytes(x, value_range)
+        scale = max(1, -(-THUMB_PIXELS // max(pixels.shape[:2])))
+        pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+        return "data:image/png;base64," + base64.b64encode(png_bytes(pixels)).decode("ascii")
+    svg = sparkline_svg(np.asarray(x).ravel())
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode("ascii")

@@ -97,7 +97,10 @@ def load_choice(choice: str, upload: dict | None, root: Path, seed: int = 0) -> 
 
 
 def summary_facts(data: Dataset) -> dict:
-    """What the Data page shows about a data set: name, kind, shape, classes, split sizes."""
+    """What the Data page shows about a data set: name, kind, shape, classes, split sizes,
+    labelled training points per class (unlabelled ones, label -1, counted apart) and the
+    scenario's description. Groups and true labels stay hidden: they are what a person is
+    meant to find."""
     return {
         "name": data.name,
         "kind": data.kind,
@@ -106,6 +109,9 @@ def summary_facts(data: Dataset) -> dict:
         "train": len(data.y_train),
         "val": len(data.y_val),
         "test": len(data.y_test),
+        "unlabelled": data.n_unlabelled,
+        "train_per_class": data.class_counts("train").tolist(),
+        "description": data.description,
     }
 
 

@@ -72,6 +72,23 @@ def _cached_dataset(path: str, mtime_ns: int) -> tuple[Dataset, np.ndarray, np.n
     return data, _readonly(data.all_y()), _readonly(data.split_array())
 
 
+@functools.lru_cache(maxsize=3)
+def _cached_image_range(path: str, mtime_ns: int) -> tuple[float, float]:
+    from hill_dash.dashboard.thumbnails import image_range
+
+    data = _cached_dataset(path, mtime_ns)[0]
+    return image_range(data.X_train) if data.kind == "image" else (0.0, 1.0)
+
+
+def thumbnail(store: RunStore, md: MapData, index: int) -> str:
+    """A data URI picturing map point `index` (images on the data set's one value scale)."""
+    from hill_dash.dashboard.thumbnails import sample_thumbnail
+
+    path = store.run_dir(md.run_id) / "data.npz"
+    value_range = _cached_image_range(str(path), _mtime(path, "data set"))
+    return sample_thumbnail(sample_info(store, md, index)["x"], md.kind, value_range)
+
+
 def checkpoint_arrays(store: RunStore, run_id: str, ckpt: str) -> dict[str, np.ndarray]:
     """maps.npz of one checkpoint (Z, logits, map state, drift, edited) plus `pred`; read-only."""
     path = store.checkpoint_dir(run_id, ckpt) / "maps.npz"

@@ -1,7 +1,9 @@
-"""Data sets: the two built-ins (``digits``, ``mnist1d``) and user files (``.npz``, ``.csv``).
+"""Data sets: the built-ins (``digits``, ``mnist1d`` and the scenarios built on them, see
+:mod:`hill_dash.engine.scenarios`) and user files (``.npz``, ``.csv``).
 
-Everything ends up as a :class:`Dataset` with fixed train / val / test splits. Splits are
-stratified and depend only on the seed, so the same seed always gives the same split.
+Everything ends up as a :class:`~hill_dash.engine.dataset.Dataset` (re-exported here) with
+fixed train / val / test splits. Splits are stratified and depend only on the seed, so the
+same seed always gives the same split.
 
 User files are untrusted input; :mod:`hill_dash.engine.data_files` reads and validates them before
 they are split here.
@@ -13,26 +15,31 @@ import contextlib
 import math
 import os
 import random
-import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from hill_dash.engine.data_files import (
-    FILE_SUFFIXES,
-    check_file,
-    read_npz,
-    read_user_file,
-    text_array,
-)
+from hill_dash.engine.data_files import FILE_SUFFIXES, read_npz, read_user_file, text_array
+from hill_dash.engine.dataset import KINDS, SPLITS, UNLABELLED, Dataset, atomic_savez
 from hill_dash.engine.errors import DataError
+from hill_dash.engine.scenarios import SCENARIOS, apply_scenario
 
-BUILTINS = ("digits", "mnist1d")
-SPLITS = ("train", "val", "test")
-KINDS = ("image", "sequence", "flat")
+__all__ = [
+    "BUILTINS",
+    "KINDS",
+    "SPLITS",
+    "UNLABELLED",
+    "Dataset",
+    "load_builtin",
+    "load_dataset",
+    "load_file",
+    "split_stratified",
+]
+
+BASE_BUILTINS = ("digits", "mnist1d")
+BUILTINS = (*BASE_BUILTINS, *SCENARIOS)
 
 VAL_FRAC = 0.15
 TEST_FRAC = 0.15
@@ -40,117 +47,7 @@ TEST_FRAC = 0.15
 MNIST1D_CACHE = "mnist1d.npz"
 _MNIST1D_FORMAT = "hill-dash-mnist1d-v1"
 _MNIST1D_KEYS = ("format", "X_train", "y_train", "X_test", "y_test")
-_SAVED_KEYS = (
-    *(f"{a}_{s}" for s in SPLITS for a in ("X", "y")),
-    "name",
-    "kind",
-    "label_names",
-)
-
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-# --------------------------------------------------------------------------- Dataset
-
-
-@dataclass(eq=False)
-class Dataset:
-    """A labelled data set with fixed train / val / test splits.
-
-    ``X_*`` are float32 arrays of shape ``(n, *sample_shape)``: ``(n, H, W)`` for kind
-    ``"image"``, ``(n, L)`` for ``"sequence"`` and ``(n, F)`` for ``"flat"``. ``y_*`` are
-    int64 class indices into ``label_names``.
-    """
-
-    name: str
-    kind: str
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray
-    y_val: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    label_names: list[str]
-
-    def __post_init__(self) -> None:
-        for split in SPLITS:
-            X = np.asarray(getattr(self, f"X_{split}"), dtype=np.float32)
-            y = np.asarray(getattr(self, f"y_{split}"), dtype=np.int64)
-            setattr(self, f"X_{split}", X)
-            setattr(self, f"y_{split}", y)
-        self.label_names = [str(label) for label in self.label_names]
-        _check_dataset(self)
-
-    @property
-    def n_classes(self) -> int:
-        """Number of classes (the length of ``label_names``)."""
-        return len(self.label_names)
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        """Shape of one sample, e.g. ``(8, 8)`` or ``(40,)``."""
-        return tuple(int(d) for d in self.X_train.shape[1:])
-
-    @property
-    def n_features(self) -> int:
-        """Number of values in one sample (the product of ``sample_shape``)."""
-        return math.prod(self.sample_shape)
-
-    def all_X(self) -> np.ndarray:
-        """All samples: train, then val, then test (the order of :meth:`split_array`)."""
-        return np.concatenate([self.X_train, self.X_val, self.X_test])
-
-    def all_y(self) -> np.ndarray:
-        """All labels, aligned with :meth:`all_X`."""
-        return np.concatenate([self.y_train, self.y_val, self.y_test])
-
-    def split_array(self) -> np.ndarray:
-        """``"train"`` / ``"val"`` / ``"test"`` for every row of :meth:`all_X`."""
-        sizes = [len(self.y_train), len(self.y_val), len(self.y_test)]
-        return np.repeat(np.array(SPLITS, dtype="<U5"), sizes)
-
-    def save_npz(self, path: str | Path) -> None:
-        """Write the data set atomically to ``path`` (plain arrays only, no pickles)."""
-        arrays = {f"{a}_{s}": getattr(self, f"{a}_{s}") for s in SPLITS for a in ("X", "y")}
-        arrays["name"] = np.array(self.name, dtype=str)
-        arrays["kind"] = np.array(self.kind, dtype=str)
-        arrays["label_names"] = np.array(self.label_names, dtype=str)
-        _atomic_savez(Path(path), arrays)
-
-    @classmethod
-    def load_npz(cls, path: str | Path) -> Dataset:
-        """Read a file written by :meth:`save_npz`; raises DataError if it is not one."""
-        path = Path(path)
-        check_file(path, suffixes=None)
-        arrays = read_npz(path, _SAVED_KEYS)
-        text = {key: text_array(path, key, arrays.pop(key)) for key in ("name", "kind")}
-        labels = text_array(path, "label_names", arrays.pop("label_names"), ndim=1)
-        try:
-            return cls(name=text["name"], kind=text["kind"], label_names=labels, **arrays)
-        except DataError as err:
-            raise DataError(f"{path}: not a valid saved data set: {err}") from None
-
-
-def _check_dataset(ds: Dataset) -> None:
-    """Raise DataError unless the splits of ``ds`` fit together."""
-    where = f"data set {ds.name!r}"
-    if ds.kind not in KINDS:
-        raise DataError(f"{where}: kind {ds.kind!r} is not one of {', '.join(KINDS)}")
-    ndim = 3 if ds.kind == "image" else 2
-    for split in SPLITS:
-        X, y = getattr(ds, f"X_{split}"), getattr(ds, f"y_{split}")
-        if X.ndim != ndim or X.shape[1:] != ds.X_train.shape[1:]:
-            raise DataError(
-                f"{where}: 'X_{split}' has shape {X.shape}; expected {ndim}-D for kind "
-                f"{ds.kind!r} with sample shape {ds.X_train.shape[1:]}"
-            )
-        if y.shape != (len(X),):
-            raise DataError(f"{where}: 'y_{split}' has shape {y.shape}; expected ({len(X)},)")
-        if y.size and (y.min() < 0 or y.max() >= ds.n_classes):
-            raise DataError(
-                f"{where}: 'y_{split}' holds values outside 0..{ds.n_classes - 1} "
-                f"(one per label name)"
-            )
 
 
 # --------------------------------------------------------------------------- public loaders
@@ -167,12 +64,20 @@ def load_dataset(spec: str | Path, data_dir: str | Path | None = None, seed: int
 
 
 def load_builtin(name: str, data_dir: str | Path | None = None, seed: int = 0) -> Dataset:
-    """Load ``"digits"`` or ``"mnist1d"``; ``data_dir`` caches the generated mnist1d."""
+    """Load a built-in by name: ``"digits"``, ``"mnist1d"`` or a scenario built on one.
+
+    ``data_dir`` caches the generated mnist1d. A scenario starts from its base data set split
+    with the same seed (so ``digits-decoy`` and ``digits`` share their split), then changes it
+    deterministically (see :mod:`hill_dash.engine.scenarios`).
+    """
     key = str(name).strip().lower()
     if key == "digits":
         return _load_digits(seed)
     if key == "mnist1d":
         return _load_mnist1d(data_dir, seed)
+    if key in SCENARIOS:
+        base = load_builtin(SCENARIOS[key].base, data_dir=data_dir, seed=seed)
+        return apply_scenario(key, base, seed)
     raise DataError(_unknown_builtin_message(str(name)))
 
 
@@ -185,7 +90,7 @@ def load_file(path: str | Path, seed: int = 0) -> Dataset:
     else:
         X_tr, y_tr, X_val, y_val, _, _ = split_stratified(user.X, user.y, seed, test_frac=0.0)
         parts = (X_tr, y_tr, X_val, y_val, user.X_test, user.y_test)
-    kind = "image" if user.X.ndim == 3 else "flat"
+    kind = "image" if user.X.ndim >= 3 else "flat"
     return Dataset(path.stem, kind, *parts, user.label_names)
 
 
@@ -202,6 +107,13 @@ def split_stratified(
     match across splits; a class with at least 3 samples appears in every split whose
     fraction is non-zero, and every class keeps at least one training sample. The result
     depends only on ``(X, y, seed, val_frac, test_frac)``.
+
+    Why not ``sklearn.model_selection.train_test_split(stratify=y)`` (issue 12): it sizes each
+    split as a whole and shares it out between classes, so small classes miss splits (classes
+    of 3, 4, 5, 20: val lacks one class and test another; seven classes of 3: it refuses, test
+    size 4 < 7 classes) and it needs two calls for three splits. It would also change every
+    built-in split, and with it the digests that replay checks exported sessions against.
+    ``tests/test_data.py`` pins both facts.
     """
     X, y = np.asarray(X), np.asarray(y)
     _check_fracs(val_frac, test_frac)
@@ -315,7 +227,7 @@ def _mnist1d_arrays(data_dir: str | Path | None) -> dict[str, np.ndarray]:
     arrays = _generate_mnist1d()
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_savez(cache, {"format": np.array(_MNIST1D_FORMAT), **arrays})
+        atomic_savez(cache, {"format": np.array(_MNIST1D_FORMAT), **arrays})
     except OSError as err:
         warnings.warn(f"could not cache mnist1d at {cache}: {err}", stacklevel=3)
     return arrays
@@ -357,21 +269,3 @@ def _read_mnist1d_cache(path: Path) -> dict[str, np.ndarray]:
         if not ok or y.dtype != np.int64 or (y.size and (y.min() < 0 or y.max() > 9)):
             raise DataError(f"{path}: 'X_{split}' / 'y_{split}' do not look like mnist1d")
     return arrays
-
-
-# --------------------------------------------------------------------------- saving
-
-
-def _atomic_savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """np.savez to a temporary file in the same directory, then os.replace it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -5,18 +5,18 @@ file, the array or column (and the CSV line), and what was expected. Sizes are c
 the data is read: from the ``.npy`` headers inside an ``.npz``, and row by row for a CSV, which
 stops reading once past the limit. Pickled or object arrays are never loaded.
 
+Images may have channels: ``(n, C, H, W)`` or ``(n, H, W, C)`` (see :func:`channels_last`);
+they come out as ``(n, C, H, W)``. CSV text is read by :mod:`hill_dash.engine.data_csv`.
+
 :func:`hill_dash.engine.data.load_file` splits the checked arrays into a
-:class:`~hill_dash.engine.data.Dataset`.
+:class:`~hill_dash.engine.dataset.Dataset`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import zipfile
 import zlib
-from array import array
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hill_dash.engine.data_csv import read_csv
 from hill_dash.engine.errors import DataError
 from hill_dash.engine.npy import NPY_READ_LOCK
 
@@ -34,6 +35,7 @@ MIN_PER_CLASS = 3
 MAX_ROWS = 2_000_000
 MAX_VALUES = 200_000_000
 MAX_BYTES = 8 * MAX_VALUES
+MAX_CHANNELS_LAST = 4  # (n, H, W, C) is recognised when C <= 4 < H
 
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -51,7 +53,7 @@ _ZIP_ERRORS = (
 class UserArrays:
     """The checked content of a user file, labels encoded as class indices."""
 
-    X: np.ndarray  # float32 (n, F) or (n, H, W), finite, n >= MIN_SAMPLES
+    X: np.ndarray  # float32 (n, F), (n, H, W) or (n, C, H, W), finite, n >= MIN_SAMPLES
     y: np.ndarray  # int64 (n,), indices into label_names
     X_test: np.ndarray | None  # float32 (m, *X.shape[1:]) if the file has its own test set
     y_test: np.ndarray | None  # int64 (m,), with X_test
@@ -64,7 +66,7 @@ def read_user_file(path: Path) -> UserArrays:
     if path.suffix.lower() == ".npz":
         arrays = read_npz(path, ("X", "y"), optional=("X_test", "y_test", "label_names"))
         return _checked_arrays(path, arrays)
-    X, y, line_of = _read_csv(path)
+    X, y, line_of = read_csv(path, MAX_ROWS, MAX_VALUES)
     return _checked_arrays(path, {"X": X, "y": y}, row_name=line_of)
 
 
@@ -183,130 +185,6 @@ def _npy_data(path: Path, archive: zipfile.ZipFile, key: str, member: str) -> np
         ) from None
 
 
-# --------------------------------------------------------------------------- csv reading
-
-
-def _read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
-    """X (n, F) float64, labels and a row -> "line N" namer, from a CSV with a header."""
-    reader = None
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = _csv_header(path, reader)
-            return _csv_rows(path, reader, header)
-    except UnicodeDecodeError as err:
-        raise _fail(
-            path, "file", f"is not UTF-8 text (bad byte at offset {err.start}); expected a CSV"
-        ) from None
-    except csv.Error as err:
-        line = reader.line_num if reader is not None else 0
-        raise _fail(path, f"line {line}", f"malformed CSV ({err})") from None
-    except OSError as err:
-        raise _fail(path, "file", f"cannot be read ({err.strerror})") from None
-
-
-def _is_blank(row: list[str]) -> bool:
-    return not row or (len(row) == 1 and not row[0].strip())
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _csv_header(path: Path, reader: Any) -> list[str]:
-    header = next((row for row in reader if not _is_blank(row)), None)
-    if header is None:
-        raise _fail(path, "header", "the file has no rows; expected a header row of column names")
-    header = [name.strip() for name in header]
-    if all(_is_number(name) for name in header):
-        raise _fail(
-            path,
-            "header",
-            f"line {reader.line_num} looks like data ({_clip(','.join(header))}); "
-            "expected a header row of column names",
-        )
-    if len(header) < 2:
-        raise _fail(path, "header", "has 1 column; expected feature columns and a label column")
-    dupes = sorted(name for name, count in Counter(header).items() if count > 1)
-    if dupes:
-        raise _fail(path, "header", f"column name {dupes[0]!r} appears more than once")
-    return header
-
-
-def _label_column(header: list[str]) -> int:
-    lowered = [name.lower() for name in header]
-    return lowered.index("label") if "label" in lowered else len(header) - 1
-
-
-def _column_name(header: list[str], j: int) -> str:
-    return f"column {header[j]!r}" if header[j] else f"column #{j + 1}"
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")
-
-
-def _csv_rows(
-    path: Path, reader: Any, header: list[str]
-) -> tuple[np.ndarray, np.ndarray, Callable[[int], str]]:
-    label_col = _label_column(header)
-    features = [j for j in range(len(header)) if j != label_col]
-    values, labels, lines = array("d"), [], array("q")
-    for row in reader:
-        if _is_blank(row):
-            continue
-        line = reader.line_num
-        if len(row) != len(header):
-            raise _fail(
-                path,
-                f"line {line}",
-                f"has {len(row)} fields; expected {len(header)}, one per header column",
-            )
-        label = row[label_col].strip()
-        if not label:
-            raise _fail(path, f"{_column_name(header, label_col)}, line {line}", "label is empty")
-        values.extend(_csv_float(path, header, j, row[j], line) for j in features)
-        labels.append(label)
-        lines.append(line)
-        if len(lines) > MAX_ROWS or len(values) > MAX_VALUES:
-            raise _fail(
-                path,
-                f"line {line}",
-                f"too much data: at most {MAX_ROWS:,} rows and {MAX_VALUES:,} values are "
-                "accepted (stopped reading here)",
-            )
-    X = np.frombuffer(values, dtype=np.float64).reshape(len(lines), len(features))
-    return X, _csv_labels(labels), lambda i: f"line {lines[i]}"
-
-
-def _csv_float(path: Path, header: list[str], j: int, cell: str, line: int) -> float:
-    try:
-        return float(cell)
-    except ValueError:
-        what = "is empty" if not cell.strip() else f"has {_clip(cell)}, which is not a number"
-        raise _fail(
-            path,
-            f"{_column_name(header, j)}, line {line}",
-            f"{what}; every column except the label must be numeric",
-        ) from None
-
-
-def _csv_labels(labels: list[str]) -> np.ndarray:
-    """Integer labels if every label is an int64 integer, else the strings."""
-    try:
-        ints = [int(label) for label in labels]
-    except ValueError:
-        return np.array(labels, dtype=str)
-    limit = np.iinfo(np.int64)
-    if ints and (min(ints) < limit.min or max(ints) > limit.max):
-        return np.array(labels, dtype=str)
-    return np.array(ints, dtype=np.int64)
-
-
 # --------------------------------------------------------------------------- validation
 
 
@@ -316,33 +194,47 @@ def _checked_arrays(
     row_name: Callable[[int], str] = lambda i: f"row {i}",
 ) -> UserArrays:
     """Validate user arrays: shapes, values, labels and class sizes."""
-    X = _check_X(path, "X", arrays["X"])
+    last = arrays["X"].ndim == 4 and channels_last(arrays["X"].shape)
+    X = _check_X(path, "X", arrays["X"], last)
     y = _check_y(path, "y", arrays["y"], "X", len(X))
     if len(X) < MIN_SAMPLES:
         raise _fail(path, "array 'X'", f"has {len(X)} samples; need at least {MIN_SAMPLES}")
     _check_finite(path, "X", X, row_name)
-    X_test, y_test = _test_arrays(path, arrays, X)
+    X_test, y_test = _test_arrays(path, arrays, X, last)
     names, y_idx, y_test_idx = _encode_labels(path, y, y_test, arrays.get("label_names"))
     _check_classes(path, y_idx, names)
     return UserArrays(X, y_idx, X_test, y_test_idx, names)
 
 
-def _check_X(path: Path, key: str, X: np.ndarray) -> np.ndarray:
-    """``X`` as float32 if it is numeric and 2-D or 3-D with non-empty samples."""
+def channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether a 4-D image array is ``(n, H, W, C)``: its last axis is small (C <= 4, e.g.
+    RGB) and its first sample axis is not. Otherwise it is read as ``(n, C, H, W)``, PyTorch's
+    order; an ambiguous ``(n, 3, 4, 3)`` therefore counts as 3 channels of 4 × 3."""
+    return shape[-1] <= MAX_CHANNELS_LAST < shape[1]
+
+
+def _check_X(path: Path, key: str, X: np.ndarray, last: bool = False) -> np.ndarray:
+    """``X`` as float32 if it is numeric and 2-D, 3-D or 4-D with non-empty samples.
+
+    4-D images come out as ``(n, C, H, W)``; ``last`` says the file has ``(n, H, W, C)``.
+    """
     field = f"array {key!r}"
     if X.dtype.kind not in "biuf":
         raise _fail(path, field, f"has dtype {X.dtype}; expected numeric values (int or float)")
-    if X.ndim not in (2, 3):
+    if X.ndim not in (2, 3, 4):
         raise _fail(
             path,
             field,
-            f"has shape {X.shape} ({X.ndim}-D); expected 2-D (n, features) or "
-            f"3-D (n, height, width)",
+            f"has shape {X.shape} ({X.ndim}-D); expected 2-D (n, features), "
+            f"3-D (n, height, width) or 4-D images (n, channels, height, width) / "
+            f"(n, height, width, channels)",
         )
     if 0 in X.shape[1:]:
         raise _fail(path, field, f"has shape {X.shape}; each sample needs at least one value")
+    if X.ndim == 4 and last:
+        X = X.transpose(0, 3, 1, 2)
     with np.errstate(over="ignore", invalid="ignore"):
-        return X.astype(np.float32)
+        return np.ascontiguousarray(X, dtype=np.float32)
 
 
 def _check_y(path: Path, key: str, y: np.ndarray, x_key: str, n: int) -> np.ndarray:
@@ -397,7 +289,7 @@ def _check_finite(path: Path, key: str, X: np.ndarray, row_name: Callable[[int],
 
 
 def _test_arrays(
-    path: Path, arrays: Mapping[str, np.ndarray], X: np.ndarray
+    path: Path, arrays: Mapping[str, np.ndarray], X: np.ndarray, last: bool = False
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Validated ``X_test`` / ``y_test`` from an npz, or ``(None, None)`` if absent."""
     has_x, has_y = "X_test" in arrays, "y_test" in arrays
@@ -406,12 +298,13 @@ def _test_arrays(
     if not has_y or not has_x:
         present, absent = ("X_test", "y_test") if has_x else ("y_test", "X_test")
         raise _fail(path, f"array {absent!r}", f"is missing; {present!r} is present and needs it")
-    X_test = _check_X(path, "X_test", arrays["X_test"])
+    X_test = _check_X(path, "X_test", arrays["X_test"], last and arrays["X_test"].ndim == 4)
     if X_test.shape[1:] != X.shape[1:]:
+        shown = arrays["X_test"].shape[1:], arrays["X"].shape[1:]
         raise _fail(
             path,
             "array 'X_test'",
-            f"has sample shape {X_test.shape[1:]}; expected {X.shape[1:]} like 'X'",
+            f"has sample shape {shown[0]}; expected {shown[1]} like 'X'",
         )
     if len(X_test) == 0:
         raise _fail(path, "array 'X_test'", "has no rows; expected at least one test sample")

@@ -2,10 +2,15 @@
 
 `export_session` packs one run into a zip a person can keep or share:
 
-    session.json      run.json (config, chunks with their edit logs and seeds) + metrics
-    metrics.csv       one row per checkpoint (see METRIC_COLUMNS)
-    guided_model.pt   state dict of the guided head checkpoint
-    twin_model.pt     state dict of the twin head checkpoint
+    session.json        run.json (config, chunks with their edit logs and seeds) + metrics
+    metrics.csv         one row per checkpoint (see METRIC_COLUMNS); lineage is "guided",
+                        "unguided" (the unguided lineage: same start, same batches, never
+                        an edit) or "counterfactual" (a chunk from the guided checkpoint
+                        without its edits)
+    realized.csv        per edit: the share of the requested change that happened,
+                        relative to the rest, for each of the three (REALIZED_COLUMNS)
+    guided_model.pt     state dict of the guided head checkpoint
+    unguided_model.pt   state dict of the unguided lineage's head checkpoint
 
 Member names are fixed here, never taken from the run. The locked test-split
 metrics are not exported: they stay behind the final-evaluation button.
@@ -39,9 +44,20 @@ METRIC_COLUMNS = (
     "drift_edited",
     "drift_rest",
     "cka",
-    "adherence",
 )
-HEAD_MEMBERS = {"guided": "guided_model.pt", "twin": "twin_model.pt"}
+REALIZED_COLUMNS = (
+    "chunk",
+    "edit",
+    "kind",
+    "latent_guided",
+    "latent_counterfactual",
+    "latent_unguided",
+    "map_guided",
+    "map_counterfactual",
+    "map_unguided",
+)
+HEAD_MEMBERS = {"guided": "guided_model.pt", "twin": "unguided_model.pt"}
+LINEAGE_NAMES = {"twin": "unguided"}  # run.json's keys → the names a reader sees
 
 
 # -- the run list ---------------------------------------------------------------
@@ -83,7 +99,7 @@ def metric_row(rec: dict) -> dict:
     drift = rec.get("drift") or {}
     return {
         "checkpoint": rec.get("checkpoint"),
-        "lineage": rec.get("lineage"),
+        "lineage": LINEAGE_NAMES.get(rec.get("lineage"), rec.get("lineage")),
         "chunk": rec.get("chunk"),
         "train_acc": rec.get("train", {}).get("acc"),
         "val_acc": rec.get("val", {}).get("acc"),
@@ -92,8 +108,24 @@ def metric_row(rec: dict) -> dict:
         "drift_edited": drift.get("edited"),
         "drift_rest": drift.get("rest"),
         "cka": rec.get("cka"),
-        "adherence": rec.get("adherence"),
     }
+
+
+def realized_rows(run: dict) -> list[dict]:
+    """Per edit of every chunk: the share of the requested change that happened, relative
+    to the rest of the space, in latent space and on the map, for the guided run, the
+    counterfactual chunk (same start, no edits) and the unguided lineage."""
+    rows = []
+    for ch in run.get("chunks", []):
+        for r in ch.get("realized") or []:
+            row = {"chunk": ch["index"], "edit": r.get("edit"), "kind": r.get("kind")}
+            for space in ("latent", "map"):
+                values = r.get(space) or {}
+                row[f"{space}_guided"] = values.get("guided")
+                row[f"{space}_counterfactual"] = values.get("counterfactual")
+                row[f"{space}_unguided"] = values.get("twin")
+            rows.append(row)
+    return rows
 
 
 def metric_rows(store: RunStore, run_id: str, run: dict | None = None) -> list[dict]:
@@ -103,12 +135,12 @@ def metric_rows(store: RunStore, run_id: str, run: dict | None = None) -> list[d
     return [metric_row(recs[ck]) for ck in run.get("checkpoints", {}) if ck in recs]
 
 
-def metrics_csv(rows: list[dict]) -> str:
+def metrics_csv(rows: list[dict], columns: tuple[str, ...] = METRIC_COLUMNS) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row[k] is None else row[k]) for k in METRIC_COLUMNS})
+        writer.writerow({k: ("" if row[k] is None else row[k]) for k in columns})
     return buf.getvalue()
 
 
@@ -177,13 +209,14 @@ def session_json(store: RunStore, run_id: str) -> dict:
 
 
 def export_session(store: RunStore, run_id: str) -> bytes:
-    """A zip: session.json, metrics.csv and the state dicts of both head checkpoints."""
+    """A zip: session.json, metrics.csv, realized.csv and both heads' state dicts."""
     run_id = check_run_id(run_id)
     session = session_json(store, run_id)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("session.json", json.dumps(session, indent=1, allow_nan=False))
         zf.writestr("metrics.csv", metrics_csv(metric_rows(store, run_id, session["run"])))
+        zf.writestr("realized.csv", metrics_csv(realized_rows(session["run"]), REALIZED_COLUMNS))
         for lineage, ck in session["heads"].items():
             if lineage in HEAD_MEMBERS:
                 weights = io.BytesIO()

@@ -1,18 +1,20 @@
-"""Metrics per checkpoint (DESIGN §4): accuracy, gap, drift, CKA, adherence, bias.
+"""Metrics per checkpoint: accuracy, gap, latent drift, CKA (docs/design.md, section 5).
 
 Pure functions of numpy arrays, so the dashboard, the CLI and the study all
-compute the same numbers the same way.
+compute the same numbers the same way. Counting and log-probabilities come from
+scikit-learn and SciPy. The paired bias statistics live in `hill_dash.engine.bias`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import log_softmax
+from sklearn.metrics import confusion_matrix, recall_score
 
 
 def softmax_ce(logits: np.ndarray, y: np.ndarray) -> float:
     """Mean cross-entropy of integer labels under logits (numerically stable)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    logp = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
     return float(-logp[np.arange(len(y)), y].mean())
 
 
@@ -21,25 +23,27 @@ def accuracy(pred: np.ndarray, y: np.ndarray) -> float:
 
 
 def per_class_accuracy(pred: np.ndarray, y: np.ndarray, n_classes: int) -> list[float]:
-    out = []
-    for c in range(n_classes):
-        members = y == c
-        out.append(float(np.mean(pred[members] == c)) if members.any() else float("nan"))
-    return out
+    """Per class: the share of its points predicted as it (its recall); NaN without points."""
+    if len(y) == 0:
+        return [float("nan")] * n_classes
+    rec = recall_score(y, pred, labels=np.arange(n_classes), average=None, zero_division=np.nan)
+    return [float(r) for r in rec]
 
 
 def confusion(pred: np.ndarray, y: np.ndarray, n_classes: int) -> list[list[int]]:
     """Rows: true class, columns: predicted class."""
-    m = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(m, (y, pred), 1)
-    return m.tolist()
+    return confusion_matrix(y, pred, labels=np.arange(n_classes)).tolist()
 
 
 def split_metrics(logits: np.ndarray, y: np.ndarray, n_classes: int) -> dict:
+    """Accuracy, loss, per-class accuracy and confusion over the labelled points
+    (unlabelled points, label -1, are left out)."""
+    labelled = y >= 0
+    logits, y = logits[labelled], y[labelled]
     pred = logits.argmax(axis=1)
     return {
         "acc": accuracy(pred, y),
-        "loss": softmax_ce(logits, y),
+        "loss": softmax_ce(logits, y) if len(y) else float("nan"),
         "per_class": per_class_accuracy(pred, y, n_classes),
         "confusion": confusion(pred, y, n_classes),
     }
@@ -70,15 +74,6 @@ def point_drift(Z_now: np.ndarray, Z_prev: np.ndarray, scale_prev: float) -> np.
     return (np.linalg.norm(Z_now.astype(np.float64) - Z_prev, axis=1) / scale_prev).astype(
         np.float32
     )
-
-
-def adherence(Z_before: np.ndarray, Z_after: np.ndarray, targets: np.ndarray) -> float | None:
-    """Share of the distance to the targets that the chunk closed (1 = reached, 0 = none)."""
-    if len(targets) == 0:
-        return None
-    before = np.linalg.norm(Z_before.astype(np.float64) - targets, axis=1).mean()
-    after = np.linalg.norm(Z_after.astype(np.float64) - targets, axis=1).mean()
-    return float(1.0 - after / before) if before > 0 else None
 
 
 def bias_flags(

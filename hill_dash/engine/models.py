@@ -4,18 +4,27 @@ Every model here is a `LatentModel`: `model(x)` returns `(logits, z)` where `z`
 is the latent layer the map shows and the teacher pulls on. Built-ins split
 into an `encoder` (x -> z) and a `head` (z -> logits); a user's own module is
 wrapped by `HookedModel`, which captures the latent layer with a forward hook.
+`cnn2d` takes images with or without channels: sample shape `(H, W)` or `(C, H, W)`.
+
+A user's model is named by a factory, `"package.module:function"`, called as
+`function(sample_shape=..., n_classes=..., latent_dim=...)` and returning an nn.Module;
+`custom_config` imports, builds and tries it once and says clearly what is wrong.
+Importing a factory runs its module's code: the dashboard only offers it when the
+person starting it allows that (HILL_DASH_ALLOW_CUSTOM_MODELS=1).
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import re
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 ARCHS = ("mlp", "cnn1d", "cnn2d")
+FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
 @dataclass
@@ -120,9 +129,10 @@ def _cnn1d(cfg: ModelConfig) -> LatentModel:
 
 def _cnn2d(cfg: ModelConfig) -> LatentModel:
     h, w = cfg.sample_shape[-2:]
+    channels = cfg.sample_shape[0] if len(cfg.sample_shape) == 3 else 1
     encoder = nn.Sequential(
         nn.Unflatten(1, (1, h)) if len(cfg.sample_shape) == 2 else nn.Identity(),
-        nn.Conv2d(1, 16, 3, padding=1),
+        nn.Conv2d(channels, 16, 3, padding=1),
         nn.ReLU(),
         nn.Conv2d(16, 32, 3, padding=1, stride=2),
         nn.ReLU(),
@@ -134,14 +144,92 @@ def _cnn2d(cfg: ModelConfig) -> LatentModel:
 
 
 def _custom(cfg: ModelConfig) -> HookedModel:
-    module_name, _, func_name = cfg.factory.partition(":")
-    if not module_name or not func_name:
-        raise ValueError(f"factory: expected 'package.module:function', got {cfg.factory!r}")
-    factory = getattr(importlib.import_module(module_name), func_name)
-    module = factory(
-        sample_shape=cfg.sample_shape, n_classes=cfg.n_classes, latent_dim=cfg.latent_dim
-    )
+    factory = _import_factory(cfg.factory)
+    kwargs = {
+        "sample_shape": tuple(cfg.sample_shape),
+        "n_classes": cfg.n_classes,
+        "latent_dim": cfg.latent_dim,
+    }
+    try:
+        module = factory(**kwargs)
+    except Exception as exc:
+        call = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise ValueError(
+            f"factory: {cfg.factory}({call}) raised {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(module, nn.Module):
+        raise ValueError(
+            f"factory: {cfg.factory} returned {type(module).__name__}; expected a torch.nn.Module"
+        )
+    if not cfg.latent_layer:
+        raise ValueError("latent_layer: empty; expected the dotted name of a submodule")
     return HookedModel(module, cfg.latent_layer)
+
+
+def _import_factory(spec: str):
+    """The function named by ``"package.module:function"``, imported (this runs its module)."""
+    if not FACTORY.match(spec or ""):
+        raise ValueError(f"factory: expected 'package.module:function', got {spec!r}")
+    module_name, _, func_name = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ValueError(
+            f"factory: cannot import module {module_name!r} ({type(exc).__name__}: {exc}); "
+            "it must be importable by the dashboard and its job processes"
+        ) from None
+    factory = getattr(module, func_name, None)
+    if not callable(factory):
+        raise ValueError(f"factory: module {module_name!r} has no function {func_name!r}")
+    return factory
+
+
+def custom_config(
+    factory: str,
+    latent_layer: str,
+    sample_shape: tuple[int, ...],
+    n_classes: int,
+    latent_dim: int = 32,
+) -> ModelConfig:
+    """A checked config for a user's model: the factory imports, builds a module that has
+    ``latent_layer``, and a batch of two zero samples gives ``(2, n_classes)`` logits and a
+    latent; ``latent_dim`` becomes the latent's real width. Raises ValueError naming the
+    field (``factory`` or ``latent_layer``) and what was expected."""
+    cfg = ModelConfig(
+        "custom",
+        tuple(int(d) for d in sample_shape),
+        int(n_classes),
+        int(latent_dim),
+        factory=(factory or "").strip(),
+        latent_layer=(latent_layer or "").strip(),
+    )
+    model = build_model(cfg)
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model.module(torch.zeros(2, *cfg.sample_shape))
+    except Exception as exc:
+        raise ValueError(
+            f"factory: the model from {cfg.factory} fails on a batch of shape "
+            f"{(2, *cfg.sample_shape)} ({type(exc).__name__}: {exc})"
+        ) from None
+    latent, model._latent = model._latent, None
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, cfg.n_classes):
+        got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(
+            f"factory: the model from {cfg.factory} returns {got}; expected logits of shape "
+            f"(batch, {cfg.n_classes})"
+        )
+    if not isinstance(latent, torch.Tensor) or latent.ndim < 2 or latent.shape[0] != 2:
+        got = "nothing (it did not run)" if latent is None else type(latent).__name__
+        if isinstance(latent, torch.Tensor):
+            got = f"shape {tuple(latent.shape)}"
+        raise ValueError(
+            f"latent_layer: {cfg.latent_layer!r} gave {got} in forward; expected a tensor "
+            "with one row per sample"
+        )
+    cfg.latent_dim = int(latent.flatten(1).shape[1])
+    return cfg
 
 
 _BUILDERS = {"mlp": _mlp, "cnn1d": _cnn1d, "cnn2d": _cnn2d, "custom": _custom}

@@ -1,89 +1,39 @@
 """Edits on the map become frozen latent targets: the teacher of the next chunk.
 
-A person's edits are made on the map of checkpoint k and frozen in the latent
-coordinates of checkpoint k (DESIGN §2). `build_teacher` turns the edit list
-into one target per edited training point; `teacher_loss` is the scale-free
-distillation term `λ · mean ‖f(x_i) − t_i‖² / s²` over the edited points of a
-batch. Validation and test points never receive targets.
+A person's edits are made on the map of checkpoint k and frozen in the latent coordinates
+of checkpoint k. `build_teacher` turns the edit list into one target per edited training
+point, plus what the realized share needs to measure each edit afterwards
+(`hill_dash.engine.realized.Request`). The loss that pulls the model toward the targets,
+relative to the rest of the space, is `hill_dash.engine.teacher_loss`.
+
+What each kind means (every kind keeps the selection's shape unless it is about shape):
+
+- translate (dx, dy): the points move by the map arrow, inverted into latent space
+  (PCA: exactly; UMAP: the difference of the local inverse at the arrow's two ends).
+- pull (class c, α): the selection's centre moves α of the way to the centre of class c's
+  training points outside the selection. Rigid: a pull says "this group belongs over
+  there", not "collapse onto one point" (use compact for that). Class c is the landmark:
+  its points are held where they are (relative to the rest), so the network cannot meet
+  the edit by pushing class c away.
+- compact (β): the points shrink toward their own centre to β of their spread.
+- separate (other, γ): the points move away from the other selection's centre by γ times
+  the distance between the two centres; the other selection's training points are held.
+
+Later edits act on the targets left by earlier ones, so "move, then compact" composes as
+a person expects. Validation points never receive targets; test points are not used at
+all (the test split is locked): not as targets, not in an inverse, not in a centre.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from hill_dash.engine.edits import EDIT_KINDS, Edit  # noqa: F401  (Edit: re-exported)
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import MapState, inverse_delta
-
-EDIT_KINDS = ("translate", "pull", "compact", "separate")
-
-
-@dataclass
-class Edit:
-    """One gesture on the map. `indices` are map point indices (train, val, test order)."""
-
-    kind: str  # "translate" | "pull" | "compact" | "separate"
-    indices: list[int]
-    dx: float = 0.0  # translate: 2-D displacement on the map
-    dy: float = 0.0
-    target_class: int = -1  # pull: the class whose mean latent the points move toward
-    alpha: float = 1.0  # pull: fraction of the way to the class mean
-    beta: float = 0.5  # compact: remaining spread around the selection mean
-    other: list[int] = field(default_factory=list)  # separate: the selection to push away from
-    gamma: float = 1.0  # separate: push distance, in units of the centroid distance
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: object, n_points: int | None = None, where: str = "edit") -> Edit:
-        """Validate untrusted JSON; errors name the field and what was expected."""
-        if not isinstance(d, dict):
-            raise StoreError(f"{where}: expected an object, got {type(d).__name__}")
-        kind = d.get("kind")
-        if kind not in EDIT_KINDS:
-            raise StoreError(f"{where}.kind: expected one of {EDIT_KINDS}, got {kind!r}")
-        out = {"kind": kind}
-        for name in ("indices", "other"):
-            out[name] = _index_list(d.get(name, []), n_points, f"{where}.{name}")
-        if not out["indices"]:
-            raise StoreError(f"{where}.indices: expected at least one point index")
-        for name in ("dx", "dy", "alpha", "beta", "gamma"):
-            if name in d:
-                out[name] = _finite(d[name], f"{where}.{name}")
-        if "target_class" in d:
-            tc = d["target_class"]
-            if not isinstance(tc, int) or isinstance(tc, bool):
-                raise StoreError(f"{where}.target_class: expected an integer, got {tc!r}")
-            out["target_class"] = tc
-        if kind == "pull" and out.get("target_class", -1) < 0:
-            raise StoreError(f"{where}.target_class: a pull needs a class index >= 0")
-        if kind == "separate" and not out["other"]:
-            raise StoreError(f"{where}.other: a separate needs a second selection")
-        return cls(**out)
-
-
-def _index_list(value: object, n_points: int | None, where: str) -> list[int]:
-    if not isinstance(value, list) or len(value) > 10_000_000:
-        raise StoreError(f"{where}: expected a list of point indices")
-    out = []
-    for v in value:
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise StoreError(f"{where}: expected non-negative integers, got {v!r}")
-        if n_points is not None and v >= n_points:
-            raise StoreError(f"{where}: index {v} out of range (the map has {n_points} points)")
-        out.append(v)
-    return out
-
-
-def _finite(value: object, where: str) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
-        raise StoreError(f"{where}: expected a finite number, got {value!r}")
-    return float(value)
+from hill_dash.engine.realized import Request
 
 
 @dataclass
@@ -93,31 +43,76 @@ class Teacher:
     train_idx: np.ndarray  # (m,) indices into the training set
     targets: np.ndarray  # (m, d) float32 latent targets
     start: np.ndarray  # (m, d) the points' latents when the edits were frozen
-    scale: float  # s: RMS norm of the training latents at edit time
-    anchor_idx: np.ndarray  # (a,) unedited training points held at their latent (may be empty)
-    anchor_targets: np.ndarray  # (a, d)
+    scale: float  # s: RMS distance of the reference latents to their centre, at edit time
+    reference_idx: np.ndarray  # (r,) unedited training points: the frame the targets live in
+    held_idx: np.ndarray  # (h,) landmarks (a pull's target class, a separate's other side): held
+    frozen: np.ndarray  # (n_train, d) float32: every training latent at edit time
+    anchor: bool  # hold the reference points' relative layout too (λ_anchor)
     left_out: dict[str, int]  # selected points that got no target, by split
     relabels: int  # training points pulled to a class that is not their label
     touched_classes: list[int]  # labels of the edited training points
+    requests: list[Request | None]  # per edit, in latent space (None: no training point)
 
     @property
     def empty(self) -> bool:
         return len(self.train_idx) == 0
 
+    @classmethod
+    def from_targets(
+        cls, frozen: np.ndarray, train_idx: np.ndarray, targets: np.ndarray
+    ) -> Teacher:
+        """A teacher of given latent targets for some training points (a notebook's own).
+
+        `frozen`: every training latent now (n_train, d); the rest are the reference.
+        """
+        frozen = np.asarray(frozen, dtype=np.float32)
+        idx = np.asarray(train_idx, dtype=np.int64)
+        reference = np.setdiff1d(np.arange(len(frozen)), idx)
+        return cls(
+            train_idx=idx,
+            targets=np.asarray(targets, dtype=np.float32),
+            start=frozen[idx],
+            scale=centred_scale(frozen[reference] if len(reference) >= 2 else frozen),
+            reference_idx=reference,
+            held_idx=np.zeros(0, np.int64),
+            frozen=frozen,
+            anchor=False,
+            left_out={"val": 0, "test": 0},
+            relabels=0,
+            touched_classes=[],
+            requests=[],
+        )
+
 
 def rms_scale(Z_train: np.ndarray) -> float:
-    """s = sqrt(mean ‖z_i‖²); keeps λ meaning the same for every model."""
+    """sqrt(mean ‖z_i‖²): the latent drift's unit, the same for every model."""
     return float(np.sqrt(np.mean(np.sum(Z_train.astype(np.float64) ** 2, axis=1))) or 1.0)
 
 
+def centred_scale(Z: np.ndarray) -> float:
+    """RMS distance of the rows of Z to their mean (1.0 for a single point)."""
+    Z = Z.astype(np.float64)
+    if len(Z) < 2:
+        return 1.0
+    return float(np.sqrt(np.mean(np.sum((Z - Z.mean(0)) ** 2, axis=1))) or 1.0)
+
+
 def class_means(Z_train: np.ndarray, y_train: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n_classes, d) mean training latent per class (zeros for an absent class)."""
+    """(n_classes, d) mean training latent per class (zeros for an absent class).
+
+    Unlabelled points (label -1) belong to no class.
+    """
     means = np.zeros((n_classes, Z_train.shape[1]), dtype=np.float64)
     for c in range(n_classes):
         members = Z_train[y_train == c]
         if len(members):
             means[c] = members.mean(axis=0)
     return means
+
+
+def visible_rows(split: np.ndarray) -> int:
+    """How many map points precede the test split (train, val, test order)."""
+    return int(np.sum(split != "test"))
 
 
 def build_teacher(
@@ -127,146 +122,81 @@ def build_teacher(
     y: np.ndarray,
     split: np.ndarray,
     anchor: bool = False,
+    n_classes: int | None = None,
 ) -> Teacher:
     """Apply the edits in order to the checkpoint's latents `Z` (all map points).
 
-    `split` names each map point's split; training points come first in map order.
-
-    Later edits act on the targets left by earlier ones, so "move, then compact"
-    composes as a person expects.
+    `split` names each map point's split (train, val, test order); test rows are ignored.
     """
-    Z = Z.astype(np.float64)
     n_train = int(np.sum(split == "train"))
-    n_classes = int(y.max()) + 1
-    means = class_means(Z[:n_train], y[:n_train], n_classes)
+    n_visible = visible_rows(split)
+    Z = Z[:n_visible].astype(np.float64)
+    y = np.asarray(y)[:n_visible]
+    inverse_map = map_state.first(n_visible)
+    n_classes = n_classes if n_classes is not None else int(y.max()) + 1
     targets = Z[:n_train].copy()
     edited = np.zeros(n_train, dtype=bool)
+    held = np.zeros(n_train, dtype=bool)  # landmarks an edit moves toward or away from
     left = {"val": 0, "test": 0}
     relabels = np.zeros(n_train, dtype=bool)
+    requests: list[Request | None] = []
     for edit in edits:
         sel = np.unique(np.asarray(edit.indices, dtype=np.int64))
-        for name in left:
-            left[name] += int(np.sum(split[sel] == name))
+        left["test"] += int(np.sum(sel >= n_visible))
+        sel = sel[sel < n_visible]
+        left["val"] += int(np.sum(sel >= n_train))
         tr = sel[sel < n_train]
         if len(tr) == 0:
+            requests.append(None)  # nothing to train: nothing to measure
             continue
+        centre = targets[tr].mean(axis=0)
         if edit.kind == "translate":
-            centroid = map_state.coords[sel].mean(axis=0)
-            shift = inverse_delta(np.array([edit.dx, edit.dy]), map_state, Z, centroid)
+            at = inverse_map.coords[sel].mean(axis=0)
+            shift = inverse_delta(np.array([edit.dx, edit.dy]), inverse_map, Z, at)
             targets[tr] += shift
+            requests.append(Request("translate", tr, shift=shift))
         elif edit.kind == "pull":
-            if edit.target_class >= n_classes:
+            if not 0 <= edit.target_class < n_classes:
                 raise StoreError(f"edit.target_class: {edit.target_class} is not a class")
-            targets[tr] += edit.alpha * (means[edit.target_class] - targets[tr])
+            members = np.setdiff1d(np.flatnonzero(y[:n_train] == edit.target_class), tr)
+            if len(members) == 0:
+                raise StoreError(
+                    f"edit.target_class: class {edit.target_class} has no training points "
+                    "outside the selection to pull toward"
+                )
+            targets[tr] += edit.alpha * (Z[members].mean(axis=0) - centre)
+            held[members] = True
             relabels[tr[y[tr] != edit.target_class]] = True
+            requests.append(Request("pull", tr, members=members, amount=edit.alpha))
         elif edit.kind == "compact":
-            mu = targets[tr].mean(axis=0)
-            targets[tr] = mu + edit.beta * (targets[tr] - mu)
+            targets[tr] = centre + edit.beta * (targets[tr] - centre)
+            requests.append(Request("compact", tr, amount=edit.beta))
         elif edit.kind == "separate":
-            other = np.asarray(edit.other, dtype=np.int64)
-            away = targets[tr].mean(axis=0) - _mean_latent(other, targets, Z, n_train)
-            targets[tr] += edit.gamma * away
+            other = np.unique(np.asarray(edit.other, dtype=np.int64))
+            other = other[other < n_visible]
+            if len(other) == 0:
+                raise StoreError("edit.other: the second selection has no visible points")
+            other_pts = np.concatenate(
+                [targets[other[other < n_train]], Z[other[other >= n_train]]]
+            )
+            targets[tr] += edit.gamma * (centre - other_pts.mean(axis=0))
+            requests.append(Request("separate", tr, other=other, amount=edit.gamma))
         edited[tr] = True
     idx = np.flatnonzero(edited)
-    rest = np.flatnonzero(~edited) if anchor else np.zeros(0, dtype=np.int64)
+    held &= ~edited
+    reference = np.flatnonzero(~edited & ~held)
+    Z_train = Z[:n_train]
     return Teacher(
         train_idx=idx,
         targets=targets[idx].astype(np.float32),
-        start=Z[idx].astype(np.float32),
-        scale=rms_scale(Z[:n_train]),
-        anchor_idx=rest,
-        anchor_targets=Z[rest].astype(np.float32),
+        start=Z_train[idx].astype(np.float32),
+        scale=centred_scale(Z_train[reference] if len(reference) >= 2 else Z_train),
+        reference_idx=reference,
+        held_idx=np.flatnonzero(held),
+        frozen=Z_train.astype(np.float32),
+        anchor=anchor,
         left_out=left,
         relabels=int(relabels.sum()),
-        touched_classes=sorted({int(c) for c in y[idx]}),
+        touched_classes=sorted({int(c) for c in y[idx] if c >= 0}),
+        requests=requests,
     )
-
-
-def _mean_latent(sel: np.ndarray, targets: np.ndarray, Z: np.ndarray, n_train: int) -> np.ndarray:
-    """Mean latent of a selection, using current targets for its training points."""
-    tr, rest = sel[sel < n_train], sel[sel >= n_train]
-    pts = np.concatenate([targets[tr], Z[rest]]) if len(rest) else targets[tr]
-    return pts.mean(axis=0)
-
-
-class TeacherTable:
-    """The teacher as tensors indexed by training-set position, for fast batch lookup."""
-
-    def __init__(self, teacher: Teacher, n_train: int, device: torch.device):
-        d = teacher.targets.shape[1] if teacher.targets.ndim == 2 else 0
-        self.scale = teacher.scale
-        self.mask = torch.zeros(n_train, dtype=torch.bool, device=device)
-        self.table = torch.zeros((n_train, max(d, 1)), device=device)
-        self.mask[torch.as_tensor(teacher.train_idx, device=device)] = True
-        if len(teacher.train_idx):
-            self.table[torch.as_tensor(teacher.train_idx, device=device)] = torch.as_tensor(
-                teacher.targets, device=device
-            )
-        self.anchor_mask = torch.zeros(n_train, dtype=torch.bool, device=device)
-        if len(teacher.anchor_idx):
-            aidx = torch.as_tensor(teacher.anchor_idx, device=device)
-            self.anchor_mask[aidx] = True
-            self.table[aidx] = torch.as_tensor(teacher.anchor_targets, device=device)
-
-
-Term = tuple[torch.Tensor, torch.Tensor] | None  # (√w (B, 1), √w ⊙ targets (B, d)) of a batch
-
-
-def batch_terms(
-    batches: list[torch.Tensor],
-    table: TeacherTable,
-    lam: float,
-    anchor: float = 0.0,
-    window: int | None = None,
-) -> Iterator[Term]:
-    """The teacher's share of each batch, prepared `window` batches at a time without autograd.
-
-    The teacher term of a batch is Σ_i w_i ‖z_i − t_i‖² with w_i = λ / (n_S s²) for its
-    n_S edited rows, λ_anchor / (n_A s²) for its n_A anchored rows and 0 elsewhere,
-    i.e. λ · mean_S ‖z − t‖² / s² (+ the anchor mean). It is computed as
-    ‖√w ⊙ z − √w ⊙ t‖²: a row mask instead of an index, because the backward of an
-    index (index_add / index_put) costs more on CPU than the rest of a small model's
-    step, and the lookups are vectorised over a window (default: all batches) so the
-    step itself adds only an elementwise product and one mse_loss node.
-    None for a batch without edited or anchored rows.
-    """
-    window = window or max(len(batches), 1)
-    dev, dtype = table.table.device, table.table.dtype
-    scale2 = table.scale**2
-    for start in range(0, len(batches), window):
-        group = batches[start : start + window]
-        sizes = [len(b) for b in group]
-        flat = torch.cat(group).to(dev)
-        batch_id = torch.repeat_interleave(
-            torch.arange(len(group), device=dev), torch.tensor(sizes, device=dev)
-        )
-        w = torch.zeros(len(flat), dtype=dtype, device=dev)
-        for mask, weight in ((table.mask, lam), (table.anchor_mask, anchor)):
-            if weight <= 0:
-                continue
-            m = mask[flat].to(dtype)
-            counts = torch.zeros(len(group), dtype=dtype, device=dev).index_add_(0, batch_id, m)
-            w += m * (weight / scale2) / counts.clamp(min=1.0)[batch_id]
-        root = w.sqrt().unsqueeze(1)
-        targets = table.table[flat] * root
-        used = torch.zeros(len(group), dtype=dtype, device=dev).index_add_(0, batch_id, w)
-        for r, t, u in zip(
-            root.split(sizes), targets.split(sizes), used.gt(0).tolist(), strict=True
-        ):
-            yield (r, t) if u else None
-
-
-def teacher_term(z: torch.Tensor, term: Term) -> torch.Tensor | None:
-    """The teacher loss of one batch from its prepared term; None when it has none."""
-    if term is None:
-        return None
-    root, targets = term
-    return F.mse_loss(z * root, targets, reduction="sum")
-
-
-def teacher_loss(
-    z: torch.Tensor, batch_idx: torch.Tensor, table: TeacherTable, lam: float, anchor: float = 0.0
-) -> torch.Tensor:
-    """λ · mean_{i∈B∩S} ‖z_i − t_i‖² / s² (+ the anchor term over unedited points)."""
-    loss = teacher_term(z, next(batch_terms([batch_idx], table, lam, anchor)))
-    return z.new_zeros(()) if loss is None else loss

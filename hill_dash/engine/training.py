@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hill_dash.engine.errors import HillError
-from hill_dash.engine.teacher import Teacher, TeacherTable, batch_terms, teacher_term
+from hill_dash.engine.teacher import Teacher
+from hill_dash.engine.teacher_loss import TeacherTable, batch_terms, teacher_term
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total steps, running loss)
 
@@ -85,16 +86,23 @@ def train_chunk(
     step_offset: int = 0,
     total_steps: int | None = None,
 ) -> dict:
-    """Train in place for cfg.epochs; returns {"loss", "ce", "teacher", "steps"} means."""
+    """Train in place for cfg.epochs.
+
+    Returns the means {"loss", "ce", "teacher"}, "steps", and "curve": per step the batch's
+    loss, cross-entropy, teacher term and accuracy (lists, for the training-curve panel).
+    Labels of -1 mark unlabelled training points: no cross-entropy, only the teacher.
+    """
     device = next(model.parameters()).device
     Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    unlabelled = bool((yt < 0).any())
     guided = teacher is not None and not teacher.empty and (cfg.lam > 0 or cfg.anchor > 0)
     table = TeacherTable(teacher, len(X), device) if guided else None
     frozen_head = _frozen_head(model) if guided and cfg.kd_weight > 0 else None
     batches = batch_order(len(X), cfg.batch_size, cfg.epochs, cfg.seed)
     total = total_steps or len(batches)
-    sums = {"loss": 0.0, "ce": 0.0, "teacher": 0.0}
+    curve: dict[str, list] = {"loss": [], "ce": [], "teacher": [], "acc": []}
+    hits = []  # correct predictions per step, as tensors: one sync at the end, not per step
     model.train()
     # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
     per_epoch = -(-len(X) // cfg.batch_size)
@@ -108,8 +116,9 @@ def train_chunk(
             raise ChunkCancelled(f"stopped at step {step_offset + step} of {total}")
         idx = idx.to(device)
         logits, z = model(Xt[idx])
-        ce = F.cross_entropy(logits, yt[idx])
-        extra = teacher_term(z, term)  # None: no edited point in this batch
+        yb = yt[idx]
+        ce = _cross_entropy(logits, yb) if unlabelled else F.cross_entropy(logits, yb)
+        extra = teacher_term(z, term, table.rotation if table is not None else None)
         if frozen_head is not None:
             kd = cfg.kd_weight * _distill(z, idx, table, frozen_head, logits, cfg)
             extra = kd if extra is None else extra + kd
@@ -119,16 +128,33 @@ def train_chunk(
         loss.backward()
         optimizer.step()
         ce_value = ce.item()
-        sums["ce"] += ce_value
-        if extra is None:
-            sums["loss"] += ce_value
-        else:
-            sums["loss"] += loss.item()
-            sums["teacher"] += extra.item()
+        extra_value = 0.0 if extra is None else extra.item()
+        curve["ce"].append(ce_value)
+        curve["teacher"].append(extra_value)
+        curve["loss"].append(ce_value + extra_value)
+        hits.append(_accuracy(logits.detach(), yb))
+        if table is not None:
+            table.observe(idx, z.detach())
+            if (step + 1) % per_epoch == 0:
+                table.refresh_rotation()
         if progress is not None:
-            progress(step_offset + step + 1, total, sums["loss"] / (step + 1))
+            progress(step_offset + step + 1, total, sum(curve["loss"]) / (step + 1))
+    curve["acc"] = torch.stack(hits).tolist() if hits else []
     n = max(len(batches), 1)
-    return {k: v / n for k, v in sums.items()} | {"steps": len(batches)}
+    means = {k: sum(curve[k]) / n for k in ("loss", "ce", "teacher")}
+    return means | {"steps": len(batches), "curve": curve}
+
+
+def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the labelled rows (0 for a batch with none)."""
+    labelled = (y >= 0).sum().clamp(min=1)
+    return F.cross_entropy(logits, y, ignore_index=-1, reduction="sum") / labelled
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    labelled = y >= 0
+    correct = ((logits.argmax(1) == y) & labelled).sum()
+    return correct / labelled.sum().clamp(min=1)
 
 
 def _frozen_head(model: nn.Module) -> nn.Module | None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import warnings
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
+from hill_dash.engine.durable import atomic_write_json
 from hill_dash.study.config import CONTROL, StudyConfig
 
 # -- statistics ------------------------------------------------------------------------
@@ -25,8 +27,6 @@ from hill_dash.study.config import CONTROL, StudyConfig
 
 def paired_summary(diffs: list[float], level: float = 0.95) -> dict:
     """Mean of paired differences with a two-sided t interval (None when n < 2)."""
-    from scipy import stats
-
     d = np.asarray([x for x in diffs if x is not None and math.isfinite(x)], dtype=np.float64)
     n = len(d)
     out = {
@@ -40,22 +40,29 @@ def paired_summary(diffs: list[float], level: float = 0.95) -> dict:
         "ties": int((d == 0).sum()),
     }
     if n >= 2:
-        sd = float(d.std(ddof=1))
-        half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-        out |= {"sd": sd, "ci_low": out["mean"] - half, "ci_high": out["mean"] + half}
+        low, high = _t_interval(d, level)
+        out |= {"sd": float(d.std(ddof=1)), "ci_low": float(low), "ci_high": float(high)}
     return out
+
+
+def _t_interval(values: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """The t interval of the mean over axis 0 (`scipy.stats.ttest_1samp`); a column
+    without spread gets the point interval [mean, mean]."""
+    with warnings.catch_warnings():  # constant data: scipy warns, the interval is still exact
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.ttest_1samp(values, 0.0, axis=0).confidence_interval(confidence_level=level)
+    mean = values.mean(axis=0)
+    flat = values.std(axis=0) == 0
+    return np.where(flat, mean, ci.low), np.where(flat, mean, ci.high)
 
 
 def _mean_band(values: np.ndarray, level: float = 0.95) -> tuple[list, list, list]:
     """Per column: mean and the t interval of the mean (rows are seeds)."""
-    from scipy import stats
-
-    n = values.shape[0]
     mean = values.mean(axis=0)
-    if n < 2:
+    if values.shape[0] < 2:
         return mean.tolist(), mean.tolist(), mean.tolist()
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * values.std(axis=0, ddof=1) / math.sqrt(n)
-    return mean.tolist(), (mean - half).tolist(), (mean + half).tolist()
+    low, high = _t_interval(values, level)
+    return mean.tolist(), np.asarray(low).tolist(), np.asarray(high).tolist()
 
 
 def summarize(cfg: StudyConfig, seeds: list[dict]) -> dict:
@@ -218,7 +225,7 @@ def twins_agree(cfg: StudyConfig, seeds: list[dict]) -> bool:
 def write_report(study: dict, out_dir: str | Path) -> None:
     """study.json, the PNGs and study.md into `out_dir`."""
     out_dir = Path(out_dir)
-    _write_json(out_dir / "study.json", study)
+    atomic_write_json(out_dir / "study.json", study, compact=True)
     plots = write_plots(study, out_dir)
     (out_dir / "study.md").write_text(render_markdown(study, plots))
 
@@ -232,12 +239,6 @@ def rewrite_report(out_dir: str | Path) -> dict:
     study["twins_identical_across_strategies"] = twins_agree(cfg, study["seeds"])
     write_report(study, out_dir)
     return study
-
-
-def _write_json(path: Path, obj: object) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, separators=(",", ":"), allow_nan=False))
-    os.replace(tmp, path)
 
 
 # -- markdown --------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
@@ -85,6 +87,9 @@ def click(br, selector: str) -> None:
     )
     try:
         el.click()
-    except Exception:
-        br.driver.save_screenshot("/tmp/click-failed.png")
+    except Exception as exc:
+        fd, shot = tempfile.mkstemp(prefix="click-failed-", suffix=".png")
+        os.close(fd)
+        br.driver.save_screenshot(shot)
+        exc.add_note(f"screenshot of the page: {shot}")
         raise

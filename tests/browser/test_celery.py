@@ -1,7 +1,9 @@
 """Scale-out in real Chromium: chunks run on a real Celery worker through a real redis-server.
 
-The app runs with HILL_DASH_REDIS_URL (Dash's CeleryManager), a worker started as the
-README says (`celery -A app:celery_app worker`) shares its data directory. A worker
+The app runs with HILL_DASH_REDIS_URL (Dash's CeleryManager); each worker is started with
+exactly the README's command (read from the README: `.venv/bin/celery -A app:celery_app
+worker ...`, with this test's Redis URL and data directory), so it shares the app's data
+directory and proves the documented command works. A worker
 killed with SIGKILL mid-chunk leaves the run at its last checkpoint; the Loop page's
 watchdog says so, re-enables Train chunk, and a new worker trains the chunk.
 """
@@ -12,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from hill_dash.engine.teacher import Edit
 from hill_dash.session import Session
 from tests.browser.conftest import ROOT, LiveApp, free_port
 from tests.browser.helpers import click, progress_value, severe_logs, text_of, watch_progress
+from tests.worker_command import worker_argv_and_env
 
 pytestmark = pytest.mark.redis
 
@@ -64,25 +66,19 @@ def redis_url(tmp_path_factory):
 
 
 class Worker:
-    """`celery -A app:celery_app worker` in its own process group, on the shared data dir."""
+    """The README's worker command in its own process group, on the shared data dir."""
 
     def __init__(self, redis_url: str, data_dir: Path, numba_cache: Path, name: str):
         self.log_path = data_dir.parent / f"worker-{name}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115
-        env = os.environ | {
-            "HILL_DASH_REDIS_URL": redis_url,
-            "HILL_DASH_DATA_DIR": str(data_dir),
-            "PYTHONPATH": str(ROOT),
-            "NUMBA_CACHE_DIR": str(numba_cache),
-            "HILL_DASH_WARMUP": "0",
-        }
+        argv, env = worker_argv_and_env(
+            {"HILL_DASH_REDIS_URL": redis_url, "HILL_DASH_DATA_DIR": str(data_dir)},
+            # isolation only: numba's cache for these tests, no UMAP warm-up
+            {"NUMBA_CACHE_DIR": str(numba_cache), "HILL_DASH_WARMUP": "0"},
+        )
         self.proc = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "celery", "-A", "app:celery_app", "worker"),
-                *("--concurrency=1", "--pool=prefork", "--loglevel=INFO"),
-                f"--hostname={name}@%h",
-            ],
-            cwd=ROOT,
+            argv,
+            cwd=ROOT,  # the README: "from the repository root"
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

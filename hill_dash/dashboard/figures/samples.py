@@ -1,7 +1,8 @@
 """The Data page's preview: one training sample per class, drawn small.
 
-Images become grey heatmaps with square pixels in one row; 1-D samples become small
-curves in the class colours, at most five to a row.
+Images become grey heatmaps with square pixels in one row, or colour pictures when they
+have 3 or 4 channels; 1-D samples become small curves in the class colours, at most five to
+a row. Unlabelled training points (label -1) are never picked.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from hill_dash.dashboard.figures import CLASS_COLOURS, TEMPLATE
 from hill_dash.dashboard.figures.panels import placeholder_figure
+from hill_dash.dashboard.thumbnails import image_bytes, image_range
 from hill_dash.engine.data import Dataset
 
 
@@ -27,24 +29,23 @@ def make_samples_figure(data: Dataset, max_classes: int = 10) -> go.Figure:
 
 
 def _image_row(data: Dataset, picks: list[tuple[int, int]]) -> go.Figure:
-    """One grey heatmap per (class, row index) pick, side by side."""
+    """One grey heatmap (or colour picture) per (class, row index) pick, side by side."""
     fig = make_subplots(
         rows=1,
         cols=len(picks),
         horizontal_spacing=0.01,
         subplot_titles=[data.label_names[c] for c, _ in picks],
     )
+    colour = len(data.sample_shape) == 3 and data.sample_shape[0] in (3, 4)
+    value_range = image_range(data.X_train[[i for _, i in picks]]) if colour else None
     for j, (_, i) in enumerate(picks, start=1):
-        fig.add_trace(
-            go.Heatmap(
-                z=data.X_train[i].tolist(),
-                colorscale="Greys",
-                showscale=False,
-                hoverinfo="skip",
-            ),
-            row=1,
-            col=j,
-        )
+        x = data.X_train[i]
+        if colour:
+            trace = go.Image(z=image_bytes(x, value_range), hoverinfo="skip")
+        else:
+            z = x if x.ndim == 2 else x[0]  # (C, H, W) without colour: the first channel
+            trace = go.Heatmap(z=z.tolist(), colorscale="Greys", showscale=False, hoverinfo="skip")
+        fig.add_trace(trace, row=1, col=j)
     for j in range(1, len(picks) + 1):  # square pixels in every small image
         fig.update_yaxes(scaleanchor=f"x{j if j > 1 else ''}", row=1, col=j)
     fig.update_yaxes(autorange="reversed", visible=False)

@@ -1,0 +1,61 @@
+"""The pending edits of a run: added on the guided head's map, undone, redone, cleared.
+
+Edits wait in run.json's "pending" list, stamped with the head they were made on ("on"),
+until a chunk uses them as its teacher. Each is checked completely when it is added
+(indices against the run's map, the class against its classes), so a stored edit can
+never fail later, when a chunk starts.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from hill_dash.engine.edits import Edit
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.store import RunStore
+
+
+def add_edit(store: RunStore, run_id: str, edit: Edit) -> dict:
+    """Append a pending edit made on the guided head's map; clears redo."""
+    record = edit.to_dict() | {"id": uuid.uuid4().hex[:10]}
+    if store.lock_holder(run_id) is not None:
+        raise StoreError(
+            f"run {run_id!r}: a chunk is training; make the edit when it has finished "
+            "(it would be made on a head that is about to be replaced)"
+        )
+
+    def change(r: dict) -> None:
+        if not r["heads"]:
+            raise StoreError(f"run {run_id!r}: train a first chunk before editing")
+        n_all = sum(r["sizes"].values())
+        Edit.from_dict(record, n_all, n_classes=r["config"]["model"]["n_classes"])
+        record["on"] = r["heads"]["guided"]
+        r["pending"].append(record)
+        r["redo"] = []
+
+    store.update_run(run_id, change)
+    return record
+
+
+def undo_edit(store: RunStore, run_id: str) -> dict:
+    def change(r: dict) -> None:
+        if r["pending"]:
+            r["redo"].append(r["pending"].pop())
+
+    return store.update_run(run_id, change)
+
+
+def redo_edit(store: RunStore, run_id: str) -> dict:
+    def change(r: dict) -> None:
+        if r["redo"]:
+            r["pending"].append(r["redo"].pop())
+
+    return store.update_run(run_id, change)
+
+
+def clear_edits(store: RunStore, run_id: str) -> dict:
+    def change(r: dict) -> None:
+        r["redo"].extend(reversed(r["pending"]))
+        r["pending"] = []
+
+    return store.update_run(run_id, change)
