@@ -176,9 +176,10 @@ def test_thumbnails_of_map_points_share_the_data_sets_scale(run_md):
     data, _, _ = views.run_dataset(store, run["id"])
     dark = int(np.argmin(data.X_train.reshape(len(data.X_train), -1).sum(1)))
     bright = int(np.argmax(data.X_train.reshape(len(data.X_train), -1).sum(1)))
-    assert np.asarray(png(views.thumbnail(store, md, dark))).mean() < np.asarray(
-        png(views.thumbnail(store, md, bright))
-    ).mean()
+    assert (
+        np.asarray(png(views.thumbnail(store, md, dark))).mean()
+        < np.asarray(png(views.thumbnail(store, md, bright))).mean()
+    )
     with pytest.raises(StoreError, match="map point"):
         views.thumbnail(store, md, md.n)  # test points have no picture here
 

@@ -109,7 +109,7 @@ def targets_on_map(
     if not edits:
         return Ghosts.empty()
     Z, state = map_points_only(Z, state, md)
-    teacher = build_teacher(edits, Z, state, md.y, md.split)
+    teacher = build_teacher(edits, Z, state, md.y, md.split, n_classes=len(md.label_names))
     idx = teacher.train_idx
     T = teacher.targets
     if points is not None:

@@ -226,6 +226,20 @@ def test_keys_links_tooltip_settings_and_small_things(browser, live_app, guided_
     wait_for(lambda: store.load_run(s.run_id)["pending"] == [], 20, "undone again")
     wait_for(lambda: br.find_element("#refit-map-button").is_enabled(), 20, "Re-fit enabled")
 
+    # Re-fit map: a background job, recorded in the run; the map is redrawn from it
+    click(br, "#refit-map-button")
+    status = wait_for(lambda: text_of(br.driver, "refit-status"), 300, "the re-fit's status")
+    assert "recorded in the run" in status, status
+    refits = RunStore(live_app.data_dir).load_run(s.run_id)["refits"]
+    assert len(refits) == 1 and refits[0]["guided"] == "g1"
+    wait_for(
+        lambda: br.driver.execute_script(
+            f"return document.querySelector('{MAP}').layout.selectionrevision"
+        ).endswith(f":r1:{n_map}"),
+        30,
+        "the re-fitted map",
+    )
+
     # a chunk-table row selects the points its edits moved; a bias bar selects its class
     click(br, "#chunk-log tbody tr:first-child td:first-child")
     wait_selected(br, len(edited), "chunk 1's edited points")

@@ -203,7 +203,9 @@ def ghost_shapes(
             "path": ring_path(target, radius) or nothing,
             "line": {"color": colour, "width": 1.5},
             "opacity": 1 if shown else 0,
-            "showlegend": shown,
+            # always in the legend, as a key: plotly does not redraw the legend when only
+            # shapes change, so an entry that comes and goes would lag behind
+            "showlegend": True,
             "name": name,
             "legendgroup": name,
         },
@@ -328,6 +330,7 @@ def make_empty_map_figure(message: str) -> go.Figure:
         ],
     }
     layout["shapes"] = map_shapes(None, None, None, 0.05)
+    layout["showlegend"] = False
     return go.Figure([main], layout)
 
 

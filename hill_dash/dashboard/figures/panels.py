@@ -154,7 +154,7 @@ def make_drift_figure(
     }
     return go.Figure(
         [_line(chunks, values, name, *styles[role], fmt=".3f") for name, values, role in series],
-        _layout("drift / s", ".2f", chunks),
+        _layout("drift / s", ".3~g", chunks),
     )
 
 
