@@ -13,8 +13,10 @@ selenium with real mouse drags, as the browser tests do. Timed in the page
   selection caption showing the new count (a new lasso each run, ~10-25 % of the map);
 - lasso drag: the longest the page went without a frame while the lasso was drawn
   (a requestAnimationFrame loop during the drag; 30 mouse moves);
-- Move preview drawn: from a keystroke in Δx to the preview ghosts on the map;
-- Pull preview drawn: from choosing the class to the preview ghosts on the map;
+- Move preview drawn: from a keystroke in Δx to the first frame showing the changed
+  preview rings (the selection: one class, ~10 % of the map, by "Find points");
+- Pull preview drawn: from choosing the class to the first frame showing the changed
+  preview rings;
 - one zoom notch with a selection: from the wheel event to the first frame showing the
   zoomed map, and the longest the page went without a frame in the 2.5 s after it
   (plotly redraws again when the wheel stops; the page must stay responsive).
@@ -300,6 +302,17 @@ def bench_size(n: int, runs: int) -> dict:
             time.sleep(0.5)
         out["lasso_release_to_summary"] = summary(release)
         out["lasso_drag_longest_frame_gap"] = summary(drag)
+        # the previews below move one class (~10 % of the map), selected with "Find points";
+        # the pull goes to other classes (a pull toward a class the selection holds
+        # entirely cannot be made)
+        from selenium.webdriver.support.ui import Select
+
+        before = selection_text(d)
+        Select(d.find_element("id", "select-by")).select_by_value("class")
+        Select(d.find_element("id", "find-class")).select_by_value("9")
+        d.execute_script("document.getElementById('find-button').click()")
+        wait(lambda: selection_text(d) != before, what="the preview's selection")
+        time.sleep(1.0)
         out["selected_points"] = selection_text(d).split(" points")[0]
 
         from selenium.webdriver.common.keys import Keys
@@ -320,7 +333,6 @@ def bench_size(n: int, runs: int) -> dict:
 
         d.execute_script("document.querySelector(\"#edit-tool input[value='pull']\").click()")
         time.sleep(1.0)
-        from selenium.webdriver.support.ui import Select
 
         pull = []
         for k in range(runs + 1):
@@ -328,7 +340,7 @@ def bench_size(n: int, runs: int) -> dict:
             select = Select(d.find_element("id", "pull-class"))
 
             def choose(select=select, k=k):
-                select.select_by_value(str(k % 3))
+                select.select_by_value(str(k % 3))  # classes 0, 1, 2: outside the selection
 
             pull.append(time_preview_after(d, choose, before))
             time.sleep(0.5)

@@ -309,3 +309,14 @@ def test_sample_info_finds_the_raw_sample_of_train_and_val_and_no_test(run_md):
     hover = {"points": [{"curveNumber": 2, "pointIndex": 1}, {"curveNumber": 0, "pointIndex": 5}]}
     assert views.hovered_index(hover, md.n) == 5 and views.hovered_index(None, md.n) is None
     assert views.hovered_index({"points": [{"pointIndex": md.n}]}, md.n) is None
+
+
+def test_a_pull_that_cannot_be_made_shows_why_instead_of_a_preview(run_md):
+    store, run, md = run_md
+    ones = np.flatnonzero(md.y == 1)  # every training point of class 1 (and its val points)
+    edit = selection.make_edit("pull", ones, target_class=1)
+    pending, preview = ghosts.preview(store, run, md, edit)
+    assert preview.total == 0 and "no training points outside the selection" in preview.problem
+    assert "No preview:" in ghosts.preview_text(pending, preview, "")
+    ok = selection.make_edit("pull", ones, target_class=2)
+    assert ghosts.preview(store, run, md, ok)[1].total == int(np.sum(md.split[ones] == "train"))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hill_dash.dashboard.views import MapData, checkpoint_arrays, fresh_edits
+from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit, build_teacher
@@ -30,11 +31,12 @@ class Ghosts:
     start: np.ndarray  # (m, 2) float32
     target: np.ndarray  # (m, 2) float32
     total: int  # edited training points before the drawing cap
+    problem: str = ""  # why there is nothing to draw (the edit cannot be made as it is)
 
     @classmethod
-    def empty(cls) -> Ghosts:
+    def empty(cls, problem: str = "") -> Ghosts:
         z = np.zeros((0, 2), np.float32)
-        return cls(z, z.copy(), 0)
+        return cls(z, z.copy(), 0, problem)
 
 
 def project_points(
@@ -168,9 +170,12 @@ def preview(
     ghosts = targets_on_map(pending, Z, state, md)
     if candidate is None:
         return ghosts, Ghosts.empty()
-    cand = targets_on_map(
-        [*pending, candidate], Z, state, md, points=np.asarray(candidate.indices, np.int64)
-    )
+    try:
+        cand = targets_on_map(
+            [*pending, candidate], Z, state, md, points=np.asarray(candidate.indices, np.int64)
+        )
+    except StoreError as exc:  # e.g. a pull toward a class the selection holds entirely
+        return ghosts, Ghosts.empty(str(exc))
     return ghosts, cand
 
 
@@ -192,6 +197,8 @@ def preview_text(pending: Ghosts, preview: Ghosts, note: str) -> str:
                 f"{name.capitalize()}: {len(ghosts.start):,} of {ghosts.total:,} "
                 "targets drawn (an even sample)."
             )
+    if preview.problem:
+        parts.append(f"No preview: {preview.problem}")
     if note:
         parts.append(note)
     return " ".join(parts) or "Select points, choose an edit: its targets appear as rings."
