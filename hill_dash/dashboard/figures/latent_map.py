@@ -221,7 +221,7 @@ def ring_radius(coords: np.ndarray) -> float:
 
 def marker_size(n: int) -> float:
     """Smaller markers on denser maps: they stay readable and draw faster."""
-    return 5.0 if n <= 20_000 else 4.0 if n <= 100_000 else 3.0
+    return 5.0 if n <= 20_000 else 3.0 if n <= 100_000 else 2.0
 
 
 def main_trace(coords: np.ndarray, colouring: Colouring, selected: np.ndarray | None) -> dict:
