@@ -210,7 +210,7 @@ PREVIEW_STATE = (
     "(() => { const g = document.querySelector('#latent-graph .js-plotly-plot');"
     " const el = g.querySelector('.shapelayer path[data-index=\"4\"]');"
     " const s = (g._fullLayout.shapes || [])[4];"
-    " return s && el ? (s.opacity > 0 ? 'on' : 'off') + ':' + el.getAttribute('d').length"
+    " return s && el ? (s.path.length > 20 ? 'on' : 'off') + ':' + el.getAttribute('d').length"
     "   + ':' + el.getAttribute('d').slice(0, 40) : ''; })()"
 )
 

@@ -62,10 +62,10 @@ def test_map_figure_has_one_trace_a_box_and_ghost_shapes_and_no_hover_text():
     assert shapes[LM.PENDING_ARROWS]["path"] == "M0,1L1,0M2,3L3,2"
     rings = shapes[LM.PENDING_GHOSTS]
     assert rings["path"].count("M") == 2 and rings["showlegend"] and rings["opacity"] == 1
-    # nothing to preview: its shapes are transparent at the map's middle (still in the
-    # legend's key)
+    # nothing to preview: its rings are an empty path at the map's middle (still a key in
+    # the legend, drawn as it will look)
     idle = shapes[LM.PREVIEW_GHOSTS]
-    assert idle["opacity"] == 0 and idle["showlegend"] is True
+    assert idle["opacity"] == 1 and idle["showlegend"] is True
     assert idle["path"] == "M5,6"  # the middle of x 0..10, y 1..11
     # the legend sits above the plot, the colour bar in the right margin: no overlap
     assert layout["legend"]["yanchor"] == "bottom" and layout["legend"]["y"] >= 1.0
@@ -125,7 +125,7 @@ def test_ghost_and_box_patches_touch_only_their_shapes():
     ops = {tuple(o["location"]): o["params"]["value"] for o in patch.to_plotly_json()["operations"]}
     assert set(ops) == {("layout", "shapes", i) for i in range(1, 5)}  # never the points
     assert ops[("layout", "shapes", 1)]["path"] == "M0,0L1,1M1,1L2,2"
-    assert ops[("layout", "shapes", 4)]["opacity"] == 0
+    assert ops[("layout", "shapes", 4)]["path"] == "M5,5"  # nothing drawn
     preview_only = LM.patch_ghosts(Patch(), None, (start, start), 0.1, with_pending=False)
     locations = [o["location"] for o in preview_only.to_plotly_json()["operations"]]
     assert locations == [["layout", "shapes", 3], ["layout", "shapes", 4]]

@@ -154,7 +154,8 @@ def ring_path(target: np.ndarray, radius: float) -> str:
 
 
 # Shapes are never switched off (`visible` makes plotly recompute every point): an unused
-# one is transparent and sits, zero-sized, at `HOME`, the middle of the map.
+# ghost layer is an empty path, an unused box is transparent; both sit at the middle of
+# the map (`home`), so they never widen its range.
 
 
 def box_shape(box: list[float] | None, home: tuple[float, float] = (0.0, 0.0)) -> dict:
@@ -186,7 +187,6 @@ def ghost_shapes(
 ) -> list[dict]:
     """Arrows and rings of one ghost layer as two path shapes (the rings in the legend)."""
     start, target = ghosts if ghosts is not None else (np.zeros((0, 2)), np.zeros((0, 2)))
-    shown = len(start) > 0
     nothing = f"M{home[0]:.5g},{home[1]:.5g}"
     base = {"type": "path", "xref": "x", "yref": "y", "layer": "above"}
     return [
@@ -194,7 +194,7 @@ def ghost_shapes(
         | {
             "path": arrow_path(start, target) or nothing,
             "line": {"color": colour, "width": 1},
-            "opacity": 0.55 if shown else 0,
+            "opacity": 0.55,
             "showlegend": False,
             "name": f"{name} (arrows)",
         },
@@ -202,9 +202,10 @@ def ghost_shapes(
         | {
             "path": ring_path(target, radius) or nothing,
             "line": {"color": colour, "width": 1.5},
-            "opacity": 1 if shown else 0,
-            # always in the legend, as a key: plotly does not redraw the legend when only
-            # shapes change, so an entry that comes and goes would lag behind
+            # always in the legend, as a key, and never transparent (the key's symbol takes
+            # the shape's look when the legend is drawn, and plotly does not redraw the
+            # legend when only shapes change): an unused layer is an empty path
+            "opacity": 1,
             "showlegend": True,
             "name": name,
             "legendgroup": name,
