@@ -89,3 +89,16 @@ def choose_tool(driver, tool: str) -> None:
         "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", label
     )
     label.click()
+
+
+def text_of(driver, element_id: str) -> str:
+    """The visible text of an element; "" when absent (retried if it is re-rendered)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(5):
+        try:
+            els = driver.find_elements(By.ID, element_id)
+            return els[0].text if els else ""
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return ""

@@ -19,12 +19,13 @@ from selenium.webdriver.common.keys import Keys
 from hill_dash.engine import loop
 from hill_dash.engine.store import RunStore
 from hill_dash.session import Session
-from tests.browser.helpers import click, lasso, progress_value, severe_logs, text_of
+from tests.browser.helpers import click, lasso, progress_value, severe_logs
 from tests.browser.loop_helpers import (
     choose_tool,
     drawn_points,
     hover_point,
     selection_count,
+    text_of,
     wait_for,
 )
 

@@ -21,7 +21,7 @@ from selenium.webdriver.support.ui import Select
 
 from hill_dash.engine.store import RunStore
 from hill_dash.session import Session
-from tests.browser.helpers import click, lasso, severe_logs, text_of
+from tests.browser.helpers import click, lasso, severe_logs
 from tests.browser.loop_helpers import (
     MAP,
     drawn_points,
@@ -29,6 +29,7 @@ from tests.browser.loop_helpers import (
     press,
     selected_count,
     selection_count,
+    text_of,
     wait_for,
 )
 
@@ -316,6 +317,21 @@ def test_keys_links_tooltip_settings_and_small_things(browser, live_app, guided_
     config = RunStore(live_app.data_dir).load_run(s.run_id)["chunks"][2]["config"]
     assert (config["lr"], config["batch_size"], config["kd_weight"]) == (0.005, 32, 0.5)
     wait_for(lambda: "3 chunks" in text_of(br.driver, "run-header"), 30, "3 chunks")
+    # the selection (class 5) is kept on the new map, and its box is drawn around the
+    # points where they are now, not left where they were
+    wait_for(lambda: "g2" in text_of(br.driver, "map-title"), 30, "the new map")
+    time.sleep(2)
+    box, lo, hi = br.driver.execute_script(
+        f"const g = document.querySelector('{MAP}'), fd = g._fullData[0];"
+        "const s = Array.from(fd.selectedpoints);"
+        "const xs = s.map(i => fd.x[i]), ys = s.map(i => fd.y[i]);"
+        "return [g.layout.shapes[0], [Math.min(...xs), Math.min(...ys)],"
+        " [Math.max(...xs), Math.max(...ys)]];"
+    )
+    assert box["opacity"] == 1
+    assert box["x0"] <= lo[0] and box["x1"] >= hi[0] and box["y0"] <= lo[1] and box["y1"] >= hi[1]
+    span = max(hi[0] - lo[0], hi[1] - lo[1])
+    assert box["x1"] - box["x0"] <= (hi[0] - lo[0]) + 0.1 * span  # tight around them
 
     # the tooltip: a thumbnail, label, prediction and confidence at the pointer
     wait_for(lambda: "g2" in text_of(br.driver, "map-title"), 30, "the new map")
