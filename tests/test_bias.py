@@ -6,6 +6,7 @@ from scipy import stats
 
 from hill_dash.engine import bias as B
 from hill_dash.engine import metrics as M
+from tests import unpaired_rule
 
 N_CLASSES, PER_CLASS = 10, 27  # digits: about 27 validation points per class
 
@@ -108,7 +109,9 @@ def test_false_flags_stay_below_alpha_when_guided_and_reference_are_exchangeable
             flagged_cells(B.confusion_shifts(y, g, r, N_CLASSES, B.shift_family(N_CLASSES, 1)))
         )
         acc = [M.per_class_accuracy(p, y, N_CLASSES) for p in (g, r)]
-        old_rule += any(f["flag"] for f in M.bias_flags(*acc, [PER_CLASS] * N_CLASSES, []))
+        old_rule += any(
+            f["flag"] for f in unpaired_rule.bias_flags(*acc, [PER_CLASS] * N_CLASSES, [])
+        )
     # chunk 1 spends α/2 = 0.025: expect about 10 of 400 at most (Holm is conservative)
     assert any_class <= 20 and any_shift <= 20, (any_class, any_shift)
     # the rule it replaces (independent s.e., no correction) flags a class in ~1 chunk of 4
@@ -125,7 +128,7 @@ def test_pairing_sees_a_drop_that_the_independent_rule_calls_noise():
     row, _ = B.class_bias(y, guided, ref, 2, [], family=1)  # class 1: no points
     assert (row["lost"], row["gained"], row["p"]) == (6, 0, pytest.approx(1 / 64))
     assert row["flag"]
-    (old,) = M.bias_flags([8 / 27], [14 / 27], [27], [])
+    (old,) = unpaired_rule.bias_flags([8 / 27], [14 / 27], [27], [])
     assert not old["flag"]
 
 

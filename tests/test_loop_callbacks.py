@@ -25,6 +25,7 @@ from hill_dash.engine.data import Dataset
 from hill_dash.engine.projection import MapState, fit_map
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
+from tests import unpaired_rule
 
 N = 20_000
 N_MAP = int(N * 0.7) + int(N * 0.15)  # train + val: the test split is never on the map
@@ -83,7 +84,7 @@ def synthetic_run(root, method: str = "pca", n: int = N, seed: int = 0) -> tuple
     edited[:500] = True
     g = save("g1", Zg, "guided", 1, Z0, edited)
     u = save("u1", Zu, "twin", 1, Z0, np.zeros(n, bool))
-    g["bias"] = M.bias_flags(
+    g["bias"] = unpaired_rule.bias_flags(
         g["val"]["per_class"],
         u["val"]["per_class"],
         np.bincount(y_all[n_tr : n_tr + n_va], minlength=K).tolist(),

@@ -37,14 +37,6 @@ def test_drift_splits_edited_from_rest():
     assert d == {"edited": 1.0, "rest": 0.25, "all": 0.625}
 
 
-def test_bias_flags_only_beyond_noise():
-    flags = M.bias_flags([0.60, 0.97, 0.9], [0.95, 0.98, 0.9], [100, 100, 0], touched=[0])
-    assert flags[0]["flag"] and flags[0]["touched"]
-    assert flags[0]["delta"] == pytest.approx(-0.35)
-    assert not flags[1]["flag"]  # a one-point wobble is noise
-    assert flags[2]["delta"] is None and not flags[2]["flag"]
-
-
 # -- the library versions give the numbers of the hand-written ones they replaced -------
 
 

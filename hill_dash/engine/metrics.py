@@ -74,31 +74,3 @@ def point_drift(Z_now: np.ndarray, Z_prev: np.ndarray, scale_prev: float) -> np.
     return (np.linalg.norm(Z_now.astype(np.float64) - Z_prev, axis=1) / scale_prev).astype(
         np.float32
     )
-
-
-def bias_flags(
-    guided: list[float],
-    twin: list[float],
-    counts: list[int],
-    touched: list[int],
-    z: float = 2.0,
-    floor: float = 0.02,
-) -> list[dict]:
-    """Per-class accuracy guided − twin with a flag where a class drops beyond noise.
-
-    Noise is the binomial standard error of the difference of two accuracies
-    on n validation points; a drop is flagged when it exceeds `z` standard
-    errors and `floor` in absolute terms.
-    """
-    out = []
-    for c, (g, u, n) in enumerate(zip(guided, twin, counts, strict=True)):
-        if n == 0 or np.isnan(g) or np.isnan(u):
-            out.append({"class": c, "delta": None, "se": None, "flag": False, "touched": False})
-            continue
-        se = float(np.sqrt((g * (1 - g) + u * (1 - u)) / n)) or 1.0 / n
-        delta = g - u
-        flag = delta < -max(z * se, floor)
-        out.append(
-            {"class": c, "delta": delta, "se": se, "flag": bool(flag), "touched": c in touched}
-        )
-    return out
