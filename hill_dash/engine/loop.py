@@ -60,7 +60,7 @@ __all__ = [
 Progress = Callable[[int, int, str], None]  # (step, total, message)
 LINEAGES = ("guided", "twin")  # the heads of a run
 MAX_PARALLEL = 2  # lineages trained at once (each on one torch thread)
-PROGRESS_SECONDS = 0.25  # at most one progress report this often (the bar polls every 0.5 s)
+PROGRESS_SECONDS = 0.25  # at most one progress report this often (the bar polls every 0.25 s)
 
 
 @dataclass
