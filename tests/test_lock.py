@@ -24,10 +24,11 @@ import numpy as np
 import pytest
 
 from hill_dash.engine import loop
-from hill_dash.engine import store as S
+from hill_dash.engine import run_lock as S
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.errors import RunBusyError
-from hill_dash.engine.store import LockLostError, RunStore
+from hill_dash.engine.run_lock import LockLostError
+from hill_dash.engine.store import RunStore
 
 TAKERS = 60
 

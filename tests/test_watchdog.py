@@ -18,7 +18,7 @@ import pytest
 
 from hill_dash.dashboard import watchdog
 from hill_dash.engine import loop
-from hill_dash.engine import store as S
+from hill_dash.engine import run_lock as S
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.store import RunStore
 
