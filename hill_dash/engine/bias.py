@@ -219,3 +219,34 @@ def confusion_shifts(
         )
     rows.sort(key=lambda row: (row["p"], -row["delta"], row["true"], row["pred"]))
     return rows[:top]
+
+
+def lineage_bias(
+    y_val: np.ndarray,
+    pred: dict[str, np.ndarray],
+    pred_counterfactual: np.ndarray,
+    n_classes: int,
+    chunks: list[dict],
+    touched_now: list[int],
+) -> dict:
+    """The guided record's bias signals against the unguided lineage and the counterfactual.
+
+    `pred` holds the validation predictions of "guided" and "twin" (the unguided
+    lineage); `chunks` the run's chunk log so far, so this chunk's index is its length.
+    "touched" is cumulative over the lineage against the unguided lineage (every class an
+    edit ever touched), and this chunk's own against the counterfactual chunk.
+    """
+    k = len(chunks)  # this chunk's index (≥ 1)
+    ever = set(touched_now)
+    for ch in chunks:
+        ever |= set((ch.get("teacher") or {}).get("touched_classes", []))
+
+    def against(other: np.ndarray, touched) -> dict:
+        g, n = pred["guided"], n_classes
+        return {
+            "bias": class_bias(y_val, g, other, n, sorted(touched), class_family(n, k)),
+            "shifts": confusion_shifts(y_val, g, other, n, shift_family(n, k)),
+        }
+
+    vs_twin = against(pred["twin"], ever)
+    return vs_twin | {"counterfactual": against(pred_counterfactual, touched_now)}

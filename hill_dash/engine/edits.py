@@ -99,3 +99,23 @@ def _finite(value: object, where: str) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
         raise StoreError(f"{where}: expected a finite number, got {value!r}")
     return float(value)
+
+
+def steady_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
+    """The visible points no edit selected: the frame every "relative to the rest" uses."""
+    if not edits:
+        return None
+    selected = np.zeros(visible, bool)
+    for e in edits:
+        sel = np.asarray(e.indices, dtype=np.int64)
+        selected[sel[sel < visible]] = True
+    return np.flatnonzero(~selected)
+
+
+def dragged_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
+    """The visible points a move selected (placed on the next map by their own shift)."""
+    rows = [np.asarray(e.indices, dtype=np.int64) for e in edits if e.kind == "translate"]
+    if not rows:
+        return None
+    rows = np.unique(np.concatenate(rows))
+    return rows[rows < visible]

@@ -31,7 +31,7 @@ import torch
 
 from hill_dash.engine import bias as B
 from hill_dash.engine.data import Dataset
-from hill_dash.engine.edits import Edit
+from hill_dash.engine.edits import Edit, dragged_rows, steady_rows
 from hill_dash.engine.lineage import Task, Trained, evaluate, restore, save, train_lineage
 from hill_dash.engine.models import ModelConfig, build_model, default_arch
 from hill_dash.engine.pending import add_edit, clear_edits, redo_edit, undo_edit
@@ -235,14 +235,22 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
     per = ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size)
     steps = _Steps(progress, len(tasks) * per + 1)
     visible = len(data.y_train) + len(data.y_val)
-    steady, dragged = _steady_rows(edits, visible), _dragged_rows(edits, visible)
+    steady, dragged = steady_rows(edits, visible), dragged_rows(edits, visible)
     trained = {
         t.task.lineage: t for t in _train(jobs, data, cfg, steps, should_stop, steady, dragged)
     }
     steps.report(f"chunk {index}: evaluating")
     recs = {lin: evaluate(data, t) | {"chunk": index} for lin, t in trained.items()}
     reference = trained.get("counterfactual", trained["twin"])
-    recs["guided"] |= _bias(data, trained, run, teacher, reference)
+    val = slice(len(data.y_train), len(data.y_train) + len(data.y_val))
+    recs["guided"] |= B.lineage_bias(
+        data.y_val,
+        {lin: t.logits[val].argmax(1) for lin, t in trained.items()},
+        reference.logits[val].argmax(1),
+        data.n_classes,
+        run.get("chunks", []),
+        teacher.touched_classes,
+    )
     realized = _realized(edits, pending, teacher, trained, data)
     for lineage, t in trained.items():
         save(store, run_id, t, recs[lineage], data, lease)
@@ -324,34 +332,6 @@ def _train(
 _NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfactual"}
 
 
-def _bias(data: Dataset, trained: dict, run: dict, teacher: Teacher, reference: Trained) -> dict:
-    """The guided record's bias signals against the unguided lineage and the counterfactual.
-
-    Paired tests on the same validation points (`hill_dash.engine.bias`). "touched" is
-    cumulative over the lineage against the unguided lineage (every class an edit ever
-    touched), and this chunk's against the counterfactual chunk.
-    """
-    n_tr, n_va = len(data.y_train), len(data.y_val)
-    val = slice(n_tr, n_tr + n_va)
-    k, n = len(run.get("chunks", [])), data.n_classes  # this chunk's index (≥ 1)
-    ever = set(teacher.touched_classes)
-    for ch in run.get("chunks", []):
-        ever |= set((ch.get("teacher") or {}).get("touched_classes", []))
-    pred = {lin: t.logits[val].argmax(1) for lin, t in trained.items()}
-
-    def against(other: np.ndarray, touched) -> dict:
-        g, y = pred["guided"], data.y_val
-        return {
-            "bias": B.class_bias(y, g, other, n, sorted(touched), B.class_family(n, k)),
-            "shifts": B.confusion_shifts(y, g, other, n, B.shift_family(n, k)),
-        }
-
-    vs_twin = against(pred["twin"], ever)
-    return vs_twin | {
-        "counterfactual": against(reference.logits[val].argmax(1), teacher.touched_classes)
-    }
-
-
 def _realized(
     edits: list[Edit], pending: list[dict], teacher: Teacher, trained: dict, data: Dataset
 ) -> list[dict]:
@@ -359,7 +339,7 @@ def _realized(
     if not edits:
         return []
     visible = len(data.y_train) + len(data.y_val)
-    reference = _steady_rows(edits, visible)
+    reference = steady_rows(edits, visible)
     out = {"latent": {}, "map": {}}
     for lineage, key in (
         ("guided", "guided"),
@@ -388,26 +368,6 @@ def _realized(
             }
         )
     return rows
-
-
-def _steady_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
-    """The visible points no edit selected: the frame every "relative to the rest" uses."""
-    if not edits:
-        return None
-    selected = np.zeros(visible, bool)
-    for e in edits:
-        sel = np.asarray(e.indices, dtype=np.int64)
-        selected[sel[sel < visible]] = True
-    return np.flatnonzero(~selected)
-
-
-def _dragged_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
-    """The visible points a move selected (placed on the next map by their own shift)."""
-    rows = [np.asarray(e.indices, dtype=np.int64) for e in edits if e.kind == "translate"]
-    if not rows:
-        return None
-    rows = np.unique(np.concatenate(rows))
-    return rows[rows < visible]
 
 
 def _shares(requests, before, after, reference) -> list[float | None]:
