@@ -1,0 +1,127 @@
+"""Scripted users see only the Loop page: map, labels shown, predictions, inspected samples."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hill_dash.engine.edits import Edit
+from hill_dash.engine.errors import HillError
+from hill_dash.study.strategies import budget_used
+from hill_dash.study.users import InspectAndPull, RandomEdits
+from hill_dash.study.view import BudgetError, PersonView, make_view
+
+C, PER_TRAIN, PER_VAL = 10, 60, 20
+CENTRES = 10 * np.stack(
+    [np.cos(np.arange(C) * 2 * np.pi / C), np.sin(np.arange(C) * 2 * np.pi / C)], 1
+)
+
+
+def synthetic(unlabelled: float = 0.0, seed: int = 0, thumbnails: int = 50):
+    """Blobs on a map: class c around CENTRES[c]. Planted: 3 training 2s sitting with the 5s
+    (right label, wrong place: a decoy minority) and 8 training 8s labelled 1 sitting with
+    the 8s (a mislabelled sub-cluster). Then 40 test rows that no user may ever see."""
+    g = np.random.default_rng(seed)
+    y_tr = np.repeat(np.arange(C), PER_TRAIN)
+    y_va = np.repeat(np.arange(C), PER_VAL)
+    where = y_tr.copy()
+    decoy = np.flatnonzero(y_tr == 2)[:3]
+    where[decoy] = 5
+    noisy = np.flatnonzero(y_tr == 8)[:8]
+    shown_tr = y_tr.copy()
+    shown_tr[noisy] = 1
+    if unlabelled:
+        hide = g.random(len(y_tr)) < unlabelled
+        hide[(np.arange(C)[:, None] * PER_TRAIN + 10 + np.arange(5)).ravel()] = False
+        shown_tr[hide] = -1
+    coords = np.concatenate([CENTRES[where], CENTRES[y_va], np.zeros((40, 2))])
+    coords[:-40] += g.normal(scale=1.0, size=(len(coords) - 40, 2))
+    truth = np.concatenate([y_tr, y_va, np.zeros(40, int)])
+    shown = np.concatenate([shown_tr, y_va, np.zeros(40, int)])
+    X = g.normal(size=(len(truth), 12, 12)).astype(np.float32)
+    logits = np.eye(C)[np.concatenate([shown_tr.clip(0), y_va, np.zeros(40, int)])]
+    split = np.array(["train"] * len(y_tr) + ["val"] * len(y_va) + ["test"] * 40)
+    view = make_view(
+        X, truth, coords, shown, logits, split, C, np.random.default_rng(seed), 60, thumbnails
+    )
+    return view, {"decoy": decoy, "noisy": noisy, "y_train": y_tr}
+
+
+def poisoned(view: PersonView, keep: set[int]) -> PersonView:
+    """The same view, with every true label and raw input outside `keep` changed."""
+    truth = view._truth.copy()
+    X = view._X.copy()
+    out = np.array([i for i in range(len(truth)) if i not in keep])
+    truth[out] = (truth[out] + 3) % C
+    X[out] = -X[out] + 5.0
+    return dataclasses.replace(view, _X=X, _truth=truth, inspected=[], rng=np.random.default_rng(0))
+
+
+def test_the_view_hides_the_test_split_and_holds_no_groups_or_latents():
+    view, _ = synthetic()
+    assert len(view.labels) == len(view.coords) == C * (PER_TRAIN + PER_VAL)
+    assert set(view.split) == {"train", "val"} and len(view._X) == len(view.labels)
+    names = {f.name for f in dataclasses.fields(PersonView)}
+    assert not any(n.startswith("group") or n in ("Z", "latents", "y_train_true") for n in names)
+
+
+def test_inspect_charges_the_thumbnail_budget_once_per_point():
+    view, _ = synthetic(thumbnails=5)
+    thumbs = view.inspect([3, 4, 3])
+    assert [t.index for t in thumbs] == [3, 4, 3] and view.thumbnails_left == 3
+    assert thumbs[0].label == view._truth[3] and thumbs[0].x.shape == (12, 12)
+    view.inspect([3, 4, 5, 6, 7])  # 3 and 4 are free: exactly the 3 left
+    assert view.thumbnails_left == 0
+    with pytest.raises(BudgetError):
+        view.inspect([8])
+    with pytest.raises(HillError, match="map points"):
+        view.inspect([len(view.labels)])  # the first test row does not exist for a user
+    assert view.inspected == [3, 4, 5, 6, 7]
+
+
+@pytest.mark.parametrize("unlabelled", [0.0, 0.8])
+def test_inspect_and_pull_reads_true_labels_and_inputs_only_where_it_inspected(unlabelled):
+    view, _ = synthetic(unlabelled)
+    user = InspectAndPull()
+    edits = user(dataclasses.replace(view, rng=np.random.default_rng(0)))
+    seen = set(user.reads)
+    assert 0 < len(seen) <= view.thumbnails
+    again = InspectAndPull()
+    other = again(poisoned(view, seen))  # truth and inputs changed everywhere else
+    assert [e.to_dict() for e in other] == [e.to_dict() for e in edits]
+    assert again.reads == user.reads
+
+
+def test_inspect_and_pull_fixes_the_planted_groups_within_both_budgets():
+    view, planted = synthetic()
+    user = InspectAndPull()
+    edits = user(view)
+    assert len(view.inspected) <= view.thumbnails
+    assert budget_used(edits, np.array(["train"] * len(view.labels))) <= view.edit_budget
+    target = {i: e.target_class for e in edits for i in e.indices}
+    assert all(target.get(int(i)) == 2 for i in planted["decoy"])  # pulled home: read as 2
+    assert all(target.get(int(i)) == 8 for i in planted["noisy"])  # read as 8, not the 1 shown
+    assert all(e.kind == "pull" and e.alpha == 1.0 for e in edits)
+    # every read is logged with what was read; every pull with its points and class
+    log = user.log[0]
+    assert {i for i, _ in log["inspected"]} == set(view.inspected)
+    assert sorted(i for p in log["pulls"] for i in p["indices"]) == sorted(target)
+
+
+def test_inspect_and_pull_labels_unlabelled_clusters_by_what_it_read():
+    view, planted = synthetic(unlabelled=0.8)
+    user = InspectAndPull()
+    edits = user(view)
+    pulled = [(i, e.target_class) for e in edits for i in e.indices]
+    assert len(pulled) >= 40
+    truth = planted["y_train"]
+    assert np.mean([truth[i] == c for i, c in pulled]) > 0.9  # clusters are pure on this map
+
+
+def test_random_control_spends_the_same_edit_budget_and_inspects_nothing():
+    view, _ = synthetic()
+    edits = RandomEdits()(view)
+    assert budget_used(edits, view.split) == view.edit_budget
+    assert view.inspected == []
+    for e in edits:
+        Edit.from_dict(e.to_dict(), len(view.labels))
