@@ -8,7 +8,8 @@ from hill_dash.engine.data import load_builtin
 from hill_dash.engine.scenarios import DIGITS_PATCH
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.training import ChunkConfig
-from hill_dash.study.controls import annotations, dfr, plan, read_mark, train_control
+from hill_dash.study.controls import annotations, dfr, plan, train_control
+from hill_dash.study.view import read_mark
 
 Y = np.array([0, 0, 1, 1, 2, 2, -1, -1, 3, 3])
 LOG = [
@@ -50,10 +51,11 @@ def test_read_mark_finds_the_patch_a_person_sees():
     img = np.zeros((12, 12))
     r, c = DIGITS_PATCH[7]
     img[r : r + 2, c : c + 2] = 1.0
-    assert read_mark(img, "image") == 7
-    signal = np.zeros(40)
-    signal[2 + 4 * 3] = 3.0
-    assert read_mark(signal, "sequence") == 3
+    assert read_mark(img) == 7
+    assert read_mark(np.zeros((8, 8))) is None  # plain digits: no border to carry a mark
+    signal = np.sin(np.arange(40) / 3.0)
+    signal[2 + 4 * 3] += 3.0
+    assert read_mark(signal) == 3
 
 
 def test_a_control_without_annotations_is_the_unguided_lineage_bit_for_bit(tmp_path):

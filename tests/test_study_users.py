@@ -7,6 +7,7 @@ import pytest
 
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.errors import HillError
+from hill_dash.engine.scenarios import DIGITS_PATCH
 from hill_dash.study.strategies import budget_used
 from hill_dash.study.users import InspectAndPull, RandomEdits
 from hill_dash.study.view import BudgetError, PersonView, make_view
@@ -17,10 +18,11 @@ CENTRES = 10 * np.stack(
 )
 
 
-def synthetic(unlabelled: float = 0.0, seed: int = 0, thumbnails: int = 50):
+def synthetic(unlabelled: float = 0.0, seed: int = 0, thumbnails: int = 50, mark: bool = True):
     """Blobs on a map: class c around CENTRES[c]. Planted: 3 training 2s sitting with the 5s
-    (right label, wrong place: a decoy minority) and 8 training 8s labelled 1 sitting with
-    the 8s (a mislabelled sub-cluster). Then 40 test rows that no user may ever see."""
+    (right label, wrong place: a decoy minority, whose thumbnails show the patch of class 5
+    when `mark`) and 8 training 8s labelled 1 sitting with the 8s (a mislabelled
+    sub-cluster). Then 40 test rows that no user may ever see."""
     g = np.random.default_rng(seed)
     y_tr = np.repeat(np.arange(C), PER_TRAIN)
     y_va = np.repeat(np.arange(C), PER_VAL)
@@ -39,6 +41,9 @@ def synthetic(unlabelled: float = 0.0, seed: int = 0, thumbnails: int = 50):
     truth = np.concatenate([y_tr, y_va, np.zeros(40, int)])
     shown = np.concatenate([shown_tr, y_va, np.zeros(40, int)])
     X = g.normal(size=(len(truth), 12, 12)).astype(np.float32)
+    if mark:
+        r, c = DIGITS_PATCH[5]
+        X[decoy, r : r + 2, c : c + 2] = 10.0
     logits = np.eye(C)[np.concatenate([shown_tr.clip(0), y_va, np.zeros(40, int)])]
     split = np.array(["train"] * len(y_tr) + ["val"] * len(y_va) + ["test"] * 40)
     view = make_view(
@@ -106,6 +111,16 @@ def test_inspect_and_pull_fixes_the_planted_groups_within_both_budgets():
     log = user.log[0]
     assert {i for i, _ in log["inspected"]} == set(view.inspected)
     assert sorted(i for p in log["pulls"] for i in p["indices"]) == sorted(target)
+
+
+def test_a_group_read_as_its_own_label_without_a_mark_is_left_alone():
+    view, planted = synthetic(mark=False)
+    user = InspectAndPull()
+    edits = user(view)
+    assert set(planted["decoy"]) <= set(user.reads)  # looked at, labels right, no reason
+    pulled = {i for e in edits for i in e.indices}
+    assert not pulled & set(planted["decoy"].tolist())
+    assert set(planted["noisy"].tolist()) <= pulled
 
 
 def test_inspect_and_pull_labels_unlabelled_clusters_by_what_it_read():

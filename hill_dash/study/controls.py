@@ -31,9 +31,9 @@ import torch
 from hill_dash.engine.dataset import Dataset
 from hill_dash.engine.lineage import restore
 from hill_dash.engine.loop import RunConfig, chunk_seed
-from hill_dash.engine.scenarios import DIGITS_PATCH
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.training import ChunkConfig, infer, train_chunk
+from hill_dash.study.view import read_mark
 
 CONTROLS = (
     "relabel-inspected",
@@ -124,18 +124,6 @@ def train_control(
 # -- deep feature reweighting ---------------------------------------------------------
 
 
-def read_mark(x: np.ndarray, kind: str) -> int:
-    """The class a decoy mark on a thumbnail names, as a person sees it: the bright 2×2
-    border patch of a digit (position 0–9 clockwise), the tall bump of a signal."""
-    x = np.asarray(x, dtype=np.float64)
-    if kind == "image":
-        img = x.reshape(x.shape[-2:]) if x.ndim > 2 else x
-        means = [img[r : r + 2, c : c + 2].mean() for r, c in DIGITS_PATCH]
-        return int(np.argmax(means))
-    positions = 2 + 4 * np.arange(10)
-    return int(np.argmax(x.reshape(-1)[positions]))
-
-
 def dfr(data: Dataset, Z: np.ndarray, log: list[dict], decoy: bool) -> dict:
     """Refit the last layer on the unguided encoder's latents `Z` (all points) with the
     user's annotations; returns the logits of every point and what it was fitted on."""
@@ -150,9 +138,7 @@ def dfr(data: Dataset, Z: np.ndarray, log: list[dict], decoy: bool) -> dict:
         idx = np.concatenate([idx, labelled])
         y = np.concatenate([y, data.y_train[labelled]])
     if decoy:
-        groups = np.array(
-            [read_mark(data.X_train[i], data.kind) != c for i, c in zip(idx, y, strict=True)]
-        )
+        groups = np.array([read_mark(data.X_train[i]) != c for i, c in zip(idx, y, strict=True)])
     else:
         groups = y
     w = np.zeros(len(idx))

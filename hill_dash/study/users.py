@@ -20,8 +20,11 @@ is in. Before each chunk it
    centre of its colour on the map);
 4. pulls a group whose reads agree (at least `agree` of them name one class t) to class
    t, α = 1: every point of the group except those it read as something else, and each of
-   those to the class it read; when the reads stay mixed, only the points read, each to
-   what was read. It stops looking when `view.edit_budget` training points are used.
+   those to the class it read. A group read as the colour it is shown in is pulled home
+   only when its thumbnails show a mark naming the region it sits in (a decoy; `read_mark`),
+   else left alone (its labels are right). Mixed reads: the lasso is split in two on the
+   map and each half decided again; in the end only the points read are pulled. It stops
+   looking when `view.edit_budget` training points are used.
 
 What it reads: the map coordinates, the labels shown, the predictions (only to order
 unlabelled clusters), the splits, and `view.inspect` (raw input and the label a person
@@ -79,10 +82,11 @@ class InspectAndPull:
     """Inspect suspicious groups on the map, pull those whose thumbnails agree."""
 
     per_group: int = 3  # thumbnails read per group before deciding
-    agree: float = 2 / 3  # share of a group's reads that must name one class
+    agree: float = 0.8  # share of a group's reads that must name one class
     cluster_size: int = 25  # unlabelled points per k-means cluster on the map
     alpha: float = 1.0
     reads: dict[int, int] = field(default_factory=dict)  # index -> label read, all chunks
+    marks: dict[int, int | None] = field(default_factory=dict)  # index -> mark seen on it
     log: list[dict] = field(default_factory=list)  # per chunk: inspected, pulls
 
     name = "inspect-and-pull"
@@ -168,16 +172,22 @@ class InspectAndPull:
     def _read(self, view: PersonView, indices: list[int]) -> None:
         for thumb in view.inspect(indices):
             self.reads[thumb.index] = thumb.label
+            self.marks[thumb.index] = thumb.mark
 
-    def _decide(self, view: PersonView, group: Group) -> list[tuple[list[int], int]]:
+    def _decide(
+        self, view: PersonView, group: Group, depth: int = 0
+    ) -> list[tuple[list[int], int]]:
         """The pulls a group gets: (points, class) pairs, inspecting as needed.
 
         `per_group` reads first; if they do not all agree, up to twice as many. When at
-        least `agree` of the reads name one class t, the group is pulled to t (the points
-        read as something else go to what was read). When they stay mixed, only the points
-        read are pulled, each to what was read. An out-of-place group read as its own
-        colour is pulled home (it sits in the wrong region); any group read as another
-        class is pulled there; an unlabelled group always goes to what was read.
+        least `agree` of the reads name one class t:
+        - read as another class than shown (mislabelled), or unlabelled: pull to t;
+        - read as its own colour while sitting in another class's region: pull it home
+          only when the thumbnails show why (a mark naming that region on at least
+          `agree` of them: a decoy); otherwise the labels are right and it is left alone.
+        When the reads stay mixed, the lasso is split in two on the map and each half is
+        decided the same way (twice at most); then only the points read are pulled.
+        Points read as another class than the group's decision go to what was read.
         """
         for want in (self.per_group, 2 * self.per_group):
             known = [i for i in group.indices if i in self.reads]
@@ -194,16 +204,31 @@ class InspectAndPull:
             return []
         cls, count = Counter(self.reads[i] for i in known).most_common(1)[0]
         if count >= self.agree * len(known):
-            if group.kind == "unlabelled" or group.kind == "out of place" or cls != group.shown:
+            if group.kind == "unlabelled" or cls != group.shown:
                 return self._selection(group, int(cls))
-            return []
+            marked = sum(self.marks.get(i) == group.region for i in known)
+            if group.kind == "out of place" and marked >= self.agree * len(known):
+                return self._selection(group, int(cls))
+            return self._selection(group, int(cls))[1:]  # only the points read otherwise
+        if depth < 2 and len(group.indices) >= 2 * self.per_group:
+            out = []
+            for half in self._halves(view, group):
+                out += self._decide(view, half, depth + 1)
+            return out
         by_read: dict[int, list[int]] = {}
         for i in known:
             by_read.setdefault(self.reads[i], []).append(i)
+        return [(idx, c) for c, idx in sorted(by_read.items()) if c != group.shown]
+
+    def _halves(self, view: PersonView, group: Group) -> list[Group]:
+        """The lasso drawn again, tighter: two k-means halves of the group on the map."""
+        idx = np.asarray(group.indices)
+        seed = int(view.rng.integers(2**31))
+        parts = KMeans(2, n_init=1, random_state=seed).fit_predict(view.coords[idx])
         return [
-            (idx, c)
-            for c, idx in sorted(by_read.items())
-            if c != group.shown or group.kind == "out of place"
+            Group(sorted(int(i) for i in idx[parts == p]), group.kind, group.shown, group.region)
+            for p in (0, 1)
+            if np.any(parts == p)
         ]
 
     def _selection(self, group: Group, target: int) -> list[tuple[list[int], int]]:

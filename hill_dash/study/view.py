@@ -40,6 +40,36 @@ class Thumb:
     x: np.ndarray  # the raw input (image or signal), as the sample panel shows it
     label: int  # what the sample is, as a person reads it from the thumbnail
 
+    @property
+    def mark(self) -> int | None:
+        """The class a decoy mark on the thumbnail names (`read_mark`), None if none fits."""
+        return read_mark(self.x)
+
+
+def read_mark(x: np.ndarray) -> int | None:
+    """Where a decoy mark sits on a thumbnail, as the class that position names.
+
+    Images (12×12 and larger): the brightest of the ten 2×2 border patches of the
+    digits-decoy layout (position 0–9 clockwise). Signals: the sharpest narrow spike among
+    the positions 2 + 4·c (height over the mean of the values two steps either side).
+    A person looking at the sample sees the same thing; on data without marks the answer
+    is arbitrary, and users only trust it when it agrees over several thumbnails.
+    """
+    from hill_dash.engine.scenarios import DIGITS_PATCH
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim >= 2:
+        img = x.reshape(x.shape[-2:]) if x.ndim > 2 else x
+        if img.shape[0] < 12 or img.shape[1] < 12:
+            return None
+        return int(np.argmax([img[r : r + 2, c : c + 2].mean() for r, c in DIGITS_PATCH]))
+    x = x.reshape(-1)
+    p = 2 + 4 * np.arange(10)
+    if p[-1] >= len(x):
+        return None
+    left, right = x[np.clip(p - 2, 0, len(x) - 1)], x[np.clip(p + 2, 0, len(x) - 1)]
+    return int(np.argmax(x[p] - (left + right) / 2))
+
 
 @dataclass
 class PersonView:
