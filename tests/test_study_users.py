@@ -140,3 +140,63 @@ def test_random_control_spends_the_same_edit_budget_and_inspects_nothing():
     assert view.inspected == []
     for e in edits:
         Edit.from_dict(e.to_dict(), len(view.labels))
+
+
+def many_decoys(thumbnails: int):
+    """Ten decoy pairs: two training points of class c sitting with class c+3, each
+    thumbnail showing the mark of class c+3."""
+    g = np.random.default_rng(1)
+    y_tr = np.repeat(np.arange(C), PER_TRAIN)
+    y_va = np.repeat(np.arange(C), PER_VAL)
+    where = y_tr.copy()
+    X = g.normal(size=(len(y_tr) + len(y_va), 12, 12)).astype(np.float32)
+    pairs = {}
+    for c in range(C):
+        idx = np.flatnonzero(y_tr == c)[:2]
+        where[idx] = (c + 3) % C
+        r, col = DIGITS_PATCH[(c + 3) % C]
+        X[idx, r : r + 2, col : col + 2] = 10.0
+        pairs[c] = idx
+    coords = np.concatenate([CENTRES[where], CENTRES[y_va]]) + g.normal(
+        scale=0.5, size=(len(y_tr) + len(y_va), 2)
+    )
+    y = np.concatenate([y_tr, y_va])
+    split = np.array(["train"] * len(y_tr) + ["val"] * len(y_va))
+    view = make_view(
+        X, y, coords, y, np.eye(C)[y], split, C, np.random.default_rng(0), 60, thumbnails
+    )
+    return view, pairs
+
+
+@pytest.mark.parametrize("trust_after", [0, 5])
+def test_after_enough_confirmed_decoys_it_pulls_the_rest_home_unread(trust_after):
+    view, pairs = many_decoys(thumbnails=C + 5 * 2)  # typical points, then five pairs
+    user = InspectAndPull(trust_after=trust_after)
+    edits = user(view)
+    target = {i: e.target_class for e in edits for i in e.indices}
+    read_pairs = [c for c, idx in pairs.items() if set(idx) <= set(user.reads)]
+    unread = [c for c, idx in pairs.items() if not set(idx) & set(user.reads)]
+    assert len(read_pairs) == 5 and len(unread) == 5
+    assert all(target.get(int(i)) == c for c in read_pairs for i in pairs[c])
+    home = [all(target.get(int(i)) == c for i in pairs[c]) for c in unread]
+    assert all(home) if trust_after else not any(home)
+
+
+def test_it_pulls_again_what_it_pulled_before():
+    view, planted = synthetic()
+    user = InspectAndPull()
+    first = user(view)
+    # the next chunk's map: everything sits where its label says (nothing out of place)
+    home, _ = synthetic(mark=False)
+    n = len(planted["y_train"])
+    coords = home.coords.copy()
+    coords[:n] = CENTRES[home.labels[:n]]
+    later = dataclasses.replace(home, coords=coords, inspected=[])
+    second = user(later)
+    assert {(tuple(e.indices), e.target_class) for e in first} <= {
+        (tuple(e.indices), e.target_class) for e in second
+    }
+    assert all(p["kind"] == "kept" for p in user.log[1]["pulls"][: len(first)])
+    no_keep = InspectAndPull(keep_pulls=False)
+    no_keep(synthetic()[0])
+    assert no_keep(dataclasses.replace(later, inspected=[])) == []

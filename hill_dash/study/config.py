@@ -69,6 +69,8 @@ class ScenarioConfig:
     kd_weight: float = 1.0  # output-level distillation: a pull to class c says "this is c"
     budget: float = DEFAULT_BUDGET_FRACTION  # share of training points edited per chunk
     thumbnails: int = 50  # samples a user may inspect per chunk
+    trust_after: int = 5  # inspect-and-pull: decoy groups seen before it pulls unread ones
+    keep_pulls: bool = True  # inspect-and-pull: pull again what it pulled in earlier chunks
     latent_dim: int = 32
     projection: str = "umap"  # what a person looks at (clusters show on UMAP, not on PCA)
     threads: int = 1

@@ -64,7 +64,11 @@ def _user_arm(cfg, spec, base, run_id, data, seed, root) -> dict:
 
     store = RunStore(root / spec)
     shutil.copytree(base.root, store.root, dirs_exist_ok=True)
-    user = USERS[spec]()
+    user = (
+        USERS[spec](trust_after=cfg.trust_after, keep_pulls=cfg.keep_pulls)
+        if spec != "random"
+        else USERS[spec]()
+    )
     rng = np.random.default_rng([seed, zlib.crc32(spec.encode())])
     truth = np.concatenate(
         [data.y_train_true if data.y_train_true is not None else data.y_train, data.y_val]

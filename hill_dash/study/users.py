@@ -3,6 +3,8 @@
 `InspectAndPull` is one person for every scenario; it does not know which scenario it
 is in. Before each chunk it
 
+0. pulls again what it pulled in earlier chunks, group by group (`keep_pulls`: a teacher
+   acts for one chunk, a person who put a group somewhere wants it kept there);
 1. reads the map: for every labelled training point, the class of the region it sits in
    (the majority label of its nearest validation points on the map, and of its nearest
    labelled points of either split; validation labels are shown and are never noisy);
@@ -23,8 +25,11 @@ is in. Before each chunk it
    those to the class it read. A group read as the colour it is shown in is pulled home
    only when its thumbnails show a mark naming the region it sits in (a decoy; `read_mark`),
    else left alone (its labels are right). Mixed reads: the lasso is split in two on the
-   map and each half decided again; in the end only the points read are pulled. It stops
-   looking when `view.edit_budget` training points are used.
+   map and each half decided again; in the end only the points read are pulled. Once it
+   has confirmed `trust_after` decoy groups (read as their colour, marked with their
+   region's mark), it knows the pattern and pulls further out-of-place groups home
+   without reading them. It stops looking when `view.edit_budget` training points are
+   used.
 
 What it reads: the map coordinates, the labels shown, the predictions (only to order
 unlabelled clusters), the splits, and `view.inspect` (raw input and the label a person
@@ -71,7 +76,7 @@ class Group:
     """A lasso a person would draw: training points and why they look suspicious."""
 
     indices: list[int]
-    kind: str  # "out of place" | "unlabelled"
+    kind: str  # "out of place" | "unlabelled" | "kept" (pulled again)
     shown: int  # the colour of its points (-1: unlabelled)
     region: int  # the class whose region it sits in; unlabelled: the class most predicted
     mixed: float = 0.0  # unlabelled: share of its points not predicted as `region`
@@ -87,6 +92,9 @@ class InspectAndPull:
     alpha: float = 1.0
     reads: dict[int, int] = field(default_factory=dict)  # index -> label read, all chunks
     marks: dict[int, int | None] = field(default_factory=dict)  # index -> mark seen on it
+    keep_pulls: bool = True  # pull again, every chunk, what it pulled in earlier chunks
+    trust_after: int = 5  # decoy groups confirmed before out-of-place ones are pulled unread
+    decoys_seen: int = 0
     log: list[dict] = field(default_factory=list)  # per chunk: inspected, pulls
 
     name = "inspect-and-pull"
@@ -97,6 +105,13 @@ class InspectAndPull:
             self._look_at_typical_points(view)
         pulls: list[tuple[list[int], int, Group]] = []
         used: set[int] = set()
+        if self.keep_pulls:  # what it pulled before, pulled again: "keep them there"
+            for entry in self.log:
+                for p in entry["pulls"]:
+                    members = [i for i in p["indices"] if i not in used]
+                    if members and len(used) + len(members) <= view.edit_budget:
+                        used.update(members)
+                        pulls.append((members, p["target"], Group(members, "kept", -1, -1)))
         for group in self.groups(view):
             if len(used) >= view.edit_budget:
                 break  # no edit budget left: no point in looking further
@@ -189,6 +204,13 @@ class InspectAndPull:
         decided the same way (twice at most); then only the points read are pulled.
         Points read as another class than the group's decision go to what was read.
         """
+        if (
+            self.trust_after
+            and self.decoys_seen >= self.trust_after
+            and group.kind == "out of place"
+            and not any(i in self.reads for i in group.indices)
+        ):
+            return [(group.indices, group.shown)]  # a decoy minority, by now: pull it home
         for want in (self.per_group, 2 * self.per_group):
             known = [i for i in group.indices if i in self.reads]
             need = min(want, len(group.indices)) - len(known)
@@ -208,6 +230,7 @@ class InspectAndPull:
                 return self._selection(group, int(cls))
             marked = sum(self.marks.get(i) == group.region for i in known)
             if group.kind == "out of place" and marked >= self.agree * len(known):
+                self.decoys_seen += 1
                 return self._selection(group, int(cls))
             return self._selection(group, int(cls))[1:]  # only the points read otherwise
         if depth < 2 and len(group.indices) >= 2 * self.per_group:
