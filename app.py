@@ -17,12 +17,42 @@ from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import Input, Output, clientside_callback, dcc, html
 
 from hill_dash.dashboard.config import AppConfig
 from hill_dash.dashboard.jobs import make_manager, make_web_process_fork_safe
 from hill_dash.dashboard.launcher import LauncherManager, launcher_status_path
 from hill_dash.dashboard.uploads import UPLOAD_LIMIT_BYTES
+
+THEME_KEY = "theme-store"  # the dcc.Store's id is its localStorage key
+
+# Before the first paint: the colour mode this browser chose last time (no light flash).
+EARLY_THEME = (
+    f"<script>try{{var t=JSON.parse(localStorage.getItem('{THEME_KEY}'));"
+    "if(t==='dark'){document.documentElement.setAttribute('data-bs-theme','dark');"
+    "document.documentElement.setAttribute('data-ag-theme-mode','dark');}}catch(e){}</script>"
+)
+
+# The switch and the stored choice kept in step; <html> carries the mode for Bootstrap
+# (data-bs-theme) and AG Grid (data-ag-theme-mode). Figures read the store themselves.
+clientside_callback(
+    """
+    function (dark, stored) {
+        const ctx = window.dash_clientside.callback_context;
+        const trig = ctx.triggered.length ? ctx.triggered[0].prop_id : '';
+        const theme = trig.startsWith('theme-switch')
+            ? (dark ? 'dark' : 'light') : (stored === 'dark' ? 'dark' : 'light');
+        document.documentElement.setAttribute('data-bs-theme', theme);
+        document.documentElement.setAttribute('data-ag-theme-mode', theme);
+        const nu = window.dash_clientside.no_update;
+        return [(theme === 'dark') === dark ? nu : theme === 'dark', theme === stored ? nu : theme];
+    }
+    """,
+    Output("theme-switch", "value"),
+    Output(THEME_KEY, "data"),
+    Input("theme-switch", "value"),
+    Input(THEME_KEY, "data"),
+)
 
 
 def navbar() -> dbc.NavbarSimple:
@@ -31,6 +61,15 @@ def navbar() -> dbc.NavbarSimple:
         dbc.NavItem(dbc.NavLink("Compare", href="/compare", active="exact")),
         dbc.NavItem(dbc.NavLink("Runs", href="/runs", active="exact")),
         dbc.NavItem(dbc.NavLink("Data", href="/data", active="exact")),
+        dbc.NavItem(
+            dbc.Switch(
+                id="theme-switch",
+                label="Dark",
+                value=False,
+                className="ms-3 mt-2 mb-0 text-white",
+                label_class_name="text-white",
+            )
+        ),
     ]
     return dbc.NavbarSimple(
         links,
@@ -56,6 +95,7 @@ def create_app(config: AppConfig) -> dash.Dash:
         suppress_callback_exceptions=True,
         title="HILL Dash",
     )
+    app.index_string = app.index_string.replace("{%metas%}", "{%metas%}" + EARLY_THEME, 1)
     # an upload travels base64-encoded in a JSON callback request: 4/3 of the file, plus slack
     app.server.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT_BYTES * 4 // 3 + 2**20
     app.layout = html.Div(
@@ -65,6 +105,8 @@ def create_app(config: AppConfig) -> dash.Dash:
             # changes whenever the run's store changed (panels re-read on it).
             dcc.Store(id="run-id", storage_type="session"),
             dcc.Store(id="run-version", data=0),
+            # light or dark, remembered per browser (navbar switch, see EARLY_THEME)
+            dcc.Store(id=THEME_KEY, storage_type="local"),
             dbc.Container(dash.page_container, fluid=True),
         ]
     )

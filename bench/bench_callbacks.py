@@ -7,8 +7,9 @@ the answer, not just the Python body (no network, no browser drawing).
 
 Timed, on the guided head of a run with one pending edit (a pull of 10 % of the
 training points), for a lasso of 10 % of the map's points:
-- selection: `store_selection` (the selectedData event -> selection store) and
-  `show_selection` (the selection summary);
+- selection: `show_selection` (the selection summary; the browser turns the lasso
+  into the selection store's bitset itself, assets/loop.js, so no server callback reads
+  plotly's selectedData any more);
 - preview: `update_map` answering a selection change with a patch (box +
   ghost arrows of the pending edit and of the candidate edit), per tool.
 Both map methods: PCA, and the UMAP branch (ghosts placed by a k-NN search);
@@ -17,10 +18,7 @@ since the callback's cost depends on n, not on how the coordinates were made
 (a fresh 70k UMAP fit would take minutes). First call after the checkpoint
 changed (cold read cache) and the median of warm calls. Target: <= 150 ms.
 
-UMAP only, side by side in rotating order within each repetition: the move
-preview with `projection.inverse_points`' cached 2-D search tree, and with
-that cache cleared before the call (the tree rebuilt per request, as before
-the cache existed). The load average is recorded per size.
+The load average is recorded per size.
 
     python bench/bench_callbacks.py [--sizes 20000 70000] [--runs 7]
 """
@@ -144,11 +142,8 @@ def bench_size(n: int, runs: int) -> dict:
     dash_app = app_module.create_app(AppConfig(data_dir=root, projection_warmup=False))
     client = dash_app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
-    dep_store = find_dep(deps, "selection-store.data")
     dep_info = find_dep(deps, "selection-info.children")
     dep_map = find_dep(deps, "latent-graph.figure")
-    from hill_dash.engine import projection
-
     out = {"n": n, "setup_seconds": setup, "load_avg_1m": [os.getloadavg()[0]]}
     for method in ("pca", "umap"):
         if method == "umap":
@@ -156,15 +151,17 @@ def bench_size(n: int, runs: int) -> dict:
         run = RunStore(root).load_run(run_id)
         key = views.map_key(run)
         sel = np.random.default_rng(2).choice(n, n // 10, replace=False)
-        selected = {"points": [{"curveNumber": 0, "pointIndex": int(i)} for i in sel]}
-        selection = {"indices": sorted(int(i) for i in sel), "previous": [], "rev": 1, "key": key}
+        from hill_dash.dashboard.selection import with_selection
+
+        sel = sel[sel < views.map_size(run)]  # the map holds train + val points only
+        selection = with_selection(None, np.sort(sel), key, "lasso")
         values = {
             "run-id.data": run_id,
             "run-version.data": 1,
             "color-by.value": "label",
             "selection-store.data": selection,
             "map-key.data": key,
-            "latent-graph.selectedData": selected,
+            "show-val.value": True,
             "move-dx.value": 1.0,
             "move-dy.value": 0.5,
             "pull-class.value": 3,
@@ -178,20 +175,11 @@ def bench_size(n: int, runs: int) -> dict:
         res["preview_pull_cold_seconds"] = post_time(
             client, body(dep_map, values, ["selection-store.data"])
         )[0]
-        timings = {"selection_store": [], "selection_summary": [], "selection_total": []}
+        timings = {"selection_summary": [], "selection_total": []}
         for _ in range(runs):
-            a = post_time(
-                client,
-                body(
-                    dep_store,
-                    values | {"selection-store.data": None},
-                    ["latent-graph.selectedData"],
-                ),
-            )[0]
             b = post_time(client, body(dep_info, values, ["selection-store.data"]))[0]
-            timings["selection_store"].append(a)
             timings["selection_summary"].append(b)
-            timings["selection_total"].append(a + b)
+            timings["selection_total"].append(b)
         for tool in TOOLS:
             v = values | {"edit-tool.value": tool}
             ts, size = [], 0
@@ -200,18 +188,6 @@ def bench_size(n: int, runs: int) -> dict:
                 ts.append(dt)
             res[f"preview_{tool}"] = summary(ts) | {"response_bytes": size}
         res |= {k: summary(v) for k, v in timings.items()}
-        if method == "umap":
-            move = body(dep_map, values | {"edit-tool.value": "move"}, ["selection-store.data"])
-            ab: dict[str, list[float]] = {"tree_cached": [], "tree_rebuilt": []}
-            for r in range(runs):
-                for side in ("tree_cached", "tree_rebuilt")[:: 1 if r % 2 == 0 else -1]:
-                    if side == "tree_rebuilt":
-                        projection._cached_tree.cache_clear()
-                    ab[side].append(post_time(client, move)[0])
-            res |= {f"preview_move_{k}": summary(v) for k, v in ab.items()}
-            res["preview_move_rebuilt_minus_cached"] = summary(
-                [b - a for a, b in zip(ab["tree_cached"], ab["tree_rebuilt"], strict=True)]
-            )
         worst = max(
             [res["selection_total"]["median"]] + [res[f"preview_{t}"]["median"] for t in TOOLS]
         )

@@ -14,8 +14,9 @@ requested change that happened relative to the unedited points, 1 = all of it) i
 space and on the next map, for the guided run and for the unguided chunk from the same
 checkpoint (for chunk 1 the twin and the counterfactual are the same chunk); for a pull
 also how much the selection's distance to the target class's centre shrank on the map;
-and the validation accuracy of the classes no edit touched, guided and twin (paired, the
-same points), with their difference.
+and the validation accuracy of the classes no edit touched (neither class 3 nor the target
+class), guided and twin, with their difference and an exact McNemar test (the same points:
+only the discordant ones count).
 
     python bench/bench_edits.py [--seeds 0 1 2] [--datasets digits mnist1d] [--maps pca umap]
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 from common import write_result
+from scipy.stats import binomtest
 
 from hill_dash.engine import loop
 from hill_dash.engine.data import load_builtin
@@ -89,11 +91,22 @@ def case(dataset: str, projection: str, seed: int, work: Path) -> dict:
             for ck, a in arrays.items():
                 after = similarity_align(a["coords"][:shown], coords0, rest)
                 row[f"distance_shrink_{ck}"] = class_distance_change(sel, members, coords0, after)
-        acc = {
-            ck: float(np.mean(a["logits"][val].argmax(1)[untouched] == data.y_val[untouched]))
+        right = {
+            ck: a["logits"][val].argmax(1)[untouched] == data.y_val[untouched]
             for ck, a in arrays.items()
         }
-        row["untouched_val_acc"] = acc | {"delta": acc["guided"] - acc["twin"]}
+        gained = int(np.sum(right["guided"] & ~right["twin"]))
+        lost = int(np.sum(~right["guided"] & right["twin"]))
+        row["untouched_val_acc"] = {
+            "guided": float(right["guided"].mean()),
+            "twin": float(right["twin"].mean()),
+            "delta": float(right["guided"].mean() - right["twin"].mean()),
+            "n": int(untouched.sum()),
+            "gained": gained,
+            "lost": lost,
+            # exact two-sided McNemar: the same points, so only the discordant ones count
+            "p": float(binomtest(lost, gained + lost).pvalue) if gained + lost else 1.0,
+        }
         out[kind] = row
         shutil.rmtree(store.root)
     shutil.rmtree(base.root)

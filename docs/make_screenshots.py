@@ -4,7 +4,9 @@
 
 Starts the real app on a fresh data directory, trains chunk 0 and one guided chunk on
 digits (a pull of some 3s toward 8, a deliberately biased edit, so the bias panel has
-something to show), then drives headless Chromium through the pages.
+something to show), then drives headless Chromium through the pages; then trains the
+pending edit as a second guided chunk for Compare (against its counterfactual chunk),
+Runs (the lineage tree) and Compare in dark mode.
 """
 
 from __future__ import annotations
@@ -73,6 +75,31 @@ def main() -> None:
                 time.sleep(2)
                 driver.save_screenshot(str(OUT / "loop-full.png"))
                 driver.set_window_size(1400, 900)
+        # Compare and Runs after a second guided chunk (the pending compact edit), so the
+        # counterfactual chunk f2 exists: Compare against it with a lasso lighting up the
+        # same points on both maps, and Runs with f2 as a side branch of the lineage tree
+        s.train_chunk()
+        driver.get(app.url + "/compare")
+        time.sleep(5)
+        driver.find_element("xpath", "//label[contains(., 'counterfactual chunk (f2)')]").click()
+        time.sleep(4)
+        lasso(driver, "compare-guided-graph", [(0.1, 0.15), (0.5, 0.15), (0.5, 0.6), (0.1, 0.6)])
+        time.sleep(2)
+        driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+        time.sleep(0.5)
+        driver.save_screenshot(str(OUT / "compare.png"))
+        print("wrote", OUT / "compare.png")
+        driver.get(app.url + "/runs")
+        time.sleep(4)
+        driver.save_screenshot(str(OUT / "runs.png"))
+        print("wrote", OUT / "runs.png")
+        # dark mode (the navbar switch, remembered in the browser's localStorage)
+        driver.get(app.url + "/compare")
+        driver.execute_script("localStorage.setItem('theme-store', JSON.stringify('dark'));")
+        driver.refresh()
+        time.sleep(6)
+        driver.save_screenshot(str(OUT / "compare-dark.png"))
+        print("wrote", OUT / "compare-dark.png")
         driver.quit()
     finally:
         app.stop()

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("session", help="session JSON exported from the dashboard")
     _common(replay)
 
+    report = sub.add_parser("report", help="write a one-page HTML report of a run (offline)")
+    report.add_argument("run_id", metavar="RUN_ID", help="the run's id (see the Runs page)")
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    _common(report)
+
     study = sub.add_parser(
         "study",
         help="scripted users vs the unguided twin over seeds; "
@@ -224,6 +229,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report["identical"] else 1
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hill_dash.dashboard.report import session_report
+    from hill_dash.engine.store import RunStore
+
+    store = RunStore(args.data_dir)
+    if not store.exists(args.run_id):
+        raise HillError(f"run {args.run_id!r}: not found in {store.root}")
+    page = session_report(store, args.run_id)
+    try:
+        Path(args.out).write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise HillError(f"{args.out}: cannot write the report ({exc.strerror})") from None
+    print(f"wrote {args.out} ({len(page) / 2**20:.1f} MB)", file=sys.stderr)
+    return 0
+
+
 def cmd_study(args: argparse.Namespace) -> int:
     from hill_dash.study.config import DEFAULT_STRATEGIES, StudyConfig
     from hill_dash.study.runner import run_study
@@ -301,6 +322,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "replay": cmd_replay,
     "study": cmd_study,
+    "report": cmd_report,
     "scenario-study": cmd_scenario_study,
 }
 

@@ -118,16 +118,16 @@ class Session:
         return loop.add_edit(self.store, self.run_id, edit)
 
     def translate(self, indices: list[int], dx: float, dy: float) -> dict:
-        return self.edit(Edit("translate", list(indices), dx=dx, dy=dy))
+        return self.edit(Edit("translate", _ints(indices), dx=float(dx), dy=float(dy)))
 
     def pull_to_class(self, indices: list[int], c: int, alpha: float = 1.0) -> dict:
-        return self.edit(Edit("pull", list(indices), target_class=c, alpha=alpha))
+        return self.edit(Edit("pull", _ints(indices), target_class=int(c), alpha=float(alpha)))
 
     def compact(self, indices: list[int], beta: float = 0.5) -> dict:
-        return self.edit(Edit("compact", list(indices), beta=beta))
+        return self.edit(Edit("compact", _ints(indices), beta=float(beta)))
 
     def separate(self, indices: list[int], other: list[int], gamma: float = 1.0) -> dict:
-        return self.edit(Edit("separate", list(indices), other=list(other), gamma=gamma))
+        return self.edit(Edit("separate", _ints(indices), other=_ints(other), gamma=float(gamma)))
 
     def undo(self) -> None:
         loop.undo_edit(self.store, self.run_id)
@@ -187,3 +187,8 @@ class Session:
 
     def reveal_test(self) -> dict:
         return loop.reveal_test(self.store, self.run_id)
+
+
+def _ints(indices) -> list[int]:
+    """Point indices as plain ints (numpy arrays and lists alike)."""
+    return [int(i) for i in indices]

@@ -45,3 +45,8 @@ def labelled_col(
 def error_alert(exc: Exception) -> dbc.Alert:
     """What a failed action says: the error's own message, in red."""
     return dbc.Alert(str(exc), color="danger")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 chunk', '2 chunks', '1,000 points' (`many`: an irregular plural)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -1,9 +1,12 @@
-"""Compare: the guided run and its unguided twin at the same chunk, side by side.
+"""Compare: the guided run against a baseline at any chunk, on two linked maps.
 
-Both lineages start each chunk from the same checkpoint with the same seed; only
-the guidance differs. The maps share their axes; the table, the per-class bars
-and the confusion difference are guided − twin. The locked test split is shown
-only on request, and every request is recorded in the run.
+Two baselines answer two questions (see hill_dash/dashboard/compare_view.py): the
+**unguided lineage** ("where would I be without any guidance") and the **counterfactual
+chunk** ("what did this chunk's edits do"). The maps share their axes and, if asked, their
+zoom; a selection on either map, a class bar or a confusion cell lights up the same points
+on both. Play steps through the chunks and the points glide between the aligned layouts.
+The test split is never drawn or counted here; it is shown only on request, and every
+request is recorded in the run.
 """
 
 from __future__ import annotations
@@ -13,167 +16,32 @@ import time
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html
 
+from hill_dash.dashboard import compare_view as CV
 from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures.compare import (
     MAP_HEIGHT,
     PANEL_HEIGHT,
-    class_deltas,
-    compare_rows,
-    drift_on_same_points,
     make_class_delta_figure,
-    make_compare_table,
     make_confusion_diff_figure,
     make_map_pair,
 )
 from hill_dash.dashboard.figures.panels import placeholder_figure
+from hill_dash.dashboard.figures.theme import themed
+from hill_dash.dashboard.report import report_filename, session_report
+from hill_dash.dashboard.runs_view import chunk_rows, rows_csv
 from hill_dash.dashboard.views import current_run_id
 from hill_dash.engine import loop
 from hill_dash.engine.errors import HillError
-from hill_dash.engine.projection import MapState
 from hill_dash.engine.store import RunStore
-from pages._ui import error_alert, titled_card
+from pages._compare_layout import GRAPHS, graph_config, layout, table_columns  # noqa: F401
+from pages._ui import error_alert
 
 dash.register_page(__name__, path="/compare", name="Compare", title="HILL Dash · compare")
 
 NO_RUN = "No run yet: start one on the Data page, then train a chunk on the Loop page."
 NO_CHUNK = "This run has no trained chunk yet: click Train chunk on the Loop page."
-GRAPH_CONFIG = {"displaylogo": False}
-PANEL_CONFIG = {"displayModeBar": False}
-
-# -- layout fragments ----------------------------------------------------------------
-
-chunk_controls = dbc.Card(
-    dbc.CardBody(
-        [
-            html.Div(id="compare-run-name", className="fw-semibold mb-2"),
-            dcc.Slider(
-                id="compare-chunk-slider",
-                min=0,
-                max=1,
-                step=1,
-                value=0,
-                marks={0: "0"},
-                disabled=True,
-            ),
-            html.Small(
-                "Chunk k shows checkpoints g_k and u_k: both trained from the same "
-                "checkpoint with the same seed; only the guidance differs.",
-                className="text-muted",
-            ),
-        ]
-    ),
-    className="mb-2",
-)
-
-maps = dbc.Row(
-    [
-        dbc.Col(
-            dcc.Graph(
-                id="compare-guided-graph",
-                config=GRAPH_CONFIG,
-                figure=placeholder_figure("loading…", MAP_HEIGHT),
-            ),
-            md=6,
-        ),
-        dbc.Col(
-            dcc.Graph(
-                id="compare-unguided-graph",
-                config=GRAPH_CONFIG,
-                figure=placeholder_figure("loading…", MAP_HEIGHT),
-            ),
-            md=6,
-        ),
-    ],
-    className="g-2",
-)
-
-metrics_table = titled_card(
-    "Metrics at this chunk",
-    [
-        html.Div(id="compare-table-container"),
-        html.Small(
-            "Drift is measured on the points the guided run edited, for both "
-            "lineages. The twin has no teacher, so no adherence.",
-            className="text-muted",
-        ),
-    ],
-    class_name="h-100",
-)
-
-
-def graph_panel(graph_id: str, note: str) -> dbc.Card:
-    """A small panel: a graph (loading until its callback answers) over a note."""
-    return dbc.Card(
-        dbc.CardBody(
-            [
-                dcc.Graph(
-                    id=graph_id,
-                    config=PANEL_CONFIG,
-                    figure=placeholder_figure("loading…", PANEL_HEIGHT),
-                ),
-                html.Small(note, className="text-muted"),
-            ]
-        ),
-        className="h-100",
-    )
-
-
-class_panel = graph_panel(
-    "compare-class-graph",
-    "Red: a drop beyond noise (2 s.e.). Outlined: classes of the edited points.",
-)
-
-confusion_panel = graph_panel(
-    "compare-confusion-graph",
-    "Blue on the diagonal: the guided run gets more right; blue off the "
-    "diagonal: it makes more of that mistake.",
-)
-
-final_evaluation = titled_card(
-    "Final evaluation on the locked test split",
-    [
-        dbc.Alert(
-            [
-                html.Strong("Every reveal is recorded. "),
-                "Use the test split once, at the end. Choosing edits, chunks or settings "
-                "after looking at test accuracy tunes on the test set and invalidates it.",
-                html.Div(id="reveal-count", className="mt-1"),
-            ],
-            color="warning",
-            className="mb-2",
-        ),
-        dbc.Button(
-            "Reveal test accuracy of both heads",
-            id="reveal-test-button",
-            color="warning",
-            outline=True,
-            className="mb-2",
-        ),
-        html.Div(id="test-result"),
-    ],
-    class_name="mb-4",
-)
-
-layout = html.Div(
-    [
-        chunk_controls,
-        maps,
-        dbc.Row(
-            [
-                dbc.Col(metrics_table, lg=4),
-                dbc.Col(class_panel, lg=4),
-                dbc.Col(confusion_panel, lg=4),
-            ],
-            className="g-2 my-2",
-        ),
-        final_evaluation,
-    ]
-)
-
-
-# -- callbacks ------------------------------------------------------------------------
 
 
 def _run_or_none(run_id):
@@ -184,6 +52,12 @@ def _run_or_none(run_id):
 
 def reveal_count(n: int) -> str:
     return f"This run has {n} recorded reveal{'s' * (n != 1)}."
+
+
+def test_status_view(run: dict | None) -> html.Span:
+    status = CV.test_split_status(run)
+    colour = "text-success" if status["untouched"] else "text-danger fw-semibold"
+    return html.Span(status["text"], className=colour, **{"data-reveals": status["reveals"]})
 
 
 def slider_settings(run: dict | None) -> dict:
@@ -204,6 +78,7 @@ def slider_settings(run: dict | None) -> dict:
     Output("compare-chunk-slider", "disabled"),
     Output("compare-run-name", "children"),
     Output("reveal-count", "children"),
+    Output("compare-test-status", "children"),
     Input("run-id", "data"),
     Input("run-version", "data"),
 )
@@ -216,78 +91,259 @@ def chunk_slider_for_run(run_id, _version):
         name = f"Run {run['name']} ({rid})" if run else NO_RUN
     s = slider_settings(run)
     count = reveal_count(len(run.get("test_reveals", [])) if run else 0)
-    return s["min"], s["max"], s["marks"], s["value"], s["disabled"], name, count
-
-
-def chunk_panels(store: RunStore, run_id: str, run: dict, k: int) -> tuple:
-    """Both maps, the table, class deltas and confusion difference at chunk k."""
-    chunk = run["chunks"][k]
-    gk, uk = chunk["guided"], chunk["twin"]
-    recs = store.metrics(run_id, run)
-    data = store.load_dataset(run_id)
-    ga, ua = store.load_arrays(run_id, gk), store.load_arrays(run_id, uk)
-    labels, shown = data.all_y(), np.flatnonzero(data.split_array() != "test")
-    names = list(run["label_names"])
-    fig_g, fig_u = make_map_pair(
-        MapState.from_arrays(ga).coords,
-        MapState.from_arrays(ua).coords,
-        labels,
-        names,
-        shown,
-        (f"guided {gk} · train + val points", f"unguided twin {uk}"),
-    )
-    g, u = recs.get(gk), recs.get(uk)
-    if g is None or u is None:
-        missing = placeholder_figure(f"no metrics recorded for {gk}/{uk}", PANEL_HEIGHT)
-        return fig_g, fig_u, html.Em("No metrics recorded."), missing, missing
-    twin_drift = None
-    if "edited" in ga and "drift" in ua:
-        twin_drift = drift_on_same_points(ua["drift"], ga["edited"])
-    table = make_compare_table(compare_rows(g, u, twin_drift), gk, uk)
-    if gk == uk:
-        same = f"chunk {k}: guided and twin are the same checkpoint ({gk})"
-        note = placeholder_figure(same, PANEL_HEIGHT)
-        return fig_g, fig_u, table, note, note
-    return (
-        fig_g,
-        fig_u,
-        table,
-        make_class_delta_figure(class_deltas(g, u), names),
-        make_confusion_diff_figure(g["val"]["confusion"], u["val"]["confusion"], names),
-    )
+    status = test_status_view(run) if run else ""
+    return s["min"], s["max"], s["marks"], s["value"], s["disabled"], name, count, status
 
 
 @callback(
-    Output("compare-guided-graph", "figure"),
-    Output("compare-unguided-graph", "figure"),
-    Output("compare-table-container", "children"),
-    Output("compare-class-graph", "figure"),
-    Output("compare-confusion-graph", "figure"),
+    [Output("compare-baseline", "options")],  # a list: one output, answered as a list
     Input("compare-chunk-slider", "value"),
     Input("run-id", "data"),
     Input("run-version", "data"),
 )
-def show_chunk_comparison(k, run_id, _version):
+def baseline_choices(k, run_id, _version):
+    """Both baselines at this chunk; one that does not exist here is disabled and says why.
+
+    The choice itself stays (while playing through the chunks, a chunk without a
+    counterfactual shows why on the baseline map, and the next one shows it again).
+    """
+    try:
+        _, _, run = _run_or_none(run_id)
+    except HillError:
+        run = None
+    return [CV.comparison_options(_chunk(run, k))]
+
+
+def _chunk(run: dict | None, k) -> dict | None:
+    if not run or not run["chunks"]:
+        return None
+    return run["chunks"][min(max(int(k or 0), 0), len(run["chunks"]) - 1)]
+
+
+def chunk_panels(view: CV.CompareView, selected, theme) -> tuple:
+    """Both maps, the table, class deltas, confusion difference and notes of one view."""
+    note = " ".join(
+        x for x in (f"{CV.COMPARISONS[view.which]}: {CV.QUESTIONS[view.which]}", view.note) if x
+    )
+    titles = (f"guided {view.guided} · training + validation points", view.other_label)
+    fig_g, fig_o = make_map_pair(view, selected=selected, theme=theme, animated=True)
+    if fig_o is None:
+        fig_o = themed(placeholder_figure(view.note or "no baseline here", MAP_HEIGHT - 12), theme)
+    other = CV.COMPARISONS[view.which]
+    columns = table_columns(f"guided {view.guided}", view.other_label)
+    realized = realized_view(view)
+    if not view.rows:
+        why = (
+            view.note
+            if view.other is None
+            else f"no metrics recorded for {view.guided}/{view.other}"
+        )
+        missing = themed(placeholder_figure(why, PANEL_HEIGHT), theme)
+        return fig_g, fig_o, [], columns, missing, missing, realized, note, *titles, view.chunk
+    if view.same_checkpoint:
+        same = f"chunk {view.chunk}: guided and baseline are the same checkpoint ({view.guided})"
+        blank = themed(placeholder_figure(same, PANEL_HEIGHT), theme)
+        return fig_g, fig_o, view.rows, columns, blank, blank, realized, note, *titles, view.chunk
+    class_fig = make_class_delta_figure(view.bias, view.label_names, other, theme)
+    conf_fig = make_confusion_diff_figure(
+        view.conf_g, view.conf_o, view.label_names, other, view.shifts, theme
+    )
+    if view.bias_note:
+        note = f"{note} Per-class bars: {view.bias_note}."
+    return (
+        fig_g,
+        fig_o,
+        view.rows,
+        columns,
+        class_fig,
+        conf_fig,
+        realized,
+        note,
+        *titles,
+        view.chunk,
+    )
+
+
+def realized_view(view: CV.CompareView) -> html.Div | str:
+    """How much of each edit of this chunk happened, in words (the contract's realized shares)."""
+    if view.chunk == 0:
+        return ""
+    if not view.realized:
+        return html.Small("Realized shares: not recorded for this chunk.", className="text-muted")
+    items = [
+        html.Li(
+            [
+                html.Strong(f"{r['what']}: "),
+                CV.realized_text(r, "latent"),
+                html.Span(f" (map: {CV.pct(r['map']['guided'])})", className="text-muted"),
+            ]
+        )
+        for r in view.realized
+    ]
+    return html.Div(
+        [
+            html.Small("How much of each edit happened (latent space):", className="fw-semibold"),
+            html.Ul(items, className="small mb-0 ps-3"),
+        ],
+        id="compare-realized-list",
+    )
+
+
+def empty_panels(message: str, short: str, theme) -> tuple:
+    """Placeholders that say why: the long message on the maps, a short one on small panels."""
+    big = themed(placeholder_figure(message, MAP_HEIGHT - 12), theme)
+    small = themed(placeholder_figure(short, PANEL_HEIGHT), theme)
+    return big, big, [], table_columns(), small, small, "", message, "", "", None
+
+
+@callback(
+    Output("compare-guided-graph", "figure"),
+    Output("compare-baseline-graph", "figure"),
+    Output("compare-table", "rowData"),
+    Output("compare-table", "columnDefs"),
+    Output("compare-class-graph", "figure"),
+    Output("compare-confusion-graph", "figure"),
+    Output("compare-realized", "children"),
+    Output("compare-baseline-note", "children"),
+    Output("compare-guided-graph-title", "children"),
+    Output("compare-baseline-graph-title", "children"),
+    Output("compare-shown-chunk", "data"),  # Play waits for each chunk to be drawn
+    Input("compare-chunk-slider", "value"),
+    Input("compare-baseline", "value"),
+    Input("run-id", "data"),
+    Input("run-version", "data"),
+    Input("theme-store", "data"),
+    State("compare-selection", "data"),
+)
+def show_chunk_comparison(k, which, run_id, _version, theme, selection):
     try:
         store, rid, run = _run_or_none(run_id)
         if run is None or not run["chunks"]:
             short = "no run yet" if run is None else "no chunk trained yet"
-            return empty_panels(NO_RUN if run is None else NO_CHUNK, short)
-        k = min(max(int(k or 0), 0), len(run["chunks"]) - 1)
-        return chunk_panels(store, rid, run, k)
+            return empty_panels(NO_RUN if run is None else NO_CHUNK, short, theme)
+        view = CV.load_view(store, run, int(k or 0), which or CV.LINEAGE)
     except HillError as exc:
-        return empty_panels(f"Cannot show this run: {exc}", "run unreadable")
+        return empty_panels(f"Cannot show this run: {exc}", "run unreadable", theme)
+    return chunk_panels(view, selected_indices(selection), theme)
 
 
-def empty_panels(message: str, short: str) -> tuple:
-    """Placeholders that say why: the long message on the maps, a short one on small panels."""
-    return (
-        placeholder_figure(message, MAP_HEIGHT),
-        placeholder_figure(message, MAP_HEIGHT),
-        html.Em(message, id="compare-table"),
-        placeholder_figure(short, PANEL_HEIGHT),
-        placeholder_figure(short, PANEL_HEIGHT),
+def selected_indices(selection) -> np.ndarray | None:
+    idx = (selection or {}).get("indices") or []
+    return np.asarray(idx, dtype=np.int64) if idx else None
+
+
+# -- linking: panels select points; the maps show them ---------------------------------------
+
+
+@callback(
+    Output("compare-selection", "data", allow_duplicate=True),
+    Input("compare-class-graph", "clickData"),
+    Input("compare-confusion-graph", "clickData"),
+    State("compare-chunk-slider", "value"),
+    State("compare-baseline", "value"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def select_from_panels(class_click, cell_click, k, which, run_id):
+    """A class bar selects that class; a confusion cell the points true A predicted as B."""
+    trigger = dash.ctx.triggered_id
+    click = class_click if trigger == "compare-class-graph" else cell_click
+    points = (click or {}).get("points") or []
+    if not points:
+        return dash.no_update
+    try:
+        store, _, run = _run_or_none(run_id)
+        if run is None or not run["chunks"]:
+            return dash.no_update
+        view = CV.load_view(store, run, int(k or 0), which or CV.LINEAGE)
+    except HillError:
+        return dash.no_update
+    names = view.label_names
+    if trigger == "compare-class-graph":
+        c = names.index(points[0]["x"]) if points[0].get("x") in names else None
+        if c is None:
+            return dash.no_update
+        idx = CV.points_of_class(view, c)
+        return {"indices": idx.tolist(), "source": f"class {names[c]} (training + validation)"}
+    true_c, pred_c = points[0].get("y"), points[0].get("x")
+    if true_c not in names or pred_c not in names:
+        return dash.no_update
+    cell = CV.points_of_cell(view, names.index(true_c), names.index(pred_c))
+    source = (
+        f"true {true_c} predicted as {pred_c} (validation): {cell['guided']} by guided, "
+        f"{cell['other']} by {CV.COMPARISONS[view.which]}"
     )
+    return {"indices": cell["indices"].tolist(), "source": source}
+
+
+clientside_callback(
+    ClientsideFunction("hill_compare", "selectionFromMaps"),
+    Output("compare-selection", "data"),
+    Input("compare-guided-graph", "selectedData"),
+    Input("compare-baseline-graph", "selectedData"),
+    Input("compare-clear-selection", "n_clicks"),
+    State("compare-guided-graph", "figure"),
+    State("compare-baseline-graph", "figure"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction("hill_compare", "highlight"),
+    Output("compare-guided-graph", "figure", allow_duplicate=True),
+    Output("compare-baseline-graph", "figure", allow_duplicate=True),
+    Output("compare-selection-note", "children"),
+    Input("compare-selection", "data"),
+    State("compare-guided-graph", "figure"),
+    State("compare-baseline-graph", "figure"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction("hill_compare", "shareZoom"),
+    Output("compare-zoom-sync", "data"),
+    Input("compare-guided-graph", "relayoutData"),
+    Input("compare-baseline-graph", "relayoutData"),
+    State("compare-zoom-link", "value"),
+    prevent_initial_call=True,
+)
+
+# -- play through the chunks -------------------------------------------------------------------
+
+clientside_callback(
+    ClientsideFunction("hill_compare", "togglePlay"),
+    Output("compare-play-interval", "disabled"),
+    Output("compare-play-button", "children"),
+    Output("compare-chunk-slider", "value", allow_duplicate=True),
+    Input("compare-play-button", "n_clicks"),
+    State("compare-play-interval", "disabled"),
+    State("compare-chunk-slider", "value"),
+    State("compare-chunk-slider", "max"),
+    State("compare-chunk-slider", "disabled"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction("hill_compare", "playStep"),
+    Output("compare-chunk-slider", "value", allow_duplicate=True),
+    Output("compare-play-interval", "disabled", allow_duplicate=True),
+    Output("compare-play-button", "children", allow_duplicate=True),
+    Input("compare-play-interval", "n_intervals"),
+    State("compare-chunk-slider", "value"),
+    State("compare-chunk-slider", "max"),
+    State("compare-shown-chunk", "data"),
+    prevent_initial_call=True,
+)
+
+clientside_callback(
+    ClientsideFunction("hill_compare", "imageFormat"),
+    [Output(g, "config") for g in GRAPHS],
+    Input("compare-image-format", "value"),
+    [State(g, "config") for g in GRAPHS],
+    prevent_initial_call=True,
+)
+
+
+# -- the final evaluation ------------------------------------------------------------------------
 
 
 def revealed_test_view(result: dict) -> html.Div:
@@ -304,7 +360,7 @@ def revealed_test_view(result: dict) -> html.Div:
                 [
                     html.Strong("Test accuracy · "),
                     f"guided {g['checkpoint']}: {100 * g['acc']:.2f} % · ",
-                    f"twin {u['checkpoint']}: {100 * u['acc']:.2f} % · ",
+                    f"unguided lineage {u['checkpoint']}: {100 * u['acc']:.2f} % · ",
                     f"Δ {delta:+.2f} pp",
                 ],
                 id="test-accuracy",
@@ -312,7 +368,7 @@ def revealed_test_view(result: dict) -> html.Div:
             html.Small(
                 f"Reveal number {result['reveals']} for this run, recorded at "
                 f"{time.strftime('%H:%M:%S')}. These are the current heads, whatever "
-                "the slider shows.",
+                "the slider shows. The test split is no longer untouched.",
                 className="text-muted",
             ),
         ]
@@ -322,20 +378,67 @@ def revealed_test_view(result: dict) -> html.Div:
 @callback(
     Output("test-result", "children"),
     Output("reveal-count", "children", allow_duplicate=True),
+    Output("compare-test-status", "children", allow_duplicate=True),
     Input("reveal-test-button", "n_clicks"),
     State("run-id", "data"),
     prevent_initial_call=True,
 )
 def reveal_test_accuracy(n_clicks, run_id):
     if not n_clicks:
-        return dash.no_update, dash.no_update
+        return dash.no_update, dash.no_update, dash.no_update
     try:
         store, rid, run = _run_or_none(run_id)
         if run is None or not run["heads"]:
-            return dbc.Alert(
-                "Nothing to evaluate yet: train a chunk first.", color="secondary"
-            ), dash.no_update
+            return (
+                dbc.Alert("Nothing to evaluate yet: train a chunk first.", color="secondary"),
+                dash.no_update,
+                dash.no_update,
+            )
         result = loop.reveal_test(store, rid)
+        run = store.load_run(rid)
     except HillError as exc:
-        return error_alert(exc), dash.no_update
-    return revealed_test_view(result), reveal_count(result["reveals"])
+        return error_alert(exc), dash.no_update, dash.no_update
+    return revealed_test_view(result), reveal_count(result["reveals"]), test_status_view(run)
+
+
+# -- downloads -------------------------------------------------------------------------
+
+
+@callback(
+    Output("compare-csv-download", "data"),
+    Output("compare-download-status", "children", allow_duplicate=True),
+    Input("compare-csv-button", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_chunk_csv(n_clicks, run_id):
+    if not n_clicks:
+        return dash.no_update, dash.no_update
+    try:
+        store, rid, run = _run_or_none(run_id)
+        if run is None:
+            return dash.no_update, dbc.Alert(NO_RUN, color="secondary")
+        text = rows_csv(chunk_rows(store, run))
+    except HillError as exc:
+        return dash.no_update, error_alert(exc)
+    return dcc.send_string(text, f"hill-dash-{rid}-chunks.csv"), ""
+
+
+@callback(
+    Output("compare-report-download", "data"),
+    Output("compare-download-status", "children", allow_duplicate=True),
+    Input("compare-report-button", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_report(n_clicks, run_id):
+    if not n_clicks:
+        return dash.no_update, dash.no_update
+    try:
+        store, rid, run = _run_or_none(run_id)
+        if run is None:
+            return dash.no_update, dbc.Alert(NO_RUN, color="secondary")
+        page = session_report(store, rid)
+    except HillError as exc:
+        return dash.no_update, error_alert(exc)
+    return dcc.send_string(page, report_filename(rid)), ""

@@ -1,15 +1,21 @@
 """Loop: lasso a cluster on the latent map, edit it, train the next chunk, see what it did.
 
-A person selects points on the guided head's map, moves them (drag the dashed box, click
+A person selects points on the guided head's map, moves them (drag the selection box, click
 where they should go, or type Δ), pulls them to a class, compacts or separates them, and
-sees the targets as ghosts before training. "Train chunk" runs the guided chunk and its
-unguided twin as a background job with a progress bar and Cancel; afterwards the map
-(aligned with the previous one) and every panel re-read the run store.
+sees the targets as ghosts before training. "Train chunk" runs the guided chunk and the
+unguided lineage's chunk as a background job with a progress bar and Cancel; afterwards
+the map (aligned with the previous one) and every panel re-read the run store.
 
-The page reads top to bottom: the layout (its fragments and renderers are in
-`pages/_loop_layout.py`), then the callbacks. Each callback is a thin wrapper:
-`hill_dash.dashboard.views`, `.selection`, `.ghosts` and `.watchdog` read the store,
-`hill_dash.dashboard.figures` draws.
+The map holds the training and validation points only: the test split is never drawn,
+selected, counted or coloured here. A lasso's points become a bitset in the browser
+(assets/loop.js) and only that travels; the map is sent once per checkpoint and then
+patched.
+
+This module: the layout, the run, the map, the selection and the edits. Training is in
+`pages/_loop_train.py`, the panels in `pages/_loop_panels.py`, the tooltip, gallery,
+"Find points", export and map re-fit in `pages/_loop_explore.py`; fragments in
+`pages/_loop_layout.py` and `pages/_loop_side.py`, components in `pages/_loop_render.py`.
+Each callback is a thin wrapper over `hill_dash.dashboard`.
 """
 
 from __future__ import annotations
@@ -18,42 +24,57 @@ import time
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
+from dash import (
+    ClientsideFunction,
+    Input,
+    Output,
+    Patch,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 from dash.exceptions import PreventUpdate
 
-from hill_dash.dashboard import ghosts, launcher, selection, views, watchdog
-from hill_dash.dashboard.config import data_dir, jobs_on_workers, start_dataset
+import pages._loop_explore  # noqa: F401 - registers the tooltip, gallery, find, export callbacks
+import pages._loop_panels  # noqa: F401 - registers the panels' callbacks
+from hill_dash.dashboard import ghosts, points, selection, views
+from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures import latent_map as LM
-from hill_dash.dashboard.figures import panels as P
-from hill_dash.dashboard.jobs import train_chunk_job
 from hill_dash.engine import loop
 from hill_dash.engine.errors import HillError
-from pages._loop_layout import (
-    chunk_table,
-    edit_card,
+from pages._loop_layout import gallery_card, map_card, no_run_message, panels
+from pages._loop_render import (
+    TRAINING_REASON,
     edit_list,
-    edits_card,
-    map_card,
-    no_run_message,
-    panels,
-    run_card,
+    reveal_note,
     run_header,
-    selection_card,
     selection_summary,
     status,
     status_alert,
-    train_card,
 )
+from pages._loop_side import edit_card, edits_card, run_card, selection_card, train_card
+from pages._loop_train import WATCHDOG_MS  # registers Train chunk, Cancel and the watchdog
 
 dash.register_page(__name__, path="/", name="Loop", title="HILL Dash · loop")
 
-NO_SELECTION = {"indices": [], "previous": [], "rev": 0, "key": ""}
-WATCHDOG_MS = 3000  # how often the page checks, while a chunk runs, that its job is alive
-# Only jobs on Celery workers need the watchdog: Dash itself sees a forked job die (and
-# the fewer requests run while the web process forks a job, the better).
-WATCHDOG_RUNNING = (
-    [(Output("watchdog-interval", "disabled"), False, True)] if jobs_on_workers() else []
+NO_SELECTION = selection.EMPTY
+TOOL_INPUTS = (
+    "edit-tool.value",
+    "move-dx.value",
+    "move-dy.value",
+    "pull-class.value",
+    "pull-alpha.value",
+    "compact-beta.value",
+    "separate-gamma.value",
 )
+
+
+def tool_deps(kind):
+    return [kind(*spec.split(".")) for spec in TOOL_INPUTS]
 
 
 # -- layout --------------------------------------------------------------------------
@@ -62,6 +83,8 @@ layout = html.Div(
     [
         dcc.Store(id="selection-store", data=NO_SELECTION),
         dcc.Store(id="map-key", data=""),
+        dcc.Store(id="selection-mirror"),  # never written: the mirror callback's output
+        dcc.Store(id="run-state", data={}),  # pending / redo / training of the shown run
         dcc.Store(id="store-change"),  # {"version", "run_id"?}: published to run-id / run-version
         # the training watchdog: ticks only while a chunk runs (see watch_training)
         dcc.Interval(id="watchdog-interval", interval=WATCHDOG_MS, disabled=True),
@@ -69,7 +92,7 @@ layout = html.Div(
         dcc.Store(id="watchdog-cancel"),  # a cancel input of train_chunk: ends a lost job
         dbc.Row(
             [
-                dbc.Col([map_card, panels], md=8),
+                dbc.Col([map_card, gallery_card, panels], md=8),
                 dbc.Col([run_card, train_card, selection_card, edit_card, edits_card], md=4),
             ],
             className="g-2",
@@ -78,19 +101,19 @@ layout = html.Div(
 )
 
 
-# -- callbacks ------------------------------------------------------------------------
+# -- the run --------------------------------------------------------------------------
 
 
 @callback(
     Output("run-header", "children"),
+    Output("test-reveal-note", "children"),
     Output("edit-list", "children"),
     Output("pull-class", "options"),
+    Output("find-class", "options"),
     Output("projection-select", "value"),
-    Output("undo-button", "disabled"),
-    Output("redo-button", "disabled"),
-    Output("clear-button", "disabled"),
     Output("train-button", "children"),
     Output("map-title", "children"),
+    Output("run-state", "data"),
     Input("run-id", "data"),
     Input("run-version", "data"),
 )
@@ -98,17 +121,8 @@ def show_run(run_id, _version):
     """Run header, pending edits and the controls that depend on the run."""
     store, _, run = views.open_run(data_dir(), run_id)
     if run is None:
-        return (
-            run_header(None),
-            edit_list([]),
-            [],
-            no_update,
-            True,
-            True,
-            True,
-            "Train chunk 0",
-            "Latent map",
-        )
+        header = run_header(None, no_run_message())
+        return header, [], edit_list([]), [], [], no_update, "Train chunk 0", "Latent map", {}
     summary = views.run_summary(store, run)
     rows = views.edit_rows(run)
     classes = [{"label": n, "value": str(i)} for i, n in enumerate(run.get("label_names", []))]
@@ -117,17 +131,27 @@ def show_run(run_id, _version):
         if summary["head"]
         else "Latent map · not trained yet"
     )
+    state = {
+        "edits": len(rows),
+        "pending": summary["pending"],
+        "redo": summary["can_redo"],
+        "training": summary["training"],
+        "trained": summary["head"] is not None,
+    }
     return (
-        run_header(summary),
+        run_header(summary, no_run_message()),
+        reveal_note(views.reveal_count(run)),
         edit_list(rows),
         classes,
+        classes,
         summary["projection"],
-        not rows,
-        not summary["can_redo"],
-        not rows,
         f"Train chunk {summary['chunks']}",
         title,
+        state,
     )
+
+
+# -- the map --------------------------------------------------------------------------
 
 
 @callback(
@@ -137,82 +161,100 @@ def show_run(run_id, _version):
     Input("run-id", "data"),
     Input("run-version", "data"),
     Input("color-by", "value"),
+    Input("show-val", "value"),
     Input("selection-store", "data"),
-    Input("edit-tool", "value"),
-    Input("move-dx", "value"),
-    Input("move-dy", "value"),
-    Input("pull-class", "value"),
-    Input("pull-alpha", "value"),
-    Input("compact-beta", "value"),
-    Input("separate-gamma", "value"),
+    *tool_deps(Input),
     State("map-key", "data"),
 )
 def update_map(
-    run_id, version, color_by, sel_store, tool, dx, dy, pull_class, alpha, beta, gamma, shown_key
+    run_id,
+    version,
+    color_by,
+    show_val,
+    sel_store,
+    tool,
+    dx,
+    dy,
+    pull_class,
+    alpha,
+    beta,
+    gamma,
+    shown_key,
 ):
-    """The whole map when its points changed; otherwise a patch of colours, box or ghosts."""
+    """The whole map when its points changed; otherwise a patch of colours, selection,
+    box or ghosts (the points themselves are sent once per checkpoint)."""
     store, _, run = views.open_run(data_dir(), run_id)
     md = views.load_map_data(store, run) if run else None
-    key = views.map_key(run)
     if md is None:
         message = no_run_message() if run is None else "Run not trained yet — click Train chunk"
-        return LM.make_empty_map_figure(message), key, ""
+        return LM.make_empty_map_figure(message), "none", ""
+    n_shown = md.n if show_val is not False else md.n_train
+    key = f"{views.map_key(run)}:{n_shown}"
     triggers = {t.split(".")[0] for t in ctx.triggered_prop_ids}
     full = key != shown_key or "run-id" in triggers or not triggers
+    sel_store = sel_store if isinstance(sel_store, dict) else NO_SELECTION
     sel, prev = selection.selected_points(sel_store, md.n)
-    box = selection.selection_box(md.coords, sel)
-    edit_rev = f"{(sel_store or NO_SELECTION).get('rev', 0)}:{version}"
-    codes, names = views.color_groups(md, color_by, views.pending_mask(run, md.n))
+    drawn = sel[sel < n_shown]
+    stats = points.point_stats(store, md)
+
+    def colours():
+        pending = views.pending_mask(run, md.n)
+        c = points.colouring(md, color_by, pending, stats)
+        return LM.Colouring(
+            c.by, c.values[:n_shown], c.names, c.title, c.cmin, c.cmax, c.tickformat
+        )
+
+    # a new token whenever a patch changes a data array (see LM.make_map_figure)
+    data_rev = f"{color_by}:{sel_store.get('rev', 0)}:{version}"
     if not full and triggers == {"color-by"}:
-        return LM.patch_colours(Patch(), codes, names, color_by), no_update, no_update
-    params = selection.tool_params(dx, dy, pull_class, alpha, beta, gamma)
-    candidate, note = (
-        selection.candidate_edit(md, tool, sel, prev, **params) if len(sel) else (None, "")
-    )
+        return LM.patch_colours(Patch(), colours(), data_rev), no_update, no_update
+    box = selection.selection_box(md.coords, drawn)
+    edit_rev = f"{sel_store.get('rev', 0)}:{version}"
+    params, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma)
+    candidate, note = (None, problem) if problem else (None, "")
+    if len(sel) and not problem:
+        candidate, note = selection.candidate_edit(md, tool, sel, prev, **params)
     pending, preview = ghosts.preview(store, run, md, candidate)
     info = ghosts.preview_text(pending, preview, note)
     rings = (pending.start, pending.target), (preview.start, preview.target)
     if full:
         fig = LM.make_map_figure(
-            md.coords,
-            codes,
-            names,
-            color_by,
-            LM.hover_texts(md.y, md.pred, md.split, md.label_names),
+            md.coords[:n_shown],
+            colours(),
             uirevision=run["id"],
             box=box,
             pending=rings[0],
             preview=rings[1],
             edit_revision=edit_rev,
-            selected=sel,
+            selected=drawn,
             selection_revision=key,
+            data_revision=data_rev,
         )
         return fig, key, info
-    patch = LM.patch_ghosts(Patch(), *rings)
+    where = LM.home(md.coords)
+    patch = LM.patch_ghosts(
+        Patch(),
+        *rings,
+        LM.ring_radius(md.coords),
+        where,
+        with_pending=bool(triggers & {"run-version", "run-id"}),
+    )
     if triggers & {"run-version", "color-by"}:
-        LM.patch_colours(patch, codes, names, color_by)
+        LM.patch_colours(patch, colours(), data_rev)
     if triggers & {"run-version", "selection-store"}:
-        LM.patch_box(patch, box, edit_rev, run["id"])
+        LM.patch_box(patch, box, edit_rev, run["id"], where)
+    if "selection-store" in triggers:
+        LM.patch_selection(patch, drawn, data_rev)
     return patch, no_update, info
 
 
-@callback(
-    Output("selection-store", "data"),
-    Output("move-dx", "value", allow_duplicate=True),
-    Output("move-dy", "value", allow_duplicate=True),
-    Input("latent-graph", "selectedData"),
-    State("selection-store", "data"),
-    State("map-key", "data"),
-    prevent_initial_call=True,
+# The page's lasso (assets/loop_lasso.js) reads the current selection and map from here.
+clientside_callback(
+    ClientsideFunction(namespace="hill", function_name="mirrorSelection"),
+    Output("selection-mirror", "data"),
+    Input("selection-store", "data"),
+    Input("map-key", "data"),
 )
-def store_selection(selected, current, shown_key):
-    """Keep the lassoed point indices (and the previous selection, for Separate)."""
-    new = selection.next_selection(current, selected, shown_key)
-    if new is None:
-        raise PreventUpdate
-    if new.get("rev") == (current or {}).get("rev"):
-        return new, no_update, no_update  # the same selection on a redrawn map
-    return new, 0, 0
 
 
 @callback(
@@ -243,12 +285,15 @@ def show_selection(sel_store, run_id, _version):
 )
 def read_move_gesture(relayout, click, sel_store, run_id, tool):
     """Δ from the dragged selection box, or from a click where the cluster should go."""
+    dragged = "latent-graph.relayoutData" in ctx.triggered_prop_ids
+    if dragged and not any(str(k).startswith("shapes") for k in (relayout or {})):
+        raise PreventUpdate  # a zoom, a pan or a lasso: no box was dragged
     store, _, run = views.open_run(data_dir(), run_id)
     md = views.load_map_data(store, run) if run else None
     sel = selection.selected_points(sel_store, md.n)[0] if md else []
     if md is None or len(sel) == 0:
-        return no_update, no_update, no_update
-    if "latent-graph.relayoutData" in ctx.triggered_prop_ids:
+        raise PreventUpdate
+    if dragged:
         shift = selection.shift_from_relayout(relayout, selection.selection_box(md.coords, sel))
         new_tool = "move"
     else:
@@ -259,7 +304,7 @@ def read_move_gesture(relayout, click, sel_store, run_id, tool):
         )
         new_tool = no_update
     if shift is None:
-        return no_update, no_update, no_update
+        raise PreventUpdate
     return round(shift[0], 3), round(shift[1], 3), new_tool
 
 
@@ -277,6 +322,32 @@ def show_tool_pane(tool):
     ]
 
 
+# -- edits ------------------------------------------------------------------------------
+
+
+@callback(
+    Output("apply-edit-button", "disabled"),
+    Output("undo-button", "disabled"),
+    Output("redo-button", "disabled"),
+    Output("clear-button", "disabled"),
+    Output("apply-note", "children"),
+    Input("train-button", "disabled"),
+    Input("run-state", "data"),
+    *tool_deps(Input),
+)
+def edit_buttons(training_here, state, tool, dx, dy, pull_class, alpha, beta, gamma):
+    """Apply waits for a chunk to finish and for valid numbers; Undo/Redo/Clear too."""
+    state = state or {}
+    if not state.get("trained"):
+        return True, True, True, True, ""
+    if training_here or state.get("training"):
+        return True, True, True, True, status_alert(TRAINING_REASON, "warning")
+    _, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma)
+    note = status_alert(f"Apply is off: {problem}", "warning") if problem else ""
+    no_edits = not state.get("edits")
+    return bool(problem), no_edits, not state.get("redo"), no_edits, note
+
+
 @callback(
     Output("store-change", "data", allow_duplicate=True),
     Output("edit-status", "children"),
@@ -288,13 +359,7 @@ def show_tool_pane(tool):
     Input("clear-button", "n_clicks"),
     State("run-id", "data"),
     State("selection-store", "data"),
-    State("edit-tool", "value"),
-    State("move-dx", "value"),
-    State("move-dy", "value"),
-    State("pull-class", "value"),
-    State("pull-alpha", "value"),
-    State("compact-beta", "value"),
-    State("separate-gamma", "value"),
+    *tool_deps(State),
     prevent_initial_call=True,
 )
 def change_edits(
@@ -304,14 +369,18 @@ def change_edits(
     store, rid, run = views.open_run(data_dir(), run_id)
     if run is None:
         return no_update, status(False, "No run yet: train chunk 0 first."), no_update, no_update
+    if store.lock_holder(rid) is not None:  # the button may be stale: the store decides
+        return no_update, status_alert(TRAINING_REASON, "warning"), no_update, no_update
     action = ctx.triggered_id
     try:
         if action == "apply-edit-button":
             md = views.load_map_data(store, run)
             if md is None:
                 raise HillError("Train chunk 0 first: edits are made on a trained map.")
+            params, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma)
+            if problem:
+                raise HillError(problem)
             sel, prev = selection.selected_points(sel_store, md.n)
-            params = selection.tool_params(dx, dy, pull_class, alpha, beta, gamma)
             edit = selection.edit_of_selection(md, tool, sel, prev, **params)
             loop.add_edit(store, rid, edit)
             text = selection.applied_message(md, tool, sel)
@@ -327,119 +396,6 @@ def change_edits(
     except HillError as exc:
         return no_update, status(False, str(exc)), no_update, no_update
     return {"version": time.time()}, status(True, text), 0, 0
-
-
-@callback(
-    Output("store-change", "data"),
-    Output("chunk-status", "children"),
-    Input("train-button", "n_clicks"),
-    State("run-id", "data"),
-    State("lambda-input", "value"),
-    State("epochs-input", "value"),
-    State("projection-select", "value"),
-    background=True,
-    interval=500,  # ms between progress polls: the bar moves twice a second
-    progress=[
-        Output("chunk-progress", "value"),
-        Output("chunk-progress", "max"),
-        Output("chunk-progress", "label"),
-    ],
-    progress_default=[0, 100, ""],
-    running=[
-        (Output("train-button", "disabled"), True, False),
-        (Output("cancel-button", "disabled"), False, True),
-        *WATCHDOG_RUNNING,
-    ],
-    cancel=[Input("cancel-button", "n_clicks"), Input("watchdog-cancel", "data")],
-    prevent_initial_call=True,
-)
-def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection):
-    """The guided chunk and its twin, in a background job (a new run when there is none)."""
-    _, rid, _ = views.open_run(data_dir(), run_id)
-    result = train_chunk_job(
-        set_progress,
-        str(data_dir()),
-        rid,
-        overrides=views.train_overrides(lam, epochs, projection),
-        dataset=start_dataset(),
-    )
-    ok, message = watchdog.job_message(result)
-    return {"run_id": result.get("run_id"), "version": time.time()}, status(ok, message)
-
-
-@callback(
-    Output("startup-note", "children"),
-    Input("train-button", "n_clicks"),
-    Input("chunk-progress", "value"),
-    prevent_initial_call=True,
-)
-def show_startup_note(_n_clicks, progress):
-    """Right after the app starts the job launcher compiles UMAP and the first chunk waits
-    for it: say so, until the bar moves."""
-    if ctx.triggered_id == "chunk-progress" and progress:
-        return ""
-    state = launcher.launcher_state(launcher.launcher_status_path(data_dir()))
-    return launcher.startup_note(state)
-
-
-@callback(
-    Output("watchdog-store", "data"),
-    Output("chunk-status", "children", allow_duplicate=True),
-    Output("train-button", "disabled", allow_duplicate=True),
-    Output("cancel-button", "disabled", allow_duplicate=True),
-    Output("watchdog-interval", "disabled", allow_duplicate=True),
-    Output("watchdog-cancel", "data"),
-    Output("store-change", "data", allow_duplicate=True),
-    Input("watchdog-interval", "n_intervals"),
-    State("watchdog-store", "data"),
-    State("train-button", "disabled"),
-    State("train-button", "n_clicks"),
-    State("run-id", "data"),
-    prevent_initial_call=True,
-)
-def watch_training(_n, watch, training, clicks, run_id):
-    """While a chunk runs: if its job died (worker killed or lost), say so and end it.
-
-    Ending it = cancelling the background job (its task is marked revoked, so Dash
-    stops polling), re-enabling Train chunk and stopping this interval. The first tick
-    of a chunk starts the watch (not the click itself: a request running while the
-    click's job forks could leave the forked job a locked stream or loader).
-    """
-    if not training:
-        raise PreventUpdate
-    tick = watchdog.tick_for_click(data_dir(), watch, clicks, run_id, WATCHDOG_MS / 1000)
-    if not tick["report"]:
-        shown = status_alert(tick["message"], "info") if tick["state"] == "queued" else no_update
-        new_watch = tick["watch"] if tick["watch"] != watch else no_update
-        if new_watch is no_update and shown is no_update:
-            raise PreventUpdate
-        return new_watch, shown, no_update, no_update, no_update, no_update, no_update
-    now = time.time()
-    change = {"version": now}
-    if tick["watch"].get("run_id"):
-        change["run_id"] = tick["watch"]["run_id"]
-    return (
-        None,
-        status_alert(tick["message"], "warning"),
-        False,
-        True,
-        True,
-        now,
-        change,
-    )
-
-
-@callback(
-    Output("chunk-status", "children", allow_duplicate=True),
-    Output("store-change", "data", allow_duplicate=True),
-    Input("cancel-button", "n_clicks"),
-    State("run-id", "data"),
-    prevent_initial_call=True,
-)
-def report_cancel(_n_clicks, run_id):
-    """After Cancel the store still names the last complete checkpoint: say so."""
-    _, _, run = views.open_run(data_dir(), run_id)
-    return status_alert(watchdog.cancelled_message(run), "warning"), {"version": time.time()}
 
 
 @callback(
@@ -480,92 +436,3 @@ def change_projection(method, run_id):
     if shown is not None and shown.method != method:
         return f"The map switches to {method.upper()} with the next chunk."
     return f"{method.upper()} map; a change takes effect with the next chunk."
-
-
-@callback(
-    Output("accuracy-graph", "figure"),
-    Output("gap-graph", "figure"),
-    Output("bias-graph", "figure"),
-    Output("adherence-graph", "figure"),
-    Output("chunk-log", "children"),
-    Input("run-id", "data"),
-    Input("run-version", "data"),
-)
-def draw_panels(run_id, _version):
-    """The per-chunk panels: guided against its twin."""
-    store, _, run = views.open_run(data_dir(), run_id)
-    h = views.chunk_history(store, run)
-    if not h["chunk"]:
-        empty = P.placeholder_figure(no_run_message() if run is None else "No chunk yet")
-        return empty, empty, empty, empty, chunk_table([])
-    bias = views.latest_bias(store, run)
-    bias_fig = (
-        P.make_bias_figure(bias[1], run.get("label_names", []), bias[0])
-        if bias
-        else P.placeholder_figure("Bias needs a guided chunk: edit, then train chunk 1")
-    )
-    adherence = (
-        P.make_adherence_figure(h["chunk"], h["adherence"])
-        if any(a is not None for a in h["adherence"])
-        else P.placeholder_figure("No edits trained yet")
-    )
-    return (
-        P.make_accuracy_figure(
-            h["chunk"], h["guided_train"], h["guided_val"], h["twin_train"], h["twin_val"]
-        ),
-        P.make_gap_figure(h["chunk"], h["guided_gap"], h["twin_gap"]),
-        bias_fig,
-        adherence,
-        chunk_table(views.chunk_log(run)),
-    )
-
-
-@callback(
-    Output("drift-graph", "figure"),
-    Input("run-id", "data"),
-    Input("run-version", "data"),
-    Input("selection-store", "data"),
-)
-def draw_drift(run_id, _version, sel_store):
-    """Drift of edited points vs the rest per chunk, or of the current selection."""
-    store, _, run = views.open_run(data_dir(), run_id)
-    if run is None:
-        return P.placeholder_figure(no_run_message())
-    sel = selection.clean_indices(
-        (sel_store or NO_SELECTION).get("indices"), sum(run.get("sizes", {}).values())
-    )
-    chunks, series = views.drift_series(store, run, sel)
-    if not chunks:
-        return P.placeholder_figure("Drift appears from chunk 1 on")
-    return P.make_drift_figure(chunks, series)
-
-
-@callback(
-    Output("sample-graph", "figure"),
-    Output("sample-caption", "children"),
-    Input("latent-graph", "hoverData"),
-    State("run-id", "data"),
-)
-def show_sample(hover, run_id):
-    """The raw sample under the pointer: an 8x8 digit as a heatmap, a sequence as a line."""
-    store, _, run = views.open_run(data_dir(), run_id)
-    md = views.load_map_data(store, run) if run else None
-    index = views.hovered_index(hover, md.n) if md else None
-    if index is None:
-        return P.placeholder_figure("hover a point", P.SAMPLE_HEIGHT), ""
-    s = views.sample_info(store, md, index)
-    caption = [
-        html.Div(f"#{s['index']} · {views.SPLIT_WORDS[s['split']]}"),
-        html.Div(
-            [
-                f"label {s['label']} · predicted ",
-                html.Span(
-                    s["pred"],
-                    className="fw-semibold"
-                    if s["pred"] == s["label"]
-                    else "fw-semibold text-danger",
-                ),
-            ]
-        ),
-    ]
-    return P.make_sample_figure(s["x"], s["kind"]), caption

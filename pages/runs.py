@@ -1,8 +1,11 @@
-"""Runs: every run in the store with its lineage; open, fork, export or delete one.
+"""Runs: every run in the store with its lineage; open, fork, export, report or delete one.
 
 Opening a run makes it the current run of this browser tab (the `run-id`
-store). A fork starts a new run from any checkpoint of the current run; an
-export downloads a zip that `python -m hill_dash replay` can re-run.
+store). The current run's lineage is drawn as a tree: the guided lineage, the
+unguided lineage and the counterfactual chunks as side branches; a click on a
+checkpoint picks it to fork from. A fork starts a new run from any checkpoint;
+an export downloads a zip that `python -m hill_dash replay` can re-run; the
+report is one offline HTML page for people who do not run the tool.
 """
 
 from __future__ import annotations
@@ -13,7 +16,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
+from hill_dash.dashboard.compare_view import test_split_status
 from hill_dash.dashboard.config import data_dir
+from hill_dash.dashboard.figures.lineage import make_lineage_graph
+from hill_dash.dashboard.figures.panels import placeholder_figure
+from hill_dash.dashboard.figures.theme import themed
+from hill_dash.dashboard.report import report_filename, session_report
+from hill_dash.dashboard.runs_view import checkpoint_options, lineage_nodes, lineage_summary
 from hill_dash.dashboard.views import current_run_id
 from hill_dash.engine import loop
 from hill_dash.engine.errors import HillError
@@ -34,10 +43,22 @@ runs_list = titled_card(
     body_class="p-0",
 )
 
+LINEAGE_HEIGHT = 230
+
 current_run = titled_card(
     "Current run",
     [
         html.Div(id="runs-current"),
+        dcc.Graph(
+            id="runs-lineage-graph",
+            figure=placeholder_figure("loading…", LINEAGE_HEIGHT),
+            config={
+                "displaylogo": False,
+                "modeBarButtons": [["toImage"]],
+                "toImageButtonOptions": {"filename": "hill-dash-lineage", "scale": 2},
+            },
+            className="mt-2",
+        ),
         dbc.Row(
             [
                 dbc.Col(
@@ -59,6 +80,11 @@ current_run = titled_card(
                 ),
                 dbc.Col(
                     dbc.Button("Export session (.zip)", id="export-button", color="secondary"),
+                    md="auto",
+                    className="d-flex align-items-end",
+                ),
+                dbc.Col(
+                    dbc.Button("Session report (.html)", id="report-button", color="secondary"),
                     md="auto",
                     className="d-flex align-items-end",
                 ),
@@ -97,6 +123,7 @@ layout = html.Div(
         delete_confirm,
         dcc.Store(id="delete-target"),
         dcc.Download(id="export-download"),
+        dcc.Download(id="report-download"),
     ]
 )
 
@@ -156,35 +183,52 @@ def runs_table(rows: list[dict], current: str | None) -> dbc.Table:
     )
 
 
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def current_run_view(run: dict | None) -> html.Div:
     if run is None:
         return html.Div("No run selected.", className="text-muted")
     row = run_row(run)
     pending = len(run.get("pending", []))
-    reveals = len(run.get("test_reveals", []))
+    status = test_split_status(run)
     return html.Div(
         [
             html.Div(
                 [html.Strong(row["name"]), html.Span(f"  {row['id']}", className="text-muted")]
             ),
-            html.Div(["lineage: ", html.Code(row["lineage"], className="text-body")]),
+            html.Div(["lineage: ", html.Code(lineage_summary(run), className="text-body")]),
             html.Small(
-                f"{row['dataset']} · {row['model']} · {row['chunks']} chunk(s) · "
-                f"{pending} pending edit(s) · {reveals} test reveal(s)",
+                f"{row['dataset']} · {row['model']} · {_n(row['chunks'], 'chunk')} · "
+                f"{_n(pending, 'pending edit')} · ",
                 className="text-muted",
+            ),
+            html.Small(
+                "test split untouched"
+                if status["untouched"]
+                else f"test split revealed {_n(status['reveals'], 'time')}",
+                id="runs-test-status",
+                className="text-success" if status["untouched"] else "text-danger",
             ),
         ]
     )
 
 
-def checkpoint_options(run: dict | None) -> list[dict]:
-    """Every checkpoint of the run, labelled with its lineage and chunk."""
-    if run is None:
-        return []
-    return [
-        {"label": f"{ck} · {info['lineage']} · chunk {info['chunk']}", "value": ck}
-        for ck, info in run.get("checkpoints", {}).items()
-    ]
+def lineage_figure(store: RunStore, run: dict | None, theme):
+    if run is None or not run.get("checkpoints"):
+        text = "no run yet" if run is None else "not trained yet: no checkpoint"
+        return themed(placeholder_figure(text, LINEAGE_HEIGHT), theme)
+    try:
+        recs = store.metrics(run["id"], run)
+    except HillError:
+        recs = {}
+    return make_lineage_graph(lineage_nodes(run, recs), LINEAGE_HEIGHT, theme)
+
+
+def table_row(run: dict) -> dict:
+    """The runs table's row: the engine's fields, the lineage in the dashboard's words."""
+    return run_row(run) | {"lineage": lineage_summary(run)}
 
 
 @callback(
@@ -192,17 +236,33 @@ def checkpoint_options(run: dict | None) -> list[dict]:
     Output("runs-current", "children"),
     Output("fork-checkpoint", "options"),
     Output("fork-checkpoint", "value"),
+    Output("runs-lineage-graph", "figure"),
     Input("run-id", "data"),
     Input("run-version", "data"),
+    Input("theme-store", "data"),
 )
-def list_runs(run_id, _version):
+def list_runs(run_id, _version, theme):
     store = RunStore(data_dir())
     rid = current_run_id(store, run_id)
     runs = store.list_runs()
     run = next((r for r in runs if r["id"] == rid), None)
     options = checkpoint_options(run)
     value = run["heads"].get("guided") if run and run.get("heads") else None
-    return runs_table([run_row(r) for r in runs], rid), current_run_view(run), options, value
+    table = runs_table([table_row(r) for r in runs], rid)
+    return table, current_run_view(run), options, value, lineage_figure(store, run, theme)
+
+
+@callback(
+    Output("fork-checkpoint", "value", allow_duplicate=True),
+    Input("runs-lineage-graph", "clickData"),
+    State("fork-checkpoint", "options"),
+    prevent_initial_call=True,
+)
+def pick_checkpoint_on_the_tree(click, options):
+    """A click on a checkpoint of the lineage tree picks it to fork from."""
+    points = (click or {}).get("points") or []
+    ck = points[0].get("customdata") if points else None
+    return ck if ck in {o["value"] for o in options or []} else dash.no_update
 
 
 @callback(
@@ -279,6 +339,31 @@ def download_export(n_clicks, run_id):
     return dcc.send_bytes(payload, export_filename(rid)), dbc.Alert(
         f"Exported {rid} ({len(payload) / 1024:.0f} KB). To check it reproduces, unzip it and "
         "run `python -m hill_dash replay session.json`.",
+        color="info",
+    )
+
+
+@callback(
+    Output("report-download", "data"),
+    Output("runs-status", "children", allow_duplicate=True),
+    Input("report-button", "n_clicks"),
+    State("run-id", "data"),
+    prevent_initial_call=True,
+)
+def download_report(n_clicks, run_id):
+    if not n_clicks:
+        return dash.no_update, dash.no_update
+    store = RunStore(data_dir())
+    rid = current_run_id(store, run_id)
+    if rid is None:
+        return dash.no_update, dbc.Alert("No run to report on.", color="secondary")
+    try:
+        page = session_report(store, rid)
+    except HillError as exc:
+        return dash.no_update, error_alert(exc)
+    return dcc.send_string(page, report_filename(rid)), dbc.Alert(
+        f"Report of {rid} written ({len(page) / 2**20:.1f} MB): one HTML page that opens "
+        "offline in any browser.",
         color="info",
     )
 

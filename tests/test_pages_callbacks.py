@@ -13,18 +13,12 @@ import json
 import sys
 import zipfile
 
+import dash
 import numpy as np
 import pytest
 import torch
 
 from hill_dash.dashboard import uploads
-from hill_dash.dashboard.figures import FLAG_RED
-from hill_dash.dashboard.figures.compare import (
-    compare_rows,
-    drift_on_same_points,
-    make_class_delta_figure,
-    make_confusion_diff_figure,
-)
 from hill_dash.dashboard.views import current_run_id
 from hill_dash.engine import loop
 from hill_dash.engine.errors import DataError
@@ -148,61 +142,77 @@ def test_initial_callbacks_answer_without_error_with_a_run(run, app, pages):
     responses = initial_responses(app, pages)
     assert all(r.status_code == 200 for r in responses.values())
     compare = next(r for k, r in responses.items() if "compare-guided-graph" in k).get_json()
-    assert compare["response"]["compare-guided-graph"]["figure"]["data"][0]["type"] == "scattergl"
+    guided = compare["response"]["compare-guided-graph"]["figure"]
+    assert guided["data"][0]["type"] == "scatter" and "ids" in guided["data"][0]
 
 
 # -- compare ------------------------------------------------------------------------------
 
 
-def test_table_deltas_are_guided_minus_twin_from_the_store(run, pages):
+def test_compare_callback_draws_the_chunk_against_the_chosen_baseline(run, pages):
     store, run_id = run
+    run_json = store.load_run(run_id)
     recs = store.metrics(run_id)
     g, u = recs["g1"], recs["u1"]
-    ga, ua = store.load_arrays(run_id, "g1"), store.load_arrays(run_id, "u1")
-    rows = {
-        r["key"]: r for r in compare_rows(g, u, drift_on_same_points(ua["drift"], ga["edited"]))
-    }
-    assert rows["train_acc"]["delta"] == g["train"]["acc"] - u["train"]["acc"]
-    assert rows["val_acc"]["delta"] == g["val"]["acc"] - u["val"]["acc"]
-    assert rows["val_loss"]["delta"] == g["val"]["loss"] - u["val"]["loss"]
-    assert rows["gap"]["delta"] == g["gap"] - u["gap"]
-    assert rows["cka"]["delta"] == g["cka"] - u["cka"]
-    assert rows["adherence"]["guided"] is None  # absolute adherence is no longer recorded
-    edited = ga["edited"].astype(bool)
-    assert edited.sum() == 40
-    assert rows["drift_edited"]["twin"] == pytest.approx(float(ua["drift"][edited].mean()))
-    assert rows["drift_edited"]["guided"] == g["drift"]["edited"]
-    assert rows["drift_rest"]["delta"] == pytest.approx(
-        g["drift"]["rest"] - float(ua["drift"][~edited].mean())
-    )
-
-    run_json = store.load_run(run_id)
-    fig_g, fig_u, table, cls, conf = pages["compare"].chunk_panels(store, run_id, run_json, 1)
+    out = pages["compare"].show_chunk_comparison(1, "twin", run_id, 0, "light", {"indices": [0, 1]})
+    fig_g, fig_u, rows, columns, cls, conf, _, note, title_g, title_u, shown = out
+    assert shown == 1
     assert fig_g.layout.xaxis.range == fig_u.layout.xaxis.range
-    assert fig_g.layout.yaxis.range == fig_u.layout.yaxis.range
     n_shown = run_json["sizes"]["train"] + run_json["sizes"]["val"]
-    assert sum(len(t.x) for t in fig_g.data) == n_shown
-    assert all(t.type == "scattergl" for t in fig_g.data + fig_u.data)
-    assert table.id == "compare-table"
+    assert sum(len(t.x) for t in fig_g.data) == n_shown == sum(len(t.x) for t in fig_u.data)
+    assert sum(len(t.selectedpoints) for t in fig_g.data) == 2
+    assert title_g.startswith("guided g1") and title_u == "unguided lineage u1"
+    assert fig_g.layout.transition.duration > 0 and fig_g.data[0].text is None  # glides
+    assert [c["headerName"] for c in columns[1:3]] == ["guided g1", "unguided lineage u1"]
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["val_acc"]["delta"] == g["val"]["acc"] - u["val"]["acc"]
     assert list(cls.data[0].y) == pytest.approx([100 * b["delta"] for b in g["bias"]])
     diff = np.array(g["val"]["confusion"]) - np.array(u["val"]["confusion"])
     assert np.array_equal(np.array(conf.data[0].z), diff)
-    assert conf.data[0].zmid == 0
+    assert note.startswith("unguided lineage: where would I be without any guidance?")
+    # chunk 1: the counterfactual chunk is the unguided lineage's u1 (contract), and says so
+    (options,) = pages["compare"].baseline_choices(1, run_id, 0)
+    assert options[1] == {
+        "label": "counterfactual chunk (u1)",
+        "value": "counterfactual",
+        "disabled": False,
+    }
+    out = pages["compare"].show_chunk_comparison(1, "counterfactual", run_id, 0, "light", None)
+    assert out[9] == "counterfactual chunk u1" and "unguided lineage's chunk u1" in out[7]
+    assert list(out[4].data[0].y) == pytest.approx(
+        [100 * b["delta"] for b in g["counterfactual"]["bias"]]
+    )
 
 
-def test_class_bars_are_red_where_flagged_and_outlined_where_touched():
-    bias = [
-        {"class": 0, "delta": -0.2, "se": 0.02, "flag": True, "touched": True},
-        {"class": 1, "delta": 0.01, "se": 0.02, "flag": False, "touched": False},
-    ]
-    bar = make_class_delta_figure(bias, ["zero", "one"]).data[0]
-    assert bar.marker.color[0] == FLAG_RED and bar.marker.color[1] != FLAG_RED
-    assert bar.marker.line.width[0] > 0 and bar.marker.line.width[1] == 0
-    assert list(bar.y) == pytest.approx([-20.0, 1.0])
-    assert list(bar.error_y.array) == pytest.approx([4.0, 4.0])
-    heat = make_confusion_diff_figure([[5, 1], [0, 4]], [[4, 2], [1, 3]], ["a", "b"]).data[0]
-    assert np.array_equal(np.array(heat.z), [[1, -1], [-1, 1]])
-    assert heat.zmin == -1 and heat.zmax == 1 and heat.zmid == 0
+def test_compare_says_how_much_of_each_edit_happened(run, pages):
+    import dataclasses
+
+    from hill_dash.dashboard import compare_view as CV
+
+    store, run_id = run
+    run_json = store.load_run(run_id)
+    view = CV.load_view(store, run_json, 1, CV.LINEAGE)
+    (share,) = run_json["chunks"][1]["realized"]  # the engine's: one pull edit
+    text = str(pages["compare"].realized_view(view))
+    assert f"moved {100 * share['latent']['guided']:.0f} % of the way" in text
+    assert "Pull 40 points to class 8" in text
+    assert "not recorded" in str(
+        pages["compare"].realized_view(dataclasses.replace(view, realized=[]))
+    )
+    chunk = {
+        "edits": [{"id": "e1", "kind": "compact", "indices": [1, 2], "beta": 0.5}],
+        "realized": [
+            {
+                "edit": "e1",
+                "latent": {"guided": 0.78, "counterfactual": 0.03, "twin": 0.01},
+                "map": {"guided": 0.79, "counterfactual": 0.0, "twin": 0.0},
+            }
+        ],
+    }
+    view = dataclasses.replace(view, realized=CV.realized_rows(chunk, ["a", "b"]))
+    text = str(pages["compare"].realized_view(view))
+    assert "Compact 2 points (β 0.5)" in text and "moved 78 % of the way" in text
+    assert "counterfactual 3 %" in text and "map: 79 %" in text
 
 
 def test_slider_covers_the_chunks_and_reveal_is_recorded(run, pages):
@@ -211,7 +221,9 @@ def test_slider_covers_the_chunks_and_reveal_is_recorded(run, pages):
     s = cmp.slider_settings(store.load_run(run_id))
     assert (s["min"], s["max"], s["value"], s["disabled"]) == (0, 1, 1, False)
     assert cmp.slider_settings(None)["disabled"] is True
-    view, count = cmp.reveal_test_accuracy(1, run_id)
+    assert "Test split untouched" in str(cmp.chunk_slider_for_run(run_id, 0)[-1].children)
+    view, count, status = cmp.reveal_test_accuracy(1, run_id)
+    assert "revealed 1 time" in status.children and "no longer untouched" in status.children
     tests = {r["checkpoint"]: r for r in store.read_jsonl(run_id, "test_metrics.jsonl")}
     text = json.dumps(view.to_plotly_json(), default=str)
     assert f"{100 * tests['g1']['acc']:.2f} %" in text
@@ -236,6 +248,31 @@ def test_run_rows_lineage_and_fallback_to_the_newest_run(run):
     assert current_run_id(store, None) == store.list_runs()[0]["id"]
     assert current_run_id(store, "../../etc") == store.list_runs()[0]["id"]
     assert current_run_id(store, run_id) == run_id
+
+
+def test_runs_page_draws_the_lineage_tree_and_writes_the_report(run, pages):
+    store, run_id = run
+    runs = pages["runs"]
+    table, current, options, value, fig = runs.list_runs(run_id, 0, "dark")
+    assert value == "g1"
+    labels = {o["value"]: o["label"] for o in options}
+    assert labels["u1"] == "u1 · unguided lineage · chunk 1"
+    text = str(current)
+    assert "c0 → g1 · unguided lineage u1" in text and "2 chunks" in text
+    assert "chunk(s)" not in text
+    names = {t.name for t in fig.data if t.name}
+    assert {"guided", "unguided lineage"} <= names
+    nodes = sorted(c for t in fig.data if t.customdata is not None for c in t.customdata)
+    assert nodes == sorted(store.load_run(run_id)["checkpoints"])
+    assert fig.layout.template.layout.paper_bgcolor == "#212529"
+    assert runs.pick_checkpoint_on_the_tree({"points": [{"customdata": "u1"}]}, options) == "u1"
+    assert runs.pick_checkpoint_on_the_tree({"points": [{"customdata": "x9"}]}, options) is (
+        dash.no_update
+    )
+    sent, status = runs.download_report(1, run_id)
+    assert sent["filename"] == f"hill-dash-{run_id}-report.html"
+    assert run_id in sent["content"] and "unguided lineage" in sent["content"]
+    assert "offline" in status.children
 
 
 def test_fork_creates_a_run_whose_c0_weights_are_the_source_checkpoint(run, pages):

@@ -128,6 +128,7 @@ def test_run_chunk_beats_while_it_trains(tiny, monkeypatch):
     store, run_id = tiny
     run_id = loop.create_run(store, tiny_dataset(seed=1), arch="mlp", projection="pca")
     monkeypatch.setattr(S, "BEAT_SECONDS", 0.0)
+    monkeypatch.setattr(loop, "PROGRESS_SECONDS", 0.0)
     beats = []
 
     def progress(step, total, message):

@@ -8,16 +8,18 @@ so the browser only draws an even sample.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from hill_dash.dashboard.views import MapData, checkpoint_arrays, fresh_edits
+from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit, build_teacher
 
-MAX_GHOSTS = 2000  # ghost targets drawn per layer; more only slows the browser
+MAX_GHOSTS = 1000  # ghost targets drawn per layer (SVG paths); more only slows the browser
 KNN_GHOSTS = 200  # UMAP ghosts placed by a k-NN search per layer (the search is the cost)
 KNN_REFERENCE = 5000  # latent points that k-NN search looks among
 
@@ -29,11 +31,12 @@ class Ghosts:
     start: np.ndarray  # (m, 2) float32
     target: np.ndarray  # (m, 2) float32
     total: int  # edited training points before the drawing cap
+    problem: str = ""  # why there is nothing to draw (the edit cannot be made as it is)
 
     @classmethod
-    def empty(cls) -> Ghosts:
+    def empty(cls, problem: str = "") -> Ghosts:
         z = np.zeros((0, 2), np.float32)
-        return cls(z, z.copy(), 0)
+        return cls(z, z.copy(), 0, problem)
 
 
 def project_points(
@@ -104,9 +107,11 @@ def targets_on_map(
     of them). `points` restricts the ghosts to those map points (e.g. the selection
     being previewed). `total` counts every edited training point, drawn or not.
     """
+    edits = on_map(edits, md.n)
     if not edits:
         return Ghosts.empty()
-    teacher = build_teacher(edits, Z, state, md.y, md.split)
+    Z, state = map_points_only(Z, state, md)
+    teacher = build_teacher(edits, Z, state, md.y, md.split, n_classes=len(md.label_names))
     idx = teacher.train_idx
     T = teacher.targets
     if points is not None:
@@ -132,19 +137,45 @@ def targets_on_map(
     return Ghosts(start, target, total)
 
 
+def map_points_only(Z: np.ndarray, state: MapState, md: MapData) -> tuple[np.ndarray, MapState]:
+    """Latents and map of the map's points only (train + val): test latents never enter a
+    preview (no UMAP inverse over them, no mean of them)."""
+    if len(Z) == md.n and len(state.coords) == md.n:
+        return Z, state
+    return Z[: md.n], dataclasses.replace(state, coords=md.coords, knn=None)
+
+
+def on_map(edits: list[Edit], n: int) -> list[Edit]:
+    """The edits restricted to the map's points (train + val): an edit stored before the
+    test split was taken off the map may name test points; they never count."""
+    out = []
+    for e in edits:
+        idx = [i for i in e.indices if i < n]
+        other = [i for i in e.other if i < n]
+        if idx and (other or e.kind != "separate"):
+            out.append(dataclasses.replace(e, indices=idx, other=other))
+    return out
+
+
 def preview(
     store: RunStore, run: dict, md: MapData, candidate: Edit | None
 ) -> tuple[Ghosts, Ghosts]:
-    """Ghosts of the fresh pending edits, and of the candidate edit applied after them."""
+    """Ghosts of the fresh pending edits, and of the candidate edit applied after them.
+
+    Only the map's points (train + val) enter: test latents never shape a preview.
+    """
     arrays = checkpoint_arrays(store, run["id"], md.checkpoint)
-    Z, state = arrays["Z"], MapState.from_arrays(arrays)
-    pending = fresh_edits(run)
+    Z, state = map_points_only(arrays["Z"], MapState.from_arrays(arrays), md)
+    pending = on_map(fresh_edits(run), md.n)
     ghosts = targets_on_map(pending, Z, state, md)
     if candidate is None:
         return ghosts, Ghosts.empty()
-    cand = targets_on_map(
-        [*pending, candidate], Z, state, md, points=np.asarray(candidate.indices, np.int64)
-    )
+    try:
+        cand = targets_on_map(
+            [*pending, candidate], Z, state, md, points=np.asarray(candidate.indices, np.int64)
+        )
+    except StoreError as exc:  # e.g. a pull toward a class the selection holds entirely
+        return ghosts, Ghosts.empty(str(exc))
     return ghosts, cand
 
 
@@ -166,6 +197,8 @@ def preview_text(pending: Ghosts, preview: Ghosts, note: str) -> str:
                 f"{name.capitalize()}: {len(ghosts.start):,} of {ghosts.total:,} "
                 "targets drawn (an even sample)."
             )
+    if preview.problem:
+        parts.append(f"No preview: {preview.problem}")
     if note:
         parts.append(note)
     return " ".join(parts) or "Select points, choose an edit: its targets appear as rings."

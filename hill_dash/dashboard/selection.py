@@ -8,6 +8,8 @@ missing), and the shift of a move gesture (a dragged box or a click on the map).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 
 import numpy as np
@@ -17,6 +19,35 @@ from hill_dash.engine.errors import StoreError
 from hill_dash.engine.teacher import Edit
 
 # -- selection ------------------------------------------------------------------------
+#
+# The selection store holds bitsets, not index lists: the browser makes them from a
+# lasso (assets/loop.js, `storeSelection`) and the server from "Find points" or a click
+# on a panel. A bitset is base64 of the little-endian bit order of `np.packbits`: bit i
+# of byte i // 8 is point i. 200,000 points fit in 33 kB whatever is selected.
+
+MAX_BITS_TEXT = 8_000_000  # base64 of 48 million points: more is not a selection
+EMPTY = {"bits": "", "count": 0, "previous": "", "rev": 0, "key": "", "source": ""}
+
+
+def encode_indices(indices: np.ndarray | list[int]) -> str:
+    """Point indices as a base64 bitset ("" for none)."""
+    idx = np.asarray(indices, np.int64)
+    if len(idx) == 0:
+        return ""
+    mask = np.zeros(int(idx.max()) + 1, bool)
+    mask[idx] = True
+    return base64.b64encode(np.packbits(mask, bitorder="little").tobytes()).decode("ascii")
+
+
+def decode_bits(bits: object, n: int) -> np.ndarray:
+    """A base64 bitset from the browser as sorted point indices below n (garbage: none)."""
+    if not isinstance(bits, str) or not bits or len(bits) > MAX_BITS_TEXT:
+        return np.zeros(0, np.int64)
+    try:
+        raw = np.frombuffer(base64.b64decode(bits, validate=True), np.uint8)
+    except (binascii.Error, ValueError):
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(np.unpackbits(raw[: -(-n // 8)], bitorder="little")[:n])
 
 
 def selection_from_event(selected: dict | None, curve: int = 0) -> list[int]:
@@ -41,18 +72,69 @@ def clean_indices(indices: object, n: int) -> np.ndarray:
 
 def selected_points(sel_store: dict | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(current, previous) selection of the selection store, as checked indices below n."""
-    sel_store = sel_store or {}
-    return (
-        clean_indices(sel_store.get("indices"), n),
-        clean_indices(sel_store.get("previous"), n),
-    )
+    sel_store = sel_store if isinstance(sel_store, dict) else {}
+    return decode_bits(sel_store.get("bits"), n), decode_bits(sel_store.get("previous"), n)
+
+
+def with_selection(
+    current: dict | None, indices: np.ndarray, shown_key: str, source: str
+) -> dict | None:
+    """The selection store holding `indices` (None: unchanged). The old selection becomes
+    `previous` (Separate pushes away from it); `source` says who made it ("lasso",
+    "find", "click", "clear")."""
+    current = current if isinstance(current, dict) else {}
+    bits = encode_indices(indices)
+    if bits == current.get("bits", "") and current.get("key") == shown_key:
+        return None
+    return {
+        "bits": bits,
+        "count": int(len(indices)),
+        "previous": current.get("bits") or current.get("previous") or "",
+        "rev": int(current.get("rev", 0)) + 1,
+        "key": shown_key,
+        "source": source,
+    }
+
+
+def combine(current: np.ndarray, found: np.ndarray, mode: str) -> np.ndarray:
+    """ "Find points" against the current selection: replace, add or subtract."""
+    if mode == "add":
+        return np.union1d(current, found)
+    if mode == "subtract":
+        return np.setdiff1d(current, found)
+    return np.unique(found)
+
+
+def next_selection(current: dict | None, selected: dict | None, shown_key: str) -> dict | None:
+    """The selection store after a selectedData event, or None to keep it as it is
+    (the Python twin of `storeSelection` in assets/loop.js, which the page runs).
+
+    When a chunk redraws the map, plotly drops its lasso and reports an empty
+    selection the person did not make: an empty event on a map other than the one the
+    selection was made on keeps the selection (it is re-drawn on the new map) and only
+    adopts the new map.
+    """
+    current = current if isinstance(current, dict) else {}
+    indices = selection_from_event(selected)
+    if not indices and current.get("bits") and current.get("key") != shown_key:
+        return current | {"key": shown_key}
+    if encode_indices(indices) == current.get("bits", ""):
+        return None
+    return with_selection(current, np.asarray(indices, np.int64), shown_key, "lasso")
 
 
 def tool_params(
-    dx: object, dy: object, pull_class: object, alpha: object, beta: object, gamma: object
-) -> dict[str, object]:
-    """The edit tools' inputs as `make_edit` keywords (checked there)."""
-    return {
+    tool: object,
+    dx: object,
+    dy: object,
+    pull_class: object,
+    alpha: object,
+    beta: object,
+    gamma: object,
+) -> tuple[dict[str, object], str]:
+    """The edit tools' inputs as `make_edit` keywords, and what is wrong with the current
+    tool's number fields ("" if nothing). An empty or invalid field is never read as 0."""
+    params = {
         "dx": dx,
         "dy": dy,
         "target_class": pull_class,
@@ -60,6 +142,21 @@ def tool_params(
         "beta": beta,
         "gamma": gamma,
     }
+    for key, label, lo, hi in TOOL_FIELDS.get(tool, ()):
+        try:
+            _number(params[key], label, lo, hi)
+        except StoreError as exc:
+            return params, str(exc)
+    return params, ""
+
+
+# the number fields of each tool: (keyword, label, lowest, highest)
+TOOL_FIELDS = {
+    "move": (("dx", "Δx", -math.inf, math.inf), ("dy", "Δy", -math.inf, math.inf)),
+    "pull": (("alpha", "α", 0.0, 1.0),),
+    "compact": (("beta", "β", 0.0, 1.0),),
+    "separate": (("gamma", "γ", 0.0, 10.0),),
+}
 
 
 def selection_box(coords: np.ndarray, indices: np.ndarray) -> list[float] | None:
@@ -76,17 +173,20 @@ def selection_box(coords: np.ndarray, indices: np.ndarray) -> list[float] | None
 def summarize_selection(md: MapData, indices: np.ndarray) -> dict:
     """Count, split mix, class mix and the points the edit would leave out (and why)."""
     split = md.split[indices]
-    by_split = {s: int(np.count_nonzero(split == s)) for s in ("train", "val", "test")}
-    counts = np.bincount(md.y[indices], minlength=len(md.label_names))
+    by_split = {s: int(np.count_nonzero(split == s)) for s in ("train", "val")}
+    y = md.y[indices]
+    counts = np.bincount(y[y >= 0], minlength=len(md.label_names))
     order = np.argsort(-counts, kind="stable")
     classes = [(md.label_names[c], int(counts[c])) for c in order if counts[c] > 0]
-    wrong = int(np.count_nonzero(md.pred[indices] != md.y[indices]))
+    if np.any(y < 0):
+        classes.append(("unlabelled", int(np.count_nonzero(y < 0))))
+    wrong = int(np.count_nonzero((md.pred[indices] != y) & (y >= 0)))
     return {
         "n": int(len(indices)),
         "by_split": by_split,
         "classes": classes,
         "n_train": by_split["train"],
-        "left_out": {"val": by_split["val"], "test": by_split["test"]},
+        "left_out": {"val": by_split["val"]},
         "wrong": wrong,
     }
 
@@ -102,37 +202,14 @@ def separate_partner(
     prev = np.setdiff1d(previous, indices)
     if len(prev):
         return prev, f"the previous selection ({len(prev)} points)"
-    if len(indices) == 0:
-        return np.zeros(0, np.int64), "nothing (no selection)"
-    c = int(np.bincount(md.y[indices]).argmax())
+    labels = md.y[indices]
+    labels = labels[labels >= 0]
+    if len(labels) == 0:
+        return np.zeros(0, np.int64), "nothing (no labelled point selected)"
+    c = int(np.bincount(labels).argmax())
     rest = np.flatnonzero((md.y == c) & (md.split == "train"))
     rest = np.setdiff1d(rest, indices)
     return rest, f"the rest of class {md.label_names[c]} ({len(rest)} training points)"
-
-
-def next_selection(current: dict | None, selected: dict | None, shown_key: str) -> dict | None:
-    """The selection store after a selectedData event, or None to keep it as it is.
-
-    The store keeps the new points, the selection before them (`previous`, for
-    Separate) and the map they were made on (`key`). When a chunk redraws the map,
-    plotly drops its lasso and reports an empty selection the person did not make: an
-    empty event on a map other than the one the selection was made on keeps the
-    selection (it is re-drawn on the new map) and only adopts the new map.
-    """
-    current = current if isinstance(current, dict) else {}
-    old = current.get("indices") or []
-    indices = selection_from_event(selected)
-    if not indices and old and current.get("key") != shown_key:
-        return current | {"key": shown_key}
-    if indices == old:
-        return None
-    previous = old if old else current.get("previous") or []
-    return {
-        "indices": indices,
-        "previous": previous,
-        "rev": int(current.get("rev", 0)) + 1,
-        "key": shown_key,
-    }
 
 
 # -- edits ----------------------------------------------------------------------------
@@ -160,7 +237,8 @@ def make_edit(
         dx, dy = _number(dx, "Δx"), _number(dy, "Δy")
         if dx == 0 and dy == 0:
             raise StoreError(
-                "Move: drag the dashed box, click where the cluster should go, or type Δx / Δy."
+                "Move: drag the selection box by its edge, click where the cluster should go, "
+                "or type Δx / Δy."
             )
         return Edit("translate", idx, dx=dx, dy=dy)
     if tool == "pull":
@@ -211,8 +289,9 @@ def applied_message(md: MapData, tool: str, indices: np.ndarray) -> str:
 
 
 def _number(value: object, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    """A number field's value; empty or invalid is an error naming the field, never 0."""
     if value is None or value == "":
-        value = 0.0
+        raise StoreError(f"{name} is empty: type a number")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise StoreError(f"{name}: expected a number, got {value!r}")
     if not lo <= value <= hi:

@@ -33,7 +33,7 @@ from hill_dash.engine.teacher import Edit
 TOOLS = {"move": "translate", "pull": "pull", "compact": "compact", "separate": "separate"}
 TOOL_OF_KIND = {kind: tool for tool, kind in TOOLS.items()}
 PROJECTIONS = ("umap", "pca")
-SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
+SPLIT_WORDS = {"train": "training", "val": "validation"}
 MAX_EPOCHS = 200
 
 
@@ -70,6 +70,23 @@ def _cached_member(path: str, mtime_ns: int, key: str) -> np.ndarray | None:
 def _cached_dataset(path: str, mtime_ns: int) -> tuple[Dataset, np.ndarray, np.ndarray]:
     data = Dataset.load_npz(path)
     return data, _readonly(data.all_y()), _readonly(data.split_array())
+
+
+@functools.lru_cache(maxsize=3)
+def _cached_image_range(path: str, mtime_ns: int) -> tuple[float, float]:
+    from hill_dash.dashboard.thumbnails import image_range
+
+    data = _cached_dataset(path, mtime_ns)[0]
+    return image_range(data.X_train) if data.kind == "image" else (0.0, 1.0)
+
+
+def thumbnail(store: RunStore, md: MapData, index: int) -> str:
+    """A data URI picturing map point `index` (images on the data set's one value scale)."""
+    from hill_dash.dashboard.thumbnails import sample_thumbnail
+
+    path = store.run_dir(md.run_id) / "data.npz"
+    value_range = _cached_image_range(str(path), _mtime(path, "data set"))
+    return sample_thumbnail(sample_info(store, md, index)["x"], md.kind, value_range)
 
 
 def checkpoint_arrays(store: RunStore, run_id: str, ckpt: str) -> dict[str, np.ndarray]:
@@ -123,10 +140,12 @@ def head(run: dict | None) -> str | None:
 
 
 def map_key(run: dict | None) -> str:
-    """Changes exactly when the map's points move: another run, or another head checkpoint."""
+    """Changes exactly when the map's points move: another run, another head checkpoint,
+    or a re-fit of the map."""
     if not run or not head(run):
         return "none"
-    return f"{run['id']}:{head(run)}"
+    refits = len(run.get("refits") or [])
+    return f"{run['id']}:{head(run)}" + (f":r{refits}" if refits else "")
 
 
 def run_summary(store: RunStore, run: dict) -> dict:
@@ -175,6 +194,49 @@ def train_overrides(lam: object, epochs: object, projection: object) -> dict:
     if projection in PROJECTIONS:
         out["projection"] = projection
     return out
+
+
+# the advanced chunk settings: (override key, field label, lowest allowed, integer?)
+ADVANCED = (
+    ("lr", "learning rate", 0.0, False),
+    ("batch_size", "batch size", 1.0, True),
+    ("anchor", "anchor weight", 0.0, False),
+    ("kd_weight", "output distillation", 0.0, False),
+)
+
+
+def chunk_settings(run: dict | None) -> dict:
+    """The run's chunk settings (its defaults for the next chunk)."""
+    from hill_dash.engine.training import ChunkConfig
+
+    stored = (run or {}).get("config", {}).get("chunk", {})
+    return ChunkConfig.from_dict(stored if isinstance(stored, dict) else {}).to_dict()
+
+
+def advanced_overrides(*values: object) -> dict:
+    """Learning rate, batch size, anchor and output-distillation fields as chunk overrides;
+    an empty field keeps the run's setting, an invalid one is dropped (see
+    `advanced_problems`)."""
+    out: dict = {}
+    for (key, _, lo, integer), v in zip(ADVANCED, values, strict=True):
+        if _finite_number(v) and v >= lo and (v > 0 or key != "lr"):
+            out[key] = int(round(v)) if integer else float(v)
+    return out
+
+
+def advanced_problems(*values: object) -> list[str]:
+    """What is wrong with the advanced fields (empty fields are fine)."""
+    out = []
+    for (key, label, lo, _), v in zip(ADVANCED, values, strict=True):
+        if v is None or v == "":
+            continue
+        if not _finite_number(v) or v < lo or (key == "lr" and v <= 0):
+            out.append(f"{label}: expected a number {'above' if key == 'lr' else 'from'} {lo:g}")
+    return out
+
+
+def _finite_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # -- pending edits --------------------------------------------------------------------
@@ -245,15 +307,20 @@ def pending_mask(run: dict, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MapData:
-    """The guided head's map with what each point is (read-only arrays, map order)."""
+    """The guided head's map of the training and validation points (read-only arrays).
+
+    Map order is (train, val, test); the map holds only the train + val prefix: test
+    points are never drawn, selected, counted or coloured before the final evaluation
+    (and not after it either: the Compare page reveals their numbers, not the points).
+    """
 
     run_id: str
     checkpoint: str
     method: str  # "umap" | "pca": how these coordinates were made
     coords: np.ndarray  # (n, 2) float32
-    y: np.ndarray  # (n,) labels
+    y: np.ndarray  # (n,) labels (-1: unlabelled)
     pred: np.ndarray  # (n,) predictions of the guided head
-    split: np.ndarray  # (n,) "train" | "val" | "test"; training points come first
+    split: np.ndarray  # (n,) "train" | "val"; training points come first
     label_names: list[str]
     kind: str  # "image" | "sequence" | "flat"
     edited_last: np.ndarray  # (n,) bool: edited in the chunk that made this checkpoint
@@ -267,165 +334,44 @@ class MapData:
         return int(np.count_nonzero(self.split == "train"))
 
 
+def map_size(run: dict) -> int:
+    """Points on the Loop map: the training and validation points (never the test split)."""
+    sizes = run.get("sizes", {})
+    return int(sizes.get("train", 0)) + int(sizes.get("val", 0))
+
+
 def load_map_data(store: RunStore, run: dict) -> MapData | None:
-    """The guided head's map, or None before the first chunk."""
+    """The guided head's map (train + val points), or None before the first chunk."""
     ck = head(run)
     if ck is None:
         return None
     arrays = checkpoint_arrays(store, run["id"], ck)
     data, y, split = run_dataset(store, run["id"])
+    n = len(data.y_train) + len(data.y_val)
     edited = arrays.get("edited")
     return MapData(
         run_id=run["id"],
         checkpoint=ck,
         method=str(np.asarray(arrays["method"])[()]),
-        coords=arrays["coords"],
-        y=y,
-        pred=arrays["pred"],
-        split=split,
+        coords=arrays["coords"][:n],
+        y=y[:n],
+        pred=arrays["pred"][:n],
+        split=split[:n],
         label_names=list(data.label_names),
         kind=data.kind,
-        edited_last=edited if edited is not None else np.zeros(len(y), bool),
+        edited_last=edited[:n] if edited is not None else np.zeros(n, bool),
     )
 
 
-def hover_codes(md: MapData) -> np.ndarray:
-    """(n, 3) int16 [label, prediction, split] per point, for the map's hover."""
-    split_code = np.searchsorted(np.array(["test", "train", "val"]), md.split)
-    return np.stack([md.y, md.pred, split_code], axis=1).astype(np.int16)
+def label_name(names: list[str], c: int) -> str:
+    """A class's name; -1 is an unlabelled point."""
+    c = int(c)
+    return names[c] if 0 <= c < len(names) else ("unlabelled" if c < 0 else str(c))
 
 
-def color_groups(md: MapData, by: str, pending: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Category code per point and the category names for the map's colours."""
-    if by == "prediction":
-        return md.pred.astype(np.int16), md.label_names
-    if by == "correct":
-        return (md.pred == md.y).astype(np.int16), ["wrong", "correct"]
-    if by == "edited":
-        codes = md.edited_last.astype(np.int16)
-        codes[pending] = 2
-        return codes, ["not edited", "edited last chunk", "in a pending edit"]
-    return md.y.astype(np.int16), md.label_names
-
-
-# -- panels ---------------------------------------------------------------------------
-
-
-def chunk_history(store: RunStore, run: dict | None) -> dict[str, list]:
-    """Per chunk, guided and twin: accuracy, gap, drift, adherence (None where absent)."""
-    keys = (
-        "chunk",
-        "guided_train",
-        "guided_val",
-        "twin_train",
-        "twin_val",
-        "guided_gap",
-        "twin_gap",
-        "drift_edited",
-        "drift_rest",
-        "drift_twin",
-        "adherence",
-        "n_edits",
-    )
-    out: dict[str, list] = {k: [] for k in keys}
-    if not run:
-        return out
-    recs = store.metrics(run["id"], run)
-    for ch in run.get("chunks", []):
-        g, u = recs.get(ch["guided"]), recs.get(ch["twin"])
-        if g is None or u is None:
-            continue
-        gd, ud = g.get("drift") or {}, u.get("drift") or {}
-        out["chunk"].append(ch["index"])
-        out["guided_train"].append(g["train"]["acc"])
-        out["guided_val"].append(g["val"]["acc"])
-        out["twin_train"].append(u["train"]["acc"])
-        out["twin_val"].append(u["val"]["acc"])
-        out["guided_gap"].append(g["gap"])
-        out["twin_gap"].append(u["gap"])
-        out["drift_edited"].append(gd.get("edited"))
-        out["drift_rest"].append(gd.get("rest"))
-        out["drift_twin"].append(ud.get("all"))
-        out["adherence"].append(g.get("adherence"))
-        out["n_edits"].append(len(ch.get("edits", [])))
-    return out
-
-
-def selection_drift(store: RunStore, run: dict | None, indices: np.ndarray) -> dict[str, list]:
-    """Per chunk, mean per-point drift of the selected points in the guided run and the twin."""
-    out: dict[str, list] = {"chunk": [], "guided": [], "twin": []}
-    if not run or len(indices) == 0:
-        return out
-    for ch in run.get("chunks", []):
-        if ch.get("from") is None:
-            continue  # chunk 0 (or a fork's root) has no previous checkpoint to drift from
-        g = checkpoint_member(store, run["id"], ch["guided"], "drift")
-        u = checkpoint_member(store, run["id"], ch["twin"], "drift")
-        if g is None or u is None:
-            continue
-        sel = indices[indices < len(g)]
-        out["chunk"].append(ch["index"])
-        out["guided"].append(float(g[sel].mean()) if len(sel) else None)
-        out["twin"].append(float(u[sel].mean()) if len(sel) else None)
-    return out
-
-
-def drift_series(
-    store: RunStore, run: dict | None, indices: np.ndarray
-) -> tuple[list[int], list[tuple[str, list, str]]]:
-    """The drift panel's curves from chunk 1 on: (chunks, [(name, values, role)]).
-
-    With a selection: its mean drift in the guided run and in the twin. Without: the
-    guided run's edited points vs the rest, and the twin's points.
-    """
-    if len(indices):
-        d = selection_drift(store, run, indices)
-        return d["chunk"], [
-            (f"selection ({len(indices):,}) · guided", d["guided"], "guided"),
-            ("selection · twin", d["twin"], "twin"),
-        ]
-    h = chunk_history(store, run)
-    keys = ("drift_edited", "drift_rest", "drift_twin")
-    keep = [i for i in range(len(h["chunk"])) if any(h[k][i] is not None for k in keys)]
-    curves = {k: [h[k][i] for i in keep] for k in ("chunk", *keys)}
-    return curves["chunk"], [
-        ("edited · guided", curves["drift_edited"], "guided"),
-        ("rest · guided", curves["drift_rest"], "guided-rest"),
-        ("all · twin", curves["drift_twin"], "twin"),
-    ]
-
-
-def latest_bias(store: RunStore, run: dict | None) -> tuple[int, list[dict]] | None:
-    """(chunk, per-class bias rows) of the newest guided chunk, or None before one."""
-    if not run:
-        return None
-    recs = store.metrics(run["id"], run)
-    for ch in reversed(run.get("chunks", [])):
-        rec = recs.get(ch["guided"], {})
-        if rec.get("bias"):
-            return ch["index"], rec["bias"]
-    return None
-
-
-def chunk_log(run: dict | None) -> list[dict]:
-    """One row per chunk: edits used, λ, epochs, seconds."""
-    rows = []
-    for ch in (run or {}).get("chunks", []):
-        cfg = ch.get("config", {})
-        teacher = ch.get("teacher", {})
-        rows.append(
-            {
-                "chunk": ch["index"],
-                "edits": len(ch.get("edits", [])),
-                "edited": teacher.get("n_edited", 0),
-                "lam": cfg.get("lam"),
-                "epochs": cfg.get("epochs"),
-                "seconds": ch.get("seconds"),
-                "relabels": teacher.get("relabels", 0),
-                "forked": ch.get("forked", False),
-            }
-        )
-    return rows
+def reveal_count(run: dict | None) -> int:
+    """How often the final evaluation (the locked test split) was revealed for this run."""
+    return len((run or {}).get("test_reveals") or [])
 
 
 # -- the sample under the pointer -----------------------------------------------------
@@ -441,20 +387,17 @@ def hovered_index(hover: dict | None, n: int, curve: int = 0) -> int | None:
 
 
 def sample_info(store: RunStore, md: MapData, index: int) -> dict:
-    """The raw sample of a map point and what it is."""
+    """The raw sample of a map point (training or validation) and what it is."""
+    if not 0 <= index < md.n:
+        raise StoreError(f"map point {index}: expected 0 to {md.n - 1}")
     data, _, _ = run_dataset(store, md.run_id)
-    n_tr, n_va = len(data.y_train), len(data.y_val)
-    if index < n_tr:
-        x = data.X_train[index]
-    elif index < n_tr + n_va:
-        x = data.X_val[index - n_tr]
-    else:
-        x = data.X_test[index - n_tr - n_va]
+    n_tr = len(data.y_train)
+    x = data.X_train[index] if index < n_tr else data.X_val[index - n_tr]
     return {
         "index": index,
         "x": x,
         "kind": data.kind,
-        "label": md.label_names[md.y[index]],
-        "pred": md.label_names[md.pred[index]],
+        "label": label_name(md.label_names, md.y[index]),
+        "pred": label_name(md.label_names, md.pred[index]),
         "split": str(md.split[index]),
     }

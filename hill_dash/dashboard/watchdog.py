@@ -183,8 +183,9 @@ def cancelled_message(run: dict | None) -> str:
     if not run or not head(run):
         return "Chunk cancelled. Nothing was stored; the run has no checkpoint yet."
     heads = run["heads"]
+    n = len(run["chunks"])
     return (
         f"Chunk cancelled. Nothing of it was stored: the run is at its last complete "
-        f"checkpoint (guided {heads['guided']}, twin {heads['twin']}, "
-        f"{len(run['chunks'])} chunk(s))."
+        f"checkpoint (guided {heads['guided']}, unguided {heads['twin']}, "
+        f"{n} chunk{'' if n == 1 else 's'})."
     )

@@ -83,6 +83,7 @@ def train_lineage(
     progress: ProgressFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     steady: np.ndarray | None = None,
+    transported: np.ndarray | None = None,
 ) -> Trained:
     """Train one lineage for a chunk and carry its map over from the parent's."""
     stats = train_chunk(
@@ -95,7 +96,7 @@ def train_lineage(
             map_state, Zp, map_p = fit_map(Z, projection, seed=seed, fitted=fitted), None, None
         else:
             Zp, map_p = parent_map
-            map_state = carry_map(Z, Zp, map_p, projection, seed, fitted, steady)
+            map_state = carry_map(Z, Zp, map_p, projection, seed, fitted, steady, transported)
     edited = np.zeros(len(Z), bool)
     if task.teacher is not None:
         edited[task.teacher.train_idx] = True
@@ -110,14 +111,18 @@ def carry_map(
     seed: int,
     fitted: int,
     steady: np.ndarray | None = None,
+    transported: np.ndarray | None = None,
 ) -> MapState:
     """The parent's map carried to Z; a fresh layout aligned onto it if the method changed.
 
-    ``steady``: the points no edit of this chunk selected; every lineage's map is aligned
-    on the same ones, so the guided map and its references stay comparable.
+    ``steady``: the points no edit of this chunk selected; ``transported``: the points a
+    move of this chunk dragged. Every lineage's map is carried over with the same ones, so
+    the guided map and its references stay comparable.
     """
     if map_p.method == method:
-        return update_map(Z, Zp, map_p, seed=seed, fitted=fitted, steady=steady)
+        return update_map(
+            Z, Zp, map_p, seed=seed, fitted=fitted, steady=steady, transported=transported
+        )
     return fit_map(Z, method, seed=seed, fitted=fitted, align_onto=map_p.coords)
 
 

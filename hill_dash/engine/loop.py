@@ -60,6 +60,7 @@ __all__ = [
 Progress = Callable[[int, int, str], None]  # (step, total, message)
 LINEAGES = ("guided", "twin")  # the heads of a run
 MAX_PARALLEL = 2  # lineages trained at once (each on one torch thread)
+PROGRESS_SECONDS = 0.25  # at most one progress report this often (the bar polls every 0.5 s)
 
 
 @dataclass
@@ -233,8 +234,11 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         jobs.append((task, model, opt, parents[task.parent]))
     per = ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size)
     steps = _Steps(progress, len(tasks) * per + 1)
-    steady = _steady_rows(edits, len(data.y_train) + len(data.y_val))
-    trained = {t.task.lineage: t for t in _train(jobs, data, cfg, steps, should_stop, steady)}
+    visible = len(data.y_train) + len(data.y_val)
+    steady, dragged = _steady_rows(edits, visible), _dragged_rows(edits, visible)
+    trained = {
+        t.task.lineage: t for t in _train(jobs, data, cfg, steps, should_stop, steady, dragged)
+    }
     steps.report(f"chunk {index}: evaluating")
     recs = {lin: evaluate(data, t) | {"chunk": index} for lin, t in trained.items()}
     reference = trained.get("counterfactual", trained["twin"])
@@ -284,7 +288,7 @@ def _teacher(edits: list[Edit], parent, data: Dataset, anchor: bool) -> Teacher:
 
 
 def _train(
-    jobs, data: Dataset, cfg: RunConfig, steps: _Steps, should_stop, steady=None
+    jobs, data: Dataset, cfg: RunConfig, steps: _Steps, should_stop, steady=None, dragged=None
 ) -> list[Trained]:
     """Train every (task, model, optimizer, parent map) at once, one torch thread each."""
 
@@ -302,6 +306,7 @@ def _train(
             steps.reporter(label),
             should_stop,
             steady,
+            dragged,
         )
 
     if len(jobs) == 1:
@@ -396,6 +401,15 @@ def _steady_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
     return np.flatnonzero(~selected)
 
 
+def _dragged_rows(edits: list[Edit], visible: int) -> np.ndarray | None:
+    """The visible points a move selected (placed on the next map by their own shift)."""
+    rows = [np.asarray(e.indices, dtype=np.int64) for e in edits if e.kind == "translate"]
+    if not rows:
+        return None
+    rows = np.unique(np.concatenate(rows))
+    return rows[rows < visible]
+
+
 def _shares(requests, before, after, reference) -> list[float | None]:
     present = [r for r in requests if r is not None]
     values = iter(shares(present, before, after, reference))
@@ -428,17 +442,26 @@ def _n_batches(n: int, batch_size: int) -> int:
 
 
 class _Steps:
-    """Progress of a chunk whose lineages train at once: one count, one bar."""
+    """Progress of a chunk whose lineages train at once: one count, one bar.
+
+    Steps are counted as they happen but reported at most every PROGRESS_SECONDS: a report
+    is a write to the job's result cache (or Redis), and one per step cost a chunk on
+    digits seconds in the dashboard (300 writes).
+    """
 
     def __init__(self, progress: Progress | None, total: int):
         self.progress, self.total, self.done_steps = progress, total, 0
         self._lock = threading.Lock()
+        self._last = 0.0
 
     def reporter(self, label: str):
         def step(_step: int, _total: int, loss: float) -> None:
             with self._lock:
                 self.done_steps += 1
-                if self.progress is not None:
+                now = time.monotonic()
+                last = self.done_steps >= self.total
+                if self.progress is not None and (last or now - self._last >= PROGRESS_SECONDS):
+                    self._last = now
                     self.progress(self.done_steps, self.total, f"{label}: loss {loss:.4f}")
 
         return step

@@ -110,6 +110,7 @@ def train_chunk(
     total = total_steps or len(batches)
     curve: dict[str, list] = {"loss": [], "ce": [], "teacher": [], "acc": []}
     hits = []  # correct predictions per step, as tensors: one sync at the end, not per step
+    running = 0.0  # the sum of the step losses so far, for the progress message
     model.train()
     # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
     per_epoch = -(-len(X) // cfg.batch_size)
@@ -144,13 +145,14 @@ def train_chunk(
         curve["ce"].append(ce_value)
         curve["teacher"].append(extra_value)
         curve["loss"].append(ce_value + extra_value)
+        running += ce_value + extra_value
         hits.append(_accuracy(logits.detach(), yb))
         if table is not None:
             table.observe(idx, z.detach())
             if (step + 1) % per_epoch == 0:
                 table.refresh_rotation()
         if progress is not None:
-            progress(step_offset + step + 1, total, sum(curve["loss"]) / (step + 1))
+            progress(step_offset + step + 1, total, running / (step + 1))
     curve["acc"] = torch.stack(hits).tolist() if hits else []
     n = max(len(batches), 1)
     means = {k: sum(curve[k]) / n for k in ("loss", "ce", "teacher")}

@@ -1,33 +1,57 @@
-"""Figures of the compare page: the guided run against its unguided twin at one chunk.
+"""Figures of the Compare page: the guided checkpoint against a baseline at one chunk.
 
-Pure functions: metric records (as `RunStore.metrics` returns them) and map
-arrays in, plotly figures or a dbc.Table out. Deltas are always guided − twin.
+Pure builders: a `CompareView` (or its parts) in, plotly figures out; nothing here
+computes a metric or builds a Dash component (`hill_dash.dashboard.compare_view` computes,
+the page lays out). Deltas are always guided − baseline. Every map point carries its
+global index as its plotly `id`, so a selection in one map can be shown in the other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
-from dash import html
 
-from hill_dash.dashboard.figures import CLASS_COLOURS, FLAG_RED, TEMPLATE
-from hill_dash.engine import metrics as M
+from hill_dash.dashboard.figures import CLASS_COLOURS, FLAG_RED
+from hill_dash.dashboard.figures.theme import DARK_BG, ink, muted, template, theme_name
 
 MAP_HEIGHT = 430
 PANEL_HEIGHT = 360
 PLAIN_BAR = "#7f8c8d"
+UNLABELLED = "#adb5bd"
 MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
+# Up to this many points the maps are SVG, so a chunk change animates (points glide to
+# their new place); above it WebGL, which redraws without a transition but stays fast.
+ANIMATED_POINTS = 6000
+UNSELECTED_OPACITY = 0.12
+# Plotly.react animates with it. Points first: with "layout first" (the default) a change of
+# the axis ranges makes plotly redraw the points at their new place without gliding.
+TRANSITION = {"duration": 650, "easing": "cubic-in-out", "ordering": "traces first"}
+# red (guided makes fewer) · neutral at 0 · blue (guided makes more); the neutral middle is
+# the page background, so unchanged cells recede in either colour mode
+DIVERGING = {
+    "light": [
+        [0.0, "#b2182b"],
+        [0.25, "#ef8a62"],
+        [0.5, "#f7f7f7"],
+        [0.75, "#67a9cf"],
+        [1.0, "#2166ac"],
+    ],
+    "dark": [
+        [0.0, "#d6604d"],
+        [0.25, "#8c3b30"],
+        [0.5, DARK_BG],
+        [0.75, "#2f6690"],
+        [1.0, "#6baed6"],
+    ],
+}
 
 
-# -- the two maps ----------------------------------------------------------------
+# -- the two maps ----------------------------------------------------------------------
 
 
 def shared_ranges(*coords: np.ndarray, pad: float = 0.05) -> tuple[list[float], list[float]]:
     """x and y ranges that hold every map, so both maps share their axes."""
-    allc = np.concatenate([np.asarray(c, dtype=np.float64) for c in coords])
+    allc = np.concatenate([np.asarray(c, dtype=np.float64) for c in coords if c is not None])
     lo, hi = allc.min(axis=0), allc.max(axis=0)
     span = np.maximum(hi - lo, 1e-9) * pad
     return [float(lo[0] - span[0]), float(hi[0] + span[0])], [
@@ -36,263 +60,222 @@ def shared_ranges(*coords: np.ndarray, pad: float = 0.05) -> tuple[list[float], 
     ]
 
 
+def selected_positions(index: np.ndarray, selected: np.ndarray | None) -> list[int] | None:
+    """Positions in one trace (its points are `index`) that are selected; None: no selection."""
+    if selected is None:
+        return None
+    return np.flatnonzero(np.isin(index, selected)).tolist()
+
+
 def make_lineage_map(
     coords: np.ndarray,
     labels: np.ndarray,
+    index: np.ndarray,
+    pred: np.ndarray | None,
     label_names: list[str],
-    title: str,
-    x_range: list[float],
-    y_range: list[float],
+    title: str | None,
+    ranges: tuple[list[float], list[float]],
+    selected: np.ndarray | None = None,
+    theme: str = "light",
 ) -> go.Figure:
-    """One lineage's latent map: a Scattergl trace per class, coloured by label."""
+    """One checkpoint's latent map: a trace per class, coloured by label.
+
+    `index` holds each point's global index (carried as the point's id), `pred` the class this
+    checkpoint predicts for it (shown on hover; None: not shown), `selected` the global
+    indices to highlight (the rest greyed), or None for no selection.
+
+    For a map that animates from chunk to chunk, pass `pred=None` and `title=None` (put the
+    title beside the graph): Plotly.react animates a change only when everything that
+    changes can be animated (positions, axis ranges), not texts.
+    """
+    scatter = go.Scatter if len(coords) <= ANIMATED_POINTS else go.Scattergl
+    names = np.asarray(label_names, dtype=object)
     fig = go.Figure()
-    for c, name in enumerate(label_names):
+    groups = [
+        (c, name, CLASS_COLOURS[c % len(CLASS_COLOURS)]) for c, name in enumerate(label_names)
+    ]
+    groups.append((-1, "unlabelled", UNLABELLED))  # few-labels data: label -1, drawn grey
+    for c, name, colour in groups:
         idx = np.flatnonzero(labels == c)
         if not len(idx):
             continue
+        said = f"{'label ' * (c >= 0)}{name}" + (" · predicted %{text}" if pred is not None else "")
         fig.add_trace(
-            go.Scattergl(
+            scatter(
                 x=coords[idx, 0].tolist(),
                 y=coords[idx, 1].tolist(),
+                # ids, not customdata: ids animate (the points keep their identity from
+                # chunk to chunk), and a selection reads them to find the same points
+                ids=[str(i) for i in index[idx]],
+                text=None if pred is None else names[pred[idx]].tolist(),
                 mode="markers",
                 name=name,
-                marker={"size": 5, "color": CLASS_COLOURS[c % len(CLASS_COLOURS)], "opacity": 0.8},
-                hovertemplate=f"label {name}<extra></extra>",
+                marker={"size": 5, "color": colour, "opacity": 0.8},
+                selectedpoints=selected_positions(index[idx], selected),
+                unselected={"marker": {"opacity": UNSELECTED_OPACITY}},
+                hovertemplate=f"{said}<extra></extra>",
             )
         )
     fig.update_layout(
-        title={"text": title, "x": 0.02},
-        height=MAP_HEIGHT,
-        margin=MARGIN,
-        template=TEMPLATE,
+        title={"text": title, "x": 0.02} if title else None,
+        height=MAP_HEIGHT if title else MAP_HEIGHT - 12,
+        margin=MARGIN if title else MARGIN | {"t": 28},  # room for the mode bar
+        template=template(theme),
         legend={"title": "label", "itemsizing": "constant"},
-        uirevision="compare-map",
-        xaxis={"range": x_range, "showticklabels": False, "zeroline": False},
-        yaxis={"range": y_range, "showticklabels": False, "zeroline": False},
+        uirevision="compare-map",  # zoom and legend state survive chunk changes
+        dragmode="lasso",
+        transition=TRANSITION if scatter is go.Scatter else None,
+        xaxis={"range": ranges[0], "showticklabels": False, "zeroline": False},
+        yaxis={"range": ranges[1], "showticklabels": False, "zeroline": False},
     )
     return fig
 
 
 def make_map_pair(
-    coords_g: np.ndarray,
-    coords_u: np.ndarray,
-    labels: np.ndarray,
-    label_names: list[str],
-    shown: np.ndarray,
-    titles: tuple[str, str],
+    view,
+    titles: tuple[str, str] | None = None,
+    selected=None,
+    theme: str = "light",
+    animated: bool = False,
 ):
-    """(guided, twin) maps of the `shown` points on the same axis ranges."""
-    cg, cu, y = coords_g[shown], coords_u[shown], labels[shown]
-    xr, yr = shared_ranges(cg, cu)
-    return (
-        make_lineage_map(cg, y, label_names, titles[0], xr, yr),
-        make_lineage_map(cu, y, label_names, titles[1], xr, yr),
-    )
+    """(guided, baseline) maps of a CompareView on the same axis ranges; baseline None if absent.
 
-
-# -- the metrics table -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    key: str
-    label: str
-    percent: bool = False  # shown as % (deltas in percentage points)
-    better: int = 0  # +1 higher is better, -1 lower is better, 0 neither
-
-
-TABLE_METRICS = (
-    MetricSpec("train_acc", "train accuracy", percent=True, better=+1),
-    MetricSpec("val_acc", "validation accuracy", percent=True, better=+1),
-    MetricSpec("val_loss", "validation loss", better=-1),
-    MetricSpec("gap", "validation gap (train − val)", percent=True, better=-1),
-    MetricSpec("drift_edited", "drift of edited points"),
-    MetricSpec("drift_rest", "drift of the rest"),
-    MetricSpec("cka", "CKA to previous latents"),
-    MetricSpec("adherence", "teacher adherence", better=+1),
-)
-
-
-def record_values(rec: dict) -> dict:
-    """The table's metrics of one checkpoint record (None when not recorded)."""
-    drift = rec.get("drift") or {}
-    return {
-        "train_acc": rec.get("train", {}).get("acc"),
-        "val_acc": rec.get("val", {}).get("acc"),
-        "val_loss": rec.get("val", {}).get("loss"),
-        "gap": rec.get("gap"),
-        "drift_edited": drift.get("edited"),
-        "drift_rest": drift.get("rest"),
-        "cka": rec.get("cka"),
-        "adherence": rec.get("adherence"),
-    }
-
-
-def drift_on_same_points(point_drift: np.ndarray, edited: np.ndarray) -> dict:
-    """Mean per-point drift over the guided run's edited points and over the rest.
-
-    The twin edits nothing, so its own record has no "edited" drift; measured on
-    the points the guided run edited, the two lineages compare like for like.
+    `animated`: maps that glide from chunk to chunk (no titles, no predictions on hover).
     """
-    d = np.asarray(point_drift, dtype=np.float64)
-    edited = np.asarray(edited, dtype=bool)
-    return {
-        "drift_edited": float(d[edited].mean()) if edited.any() else None,
-        "drift_rest": float(d[~edited].mean()) if (~edited).any() else None,
-    }
+    ranges = shared_ranges(view.coords_g, view.coords_o)
+    common = {"index": view.shown, "label_names": view.label_names, "ranges": ranges}
+    common |= {"selected": selected, "theme": theme}
+    t_g, t_o = (None, None) if animated or titles is None else titles
+    p_g, p_o = (None, None) if animated else (view.pred_g, view.pred_o)
+    fig_g = make_lineage_map(view.coords_g, view.y, pred=p_g, title=t_g, **common)
+    if view.coords_o is None:
+        return fig_g, None
+    fig_o = make_lineage_map(view.coords_o, view.y, pred=p_o, title=t_o, **common)
+    return fig_g, fig_o
 
 
-def compare_rows(guided: dict, twin: dict, twin_drift: dict | None = None) -> list[dict]:
-    """Table rows {key, metric, guided, twin, delta}; delta = guided − twin or None."""
-    g, u = record_values(guided), record_values(twin) | (twin_drift or {})
-    rows = []
-    for spec in TABLE_METRICS:
-        a, b = g[spec.key], u[spec.key]
-        delta = a - b if a is not None and b is not None else None
-        rows.append({"key": spec.key, "metric": spec.label, "guided": a, "twin": b, "delta": delta})
-    return rows
+# -- per-class deltas and the confusion difference ---------------------------------------
 
 
-def _fmt(value: float | None, spec: MetricSpec, signed: bool = False) -> str:
-    if value is None:
-        return "–"
-    if spec.percent:
-        return f"{100 * value:+.2f} pp" if signed else f"{100 * value:.2f} %"
-    return f"{value:+.4f}" if signed else f"{value:.4f}"
+def make_class_delta_figure(
+    bias: list[dict], label_names: list[str], other: str = "baseline", theme: str = "light"
+) -> go.Figure:
+    """Per-class validation accuracy guided − baseline; red = flagged drop, outlined = touched.
 
-
-def _delta_class(delta: float | None, spec: MetricSpec) -> str:
-    if delta is None or spec.better == 0 or delta == 0:
-        return ""
-    return "text-success" if delta * spec.better > 0 else "text-danger"
-
-
-def make_compare_table(
-    rows: list[dict], guided_ck: str, twin_ck: str, table_id: str = "compare-table"
-) -> dbc.Table:
-    """Guided vs twin per metric, with the delta coloured where better/worse is clear."""
-    specs = {s.key: s for s in TABLE_METRICS}
-    head = html.Thead(
-        html.Tr(
-            [
-                html.Th("metric"),
-                html.Th(f"guided {guided_ck}"),
-                html.Th(f"twin {twin_ck}"),
-                html.Th("Δ guided − twin"),
-            ]
-        )
-    )
-    body = html.Tbody(
-        [
-            html.Tr(
-                [
-                    html.Td(r["metric"]),
-                    html.Td(_fmt(r["guided"], specs[r["key"]])),
-                    html.Td(_fmt(r["twin"], specs[r["key"]])),
-                    html.Td(
-                        _fmt(r["delta"], specs[r["key"]], signed=True),
-                        className=_delta_class(r["delta"], specs[r["key"]]),
-                    ),
-                ],
-                id=f"compare-row-{r['key']}",
-            )
-            for r in rows
-        ]
-    )
-    return dbc.Table(
-        [head, body],
-        id=table_id,
-        bordered=False,
-        hover=True,
-        size="sm",
-        striped=True,
-        className="mb-1",
-    )
-
-
-# -- per-class deltas and the confusion difference ---------------------------------
-
-
-def class_deltas(guided: dict, twin: dict) -> list[dict]:
-    """The guided record's bias flags, or the same computed from both records."""
-    if guided.get("bias"):
-        return guided["bias"]
-    counts = [int(sum(row)) for row in guided["val"]["confusion"]]
-    return M.bias_flags(guided["val"]["per_class"], twin["val"]["per_class"], counts, [])
-
-
-def make_class_delta_figure(bias: list[dict], label_names: list[str]) -> go.Figure:
-    """Per-class validation accuracy guided − twin; red = flagged drop, outlined = edited."""
+    Error bars (±2 s.e.) only where the rows carry a standard error; the hover shows the
+    paired test's numbers (gained, lost, adjusted p) where the rows carry them.
+    """
     names = [label_names[b["class"]] for b in bias]
-    delta = [None if b["delta"] is None else 100 * b["delta"] for b in bias]
-    err = [0 if b["se"] is None else 200 * b["se"] for b in bias]  # ±2 s.e., in pp
-    colours = [FLAG_RED if b["flag"] else PLAIN_BAR for b in bias]
-    outline = [2.5 if b["touched"] else 0 for b in bias]
-    hover = [_class_hover(n, d, b) for n, d, b in zip(names, delta, bias, strict=True)]
-    fig = go.Figure(
-        go.Bar(
-            x=names,
-            y=delta,
-            marker={"color": colours, "line": {"color": "#212529", "width": outline}},
-            text=["edited" if b["touched"] else "" for b in bias],
-            textposition="outside",
-            cliponaxis=False,
-            error_y={"type": "data", "array": err, "visible": True, "color": "#adb5bd"},
-            hovertext=hover,
-            hoverinfo="text",
-        )
-    )
-    fig.add_hline(y=0, line={"color": "#343a40", "width": 1})
-    n_flag = sum(b["flag"] for b in bias)
-    n_touch = sum(b["touched"] for b in bias)
+    delta = [None if b.get("delta") is None else 100 * b["delta"] for b in bias]
+    colours = [FLAG_RED if b.get("flag") else PLAIN_BAR for b in bias]
+    outline = [2.5 if b.get("touched") else 0 for b in bias]
+    bar = {
+        "x": names,
+        "y": delta,
+        "marker": {"color": colours, "line": {"color": ink(theme), "width": outline}},
+        "text": ["edited" if b.get("touched") else "" for b in bias],
+        "textposition": "outside",
+        "cliponaxis": False,
+        "hovertext": [_class_hover(n, d, b) for n, d, b in zip(names, delta, bias, strict=True)],
+        "hoverinfo": "text",
+        "customdata": [b["class"] for b in bias],
+    }
+    if any(b.get("se") is not None for b in bias):
+        err = [0 if b.get("se") is None else 200 * b["se"] for b in bias]  # ±2 s.e., in pp
+        bar["error_y"] = {"type": "data", "array": err, "visible": True, "color": muted(theme)}
+    fig = go.Figure(go.Bar(**bar))
+    fig.add_hline(y=0, line={"color": ink(theme), "width": 1})
+    n_flag = sum(bool(b.get("flag")) for b in bias)
+    n_touch = sum(bool(b.get("touched")) for b in bias)
     fig.update_layout(
         title={
-            "text": f"Per-class val accuracy, guided − twin ({n_flag} flagged, {n_touch} touched)",
+            "text": f"Per-class val accuracy<br><sup>guided − {other} · {n_flag} flagged · "
+            f"{n_touch} touched</sup>",
             "x": 0.02,
             "font": {"size": 14},
         },
         height=PANEL_HEIGHT,
-        margin=MARGIN,
-        template=TEMPLATE,
+        margin=MARGIN | {"t": 56},
+        template=template(theme),
         showlegend=False,
         xaxis={"title": "class", "type": "category"},
-        yaxis={"title": "Δ accuracy (pp, ±2 s.e.)", "zeroline": False},
+        yaxis={"title": "Δ accuracy (pp)", "zeroline": False},
     )
     return fig
 
 
 def _class_hover(name: str, delta_pp: float | None, b: dict) -> str:
     notes = [f"class {name}: " + ("–" if delta_pp is None else f"{delta_pp:+.2f} pp")]
-    notes += ["flagged drop"] * b["flag"] + ["touched by edits"] * b["touched"]
+    if b.get("gained") is not None and b.get("lost") is not None:
+        notes.append(f"{b['gained']} gained, {b['lost']} lost")
+    p = b.get("p_adj", b.get("p"))
+    if isinstance(p, (int, float)):
+        notes.append(f"p = {p:.3g}" + (" (adjusted)" if "p_adj" in b else ""))
+    notes += ["flagged drop"] * bool(b.get("flag")) + ["touched by edits"] * bool(b.get("touched"))
     return " · ".join(notes)
 
 
+def _shift_cell(s: dict) -> tuple[int, int] | None:
+    """(true, predicted) of a recorded confusion shift, whatever the record calls them."""
+    for a, b in (("true", "pred"), ("true", "predicted"), ("from", "to")):
+        if isinstance(s.get(a), int) and isinstance(s.get(b), int):
+            return s[a], s[b]
+    return None
+
+
 def make_confusion_diff_figure(
-    conf_g: list[list[int]], conf_u: list[list[int]], label_names: list[str]
+    conf_g: list[list[int]],
+    conf_o: list[list[int]],
+    label_names: list[str],
+    other: str = "baseline",
+    shifts: list[dict] | None = None,
+    theme: str = "light",
 ) -> go.Figure:
-    """Validation confusion counts guided − twin, on a diverging scale centred on 0."""
-    diff = np.asarray(conf_g, dtype=np.int64) - np.asarray(conf_u, dtype=np.int64)
+    """Validation confusion counts guided − baseline, on a diverging scale centred on 0.
+
+    Flagged confusion shifts (as the engine recorded them) are outlined in red.
+    """
+    diff = np.asarray(conf_g, dtype=np.int64) - np.asarray(conf_o, dtype=np.int64)
     top = max(1, int(np.abs(diff).max()))
     fig = go.Figure(
         go.Heatmap(
             z=diff.tolist(),
             x=label_names,
             y=label_names,
-            colorscale="RdBu",
+            colorscale=DIVERGING[theme_name(theme)],
             zmid=0,
             zmin=-top,
             zmax=top,
             text=[[f"{v:+d}" if v else "" for v in row] for row in diff.tolist()],
             texttemplate="%{text}",
-            hovertemplate="true %{y}, predicted %{x}: %{z:+d}<extra></extra>",
+            hovertemplate="true %{y} predicted as %{x}: %{z:+d}<br>click to select these points"
+            "<extra></extra>",
             colorbar={"title": "Δ count", "thickness": 12},
         )
     )
+    for s in shifts or []:
+        cell = _shift_cell(s)
+        if cell and s.get("flag"):
+            t, p = cell
+            fig.add_shape(
+                type="rect",
+                x0=p - 0.5,
+                x1=p + 0.5,
+                y0=t - 0.5,
+                y1=t + 0.5,
+                xref="x",
+                yref="y",
+                line={"color": FLAG_RED, "width": 3},
+            )
     fig.update_layout(
-        title={"text": "Validation confusion, guided − twin", "x": 0.02, "font": {"size": 14}},
+        title={
+            "text": f"Validation confusion<br><sup>guided − {other}</sup>",
+            "x": 0.02,
+            "font": {"size": 14},
+        },
         height=PANEL_HEIGHT,
-        margin=MARGIN,
-        template=TEMPLATE,
+        margin=MARGIN | {"t": 56},
+        template=template(theme),
         xaxis={"title": "predicted", "type": "category"},
         yaxis={"title": "true", "type": "category", "autorange": "reversed"},
     )

@@ -1,14 +1,18 @@
 """The latent map of the Loop page: every point in one Scattergl trace, the selection box,
-and ghost targets of the edits (hollow markers at the end of thin arrows).
+and ghost targets of the edits (rings at the end of thin arrows).
 
-The traces sit in a fixed order (`MAIN`, then pending and preview ghosts) so a callback
-can patch colours, box or ghosts with `dash.Patch` without resending the points;
-selections are read by `pointIndex` on trace `MAIN`.
+One trace (`MAIN`) holds the points; the selection box and the ghosts are layout shapes
+in a fixed order (`BOX`, then pending and preview arrows and rings). A callback patches
+colours, selection, box or ghosts with `dash.Patch` without resending the points, and
+a shape patch does not make the browser redraw the points (WebGL redraws are what a
+large map costs). Every array goes to the browser as a typed array, and there is no
+per-point text: the page's tooltip asks the server about the one point under the pointer.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,92 +20,147 @@ from dash import Patch
 
 from hill_dash.dashboard.figures import CLASS_COLOURS, GUIDED, TEMPLATE
 
-MAIN, PENDING_ARROWS, PENDING_GHOSTS, PREVIEW_ARROWS, PREVIEW_GHOSTS = range(5)
+MAIN = 0  # the one trace
+BOX, PENDING_ARROWS, PENDING_GHOSTS, PREVIEW_ARROWS, PREVIEW_GHOSTS = range(5)  # shapes
+RING = 0.006  # ghost ring radius, as a share of the map's extent
 PENDING_COLOUR = "#212529"  # targets of the edits the next chunk will use
 PREVIEW_COLOUR = "#e8590c"  # targets of the edit being prepared (not applied yet)
+UNSELECTED = "#ced4da"  # points outside the selection: greyed, still drawn
 MAP_HEIGHT = 560
+IMAGE_OPTIONS = {"format": "png", "filename": "hill-latent-map", "scale": 2}
 GRAPH_CONFIG = {
     "displaylogo": False,
     "scrollZoom": True,
     "edits": {"shapePosition": True},  # the selection box can be dragged: the move gesture
     "editSelection": False,  # a dragged lasso outline would re-select, not move
-    "modeBarButtonsToRemove": ["toImage", "autoScale2d"],
+    "modeBarButtonsToRemove": ["autoScale2d"],
+    "toImageButtonOptions": IMAGE_OPTIONS,
 }
 SPECIAL_COLOURS = {
     "correct": ["#e03131", "#2f9e44"],  # wrong, correct
     "edited": ["#ced4da", GUIDED, "#e8590c"],  # not edited, edited last chunk, pending
+    "split": ["#1f5fbf", "#f08c00"],  # train, val
 }
+UNLABELLED_COLOUR = "#868e96"
+CONTINUOUS_SCALE = "Viridis"
 
 Ghosts = tuple[np.ndarray, np.ndarray]  # (start (m, 2), target (m, 2)) on the map
+_TEMPLATE_LAYOUT = TEMPLATE.layout.to_plotly_json()
+TEMPLATE_LOOK = {
+    k: _TEMPLATE_LAYOUT[k]
+    for k in ("font", "paper_bgcolor", "plot_bgcolor", "hoverlabel", "colorway")
+    if k in _TEMPLATE_LAYOUT
+}
+
+
+@dataclass(frozen=True)
+class Colouring:
+    """What the map's colours say: a category per point, or a value on a colour scale."""
+
+    by: str  # the colour-by option, e.g. "label" or "confidence"
+    values: np.ndarray  # (n,) category codes (int) or values (float; NaN: none)
+    names: tuple[str, ...] = ()  # category names, in code order (empty: continuous)
+    title: str = ""  # the colour bar's title
+    cmin: float = 0.0  # continuous only: the colour scale's range
+    cmax: float = 1.0
+    tickformat: str = ""
+
+    @property
+    def continuous(self) -> bool:
+        return not self.names
 
 
 def typed(a: np.ndarray, dtype: str = "f4") -> dict:
-    """A plotly.js typed-array spec: compact in patches (no per-number JSON)."""
+    """A plotly.js typed-array spec: compact in figures and patches (no per-number JSON)."""
     a = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<"))
     return {"dtype": dtype, "bdata": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
-def category_colours(names: list[str], by: str) -> list[str]:
+def category_colours(names: tuple[str, ...] | list[str], by: str) -> list[str]:
     if by in SPECIAL_COLOURS:
         return SPECIAL_COLOURS[by][: len(names)]
-    return [CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(len(names))]
+    colours = [CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(len(names))]
+    if names and names[-1] == "unlabelled":
+        colours[-1] = UNLABELLED_COLOUR
+    return colours
 
 
-def marker_for(codes: np.ndarray, names: list[str], by: str, as_typed: bool = False) -> dict:
-    """Marker of the main trace: category codes on a stepped colour scale with a legend bar."""
-    colours = category_colours(names, by)
-    k = max(len(colours), 1)
-    scale = []
-    for i, c in enumerate(colours):
-        scale += [[i / k, c], [(i + 1) / k, c]]
+def _colorbar(title: str) -> dict:
     return {
-        "size": 5,
-        "opacity": 0.85,
-        "color": typed(codes, "i2") if as_typed else np.asarray(codes, np.int16),
-        "colorscale": scale or [[0, "#888"], [1, "#888"]],
-        "cmin": -0.5,
-        "cmax": k - 0.5,
-        "showscale": True,
-        "colorbar": {
-            "tickvals": list(range(k)),
-            "ticktext": list(names),
-            "thickness": 10,
-            "len": 0.85,
-            "title": {"text": by, "side": "top"},
-            "x": 1.0,
-            "xanchor": "left",
-            "xpad": 6,
-            "outlinewidth": 0,
-        },
+        "thickness": 10,
+        "len": 0.9,
+        "y": 0.5,
+        "yanchor": "middle",
+        "title": {"text": title, "side": "top", "font": {"size": 11}},
+        "x": 1.0,
+        "xanchor": "left",
+        "xpad": 6,
+        "outlinewidth": 0,
+        "tickfont": {"size": 11},
     }
 
 
-def hover_texts(
-    y: np.ndarray, pred: np.ndarray, split: np.ndarray, label_names: list[str]
-) -> np.ndarray:
-    """'label a · pred b · split' per point, built from a small table of combinations."""
-    splits = np.array(["train", "val", "test"])
-    k = len(label_names)
-    table = np.array(
-        [[f"label {a} · pred {b} · {s}" for s in splits for b in label_names] for a in label_names]
-    ).reshape(k, 3 * k)
-    s_code = np.searchsorted(np.array(["test", "train", "val"]), split)
-    s_code = np.array([2, 0, 1])[s_code]  # sorted order -> train, val, test
-    return table[y, s_code * k + pred]
+def marker_for(c: Colouring) -> dict:
+    """Marker of the main trace: stepped categories with their names on the colour bar,
+    or a continuous scale with a colour bar (NaN values drawn grey)."""
+    base = {"size": marker_size(len(c.values)), "opacity": 0.85, "showscale": True}
+    if c.continuous:
+        bar = _colorbar(c.title or c.by) | ({"tickformat": c.tickformat} if c.tickformat else {})
+        return base | {
+            "color": typed(c.values, "f4"),
+            "colorscale": CONTINUOUS_SCALE,
+            "cmin": float(c.cmin),
+            "cmax": float(c.cmax),
+            "colorbar": bar,
+        }
+    colours = category_colours(c.names, c.by)
+    k = max(len(colours), 1)
+    scale = []
+    for i, col in enumerate(colours):
+        scale += [[i / k, col], [(i + 1) / k, col]]
+    return base | {
+        "color": typed(c.values, "i2"),
+        "colorscale": scale or [[0, "#888"], [1, "#888"]],
+        "cmin": -0.5,
+        "cmax": k - 0.5,
+        "colorbar": _colorbar(c.title or c.by)
+        | {"tickvals": list(range(k)), "ticktext": list(c.names)},
+    }
 
 
-def arrow_xy(start: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of one line trace drawing every arrow, NaN-separated."""
-    m = len(start)
-    xy = np.full((m, 3, 2), np.nan, np.float32)
-    xy[:, 0], xy[:, 1] = start, target
-    flat = xy.reshape(3 * m, 2)
-    return flat[:, 0], flat[:, 1]
+def arrow_path(start: np.ndarray, target: np.ndarray) -> str:
+    """One SVG path drawing every arrow (start to target) in data coordinates."""
+    if len(start) == 0:
+        return ""
+    xy = np.concatenate([start, target], axis=1).astype(np.float64)
+    return "".join(f"M{a:.4g},{b:.4g}L{c:.4g},{d:.4g}" for a, b, c, d in xy)
 
 
-def box_shape(box: list[float]) -> dict:
-    """The draggable rectangle around the selection (shapes[0])."""
-    x0, x1, y0, y1 = box
+_RING = np.exp(2j * np.pi * np.arange(6) / 6)  # a hexagon reads as a ring at this size
+
+
+def ring_path(target: np.ndarray, radius: float) -> str:
+    """One SVG path of small rings (hexagons) around the targets, in data coordinates
+    (plotly's shape paths take absolute M/L/Z only; the axes share a scale)."""
+    if len(target) == 0:
+        return ""
+    t = np.asarray(target, np.float64)
+    xs = t[:, :1] + radius * _RING.real
+    ys = t[:, 1:2] + radius * _RING.imag
+    return "".join(
+        "M" + "L".join(f"{x:.4g},{y:.4g}" for x, y in zip(rx, ry, strict=True)) + "Z"
+        for rx, ry in zip(xs, ys, strict=True)
+    )
+
+
+# Shapes are never switched off (`visible` makes plotly recompute every point): an unused
+# ghost layer is an empty path, an unused box is transparent; both sit at the middle of
+# the map (`home`), so they never widen its range.
+
+
+def box_shape(box: list[float] | None, home: tuple[float, float] = (0.0, 0.0)) -> dict:
+    """The draggable rectangle around the selection (shapes[BOX]); transparent without one."""
+    x0, x1, y0, y1 = box if box else (home[0], home[0], home[1], home[1])
     return {
         "type": "rect",
         "xref": "x",
@@ -110,47 +169,85 @@ def box_shape(box: list[float]) -> dict:
         "x1": x1,
         "y0": y0,
         "y1": y1,
-        "editable": True,
+        "opacity": 1 if box else 0,
         "layer": "above",
         "fillcolor": "rgba(31,95,191,0.05)",
-        "line": {"color": GUIDED, "width": 2, "dash": "dash"},
+        # solid: a dashed edge can only be grabbed on its dashes (the inside lets the pointer
+        # through to the points, see assets/loop.css)
+        "line": {"color": GUIDED, "width": 3},
     }
 
 
-def _ghost_traces(ghosts: Ghosts | None, colour: str, name: str) -> list[dict]:
+def ghost_shapes(
+    ghosts: Ghosts | None,
+    colour: str,
+    name: str,
+    radius: float,
+    home: tuple[float, float] = (0.0, 0.0),
+) -> list[dict]:
+    """Arrows and rings of one ghost layer as two path shapes (the rings in the legend)."""
     start, target = ghosts if ghosts is not None else (np.zeros((0, 2)), np.zeros((0, 2)))
-    ax, ay = arrow_xy(start, target)
+    nothing = f"M{home[0]:.5g},{home[1]:.5g}"
+    base = {"type": "path", "xref": "x", "yref": "y", "layer": "above"}
     return [
-        {
-            "type": "scattergl",
-            "x": ax,
-            "y": ay,
-            "mode": "lines",
-            "opacity": 0.55,
+        base
+        | {
+            "path": arrow_path(start, target) or nothing,
             "line": {"color": colour, "width": 1},
-            "hoverinfo": "skip",
+            "opacity": 0.55,
             "showlegend": False,
-            "name": f"{name} arrows",
+            "name": f"{name} (arrows)",
         },
-        {
-            "type": "scattergl",
-            "x": np.asarray(target[:, 0], np.float32),
-            "y": np.asarray(target[:, 1], np.float32),
-            "mode": "markers",
+        base
+        | {
+            "path": ring_path(target, radius) or nothing,
+            "line": {"color": colour, "width": 1.5},
+            # always in the legend, as a key, and never transparent (the key's symbol takes
+            # the shape's look when the legend is drawn, and plotly does not redraw the
+            # legend when only shapes change): an unused layer is an empty path
+            "opacity": 1,
+            "showlegend": True,
             "name": name,
-            "marker": {"symbol": "circle-open", "size": 7, "color": colour, "line": {"width": 1.5}},
-            "hoverinfo": "skip",
-            "showlegend": len(start) > 0,
+            "legendgroup": name,
         },
     ]
 
 
+def ring_radius(coords: np.ndarray) -> float:
+    if len(coords) == 0:
+        return 0.05
+    span = np.asarray(coords.max(axis=0) - coords.min(axis=0), np.float64)
+    return float(max(span.max(), 1e-6) * RING)
+
+
+def marker_size(n: int) -> float:
+    """Smaller markers on denser maps: they stay readable and draw faster."""
+    return 5.0 if n <= 20_000 else 3.0 if n <= 100_000 else 2.0
+
+
+def main_trace(coords: np.ndarray, colouring: Colouring, selected: np.ndarray | None) -> dict:
+    """The points: typed arrays, no hover text (the tooltip asks the server), the
+    selection drawn by plotly (`selectedpoints`), the rest greyed but visible."""
+    main = {
+        "type": "scattergl",
+        "x": typed(coords[:, 0]),
+        "y": typed(coords[:, 1]),
+        "mode": "markers",
+        "marker": marker_for(colouring),
+        "hoverinfo": "none",
+        "showlegend": False,
+        "name": "points",
+        "selected": {"marker": {"opacity": 1.0}},
+        "unselected": {"marker": {"opacity": 0.3, "color": UNSELECTED}},
+    }
+    if selected is not None and len(selected):
+        main["selectedpoints"] = typed(selected, "i4")
+    return main
+
+
 def make_map_figure(
     coords: np.ndarray,
-    codes: np.ndarray,
-    names: list[str],
-    color_by: str,
-    hover: np.ndarray,
+    colouring: Colouring,
     uirevision: str,
     box: list[float] | None = None,
     pending: Ghosts | None = None,
@@ -158,48 +255,56 @@ def make_map_figure(
     edit_revision: str = "",
     selected: np.ndarray | None = None,
     selection_revision: str = "",
-) -> go.Figure:
-    """The map: points coloured by category, the selection box, the ghost targets.
+    data_revision: str = "",
+) -> dict:
+    """The map as a figure dict: points coloured by `colouring`, the selection box, the
+    ghost targets. A dict, not a `go.Figure`: validating 200,000 points costs time and
+    every array is already a typed-array spec.
 
     `uirevision` should stay the same for a run so zoom persists across chunks;
     `edit_revision` changes when a dragged box should snap back to `box`;
     `selection_revision` changes when the points moved (a new checkpoint): plotly's
-    lasso outline is dropped then and the selection is drawn from `selected`.
+    lasso outline is dropped then and the selection is drawn from `selected`;
+    `data_revision` must change whenever a later patch changes a data array (colours,
+    selection): with it, plotly does not compare 200,000-point arrays on every update,
+    and a patch of shapes alone does not redraw the points.
     """
-    main = {
-        "type": "scattergl",
-        "x": np.asarray(coords[:, 0], np.float32),
-        "y": np.asarray(coords[:, 1], np.float32),
-        "mode": "markers",
-        "marker": marker_for(codes, names, color_by),
-        "text": hover,
-        "hovertemplate": "#%{pointNumber} · %{text}<extra></extra>",
-        "showlegend": False,
-        "name": "points",
-        "selected": {"marker": {"opacity": 1.0}},
-        "unselected": {"marker": {"opacity": 0.25}},
-    }
-    if selected is not None and len(selected):
-        main["selectedpoints"] = np.asarray(selected, np.int32)
     layout = map_layout(uirevision, edit_revision)
     layout |= {
-        "shapes": [box_shape(box)] if box else [],
+        "datarevision": data_revision or uirevision,
+        "shapes": map_shapes(box, pending, preview, ring_radius(coords), home(coords)),
         "selections": [],
         "selectionrevision": selection_revision or uirevision,
     }
-    return go.Figure(
-        [
-            main,
-            *_ghost_traces(pending, PENDING_COLOUR, "targets of pending edits"),
-            *_ghost_traces(preview, PREVIEW_COLOUR, "preview (not applied)"),
-        ],
-        layout,
-    )
+    return {"data": [main_trace(coords, colouring, selected)], "layout": layout}
+
+
+def map_shapes(
+    box: list[float] | None,
+    pending: Ghosts | None,
+    preview: Ghosts | None,
+    radius: float,
+    where: tuple[float, float] = (0.0, 0.0),
+) -> list[dict]:
+    """Every shape of the map in its fixed place: box, pending arrows and rings, preview
+    arrows and rings."""
+    return [
+        box_shape(box, where),
+        *ghost_shapes(pending, PENDING_COLOUR, "targets of pending edits", radius, where),
+        *ghost_shapes(preview, PREVIEW_COLOUR, "preview (not applied)", radius, where),
+    ]
+
+
+def home(coords: np.ndarray) -> tuple[float, float]:
+    """Where unused shapes wait: the middle of the map (never widening its range)."""
+    if len(coords) == 0:
+        return (0.0, 0.0)
+    mid = (coords.min(axis=0) + coords.max(axis=0)) / 2
+    return (float(mid[0]), float(mid[1]))
 
 
 def make_empty_map_figure(message: str) -> go.Figure:
     """The map's placeholder: the same traces (empty) so patches stay valid, and a message."""
-    empty = np.zeros((0, 2), np.float32)
     main = {
         "type": "scattergl",
         "x": [],
@@ -225,69 +330,94 @@ def make_empty_map_figure(message: str) -> go.Figure:
             }
         ],
     }
-    return go.Figure(
-        [
-            main,
-            *_ghost_traces((empty, empty), PENDING_COLOUR, "pending"),
-            *_ghost_traces((empty, empty), PREVIEW_COLOUR, "preview"),
-        ],
-        layout,
-    )
+    layout["shapes"] = map_shapes(None, None, None, 0.05)
+    layout["showlegend"] = False
+    return go.Figure([main], layout)
 
 
 def map_layout(uirevision: str, edit_revision: str) -> dict:
-    """Lasso by default, click-anywhere events, equal axes, stable `uirevision`."""
+    """Lasso by default, click-anywhere events, equal axes, stable `uirevision`.
+
+    The legend (ghost arrows) sits above the plot, the colour bar in the right margin:
+    neither covers points nor each other.
+    """
     axis = {
         "zeroline": False,
         "showgrid": True,
-        "gridcolor": "#f1f3f5",
-        "tickfont": {"size": 9, "color": "#adb5bd"},
+        "gridcolor": "#eef0f2",
+        "tickfont": {"size": 11, "color": "#495057"},
+        "automargin": False,
     }
     return {
-        "template": TEMPLATE,
+        # the template's look inline, not `template`: the graph clones the layout on every
+        # update, and a cloned template makes plotly recompute and redraw every point
+        **TEMPLATE_LOOK,
         "height": MAP_HEIGHT,
         # a fixed right margin holds the colour bar: recolouring never resizes the map
-        "margin": {"l": 10, "r": 130, "t": 28, "b": 10, "autoexpand": False},
+        "margin": {"l": 42, "r": 130, "t": 30, "b": 28, "autoexpand": False},
         "dragmode": "lasso",
         "clickmode": "event",
         "hovermode": "closest",
+        "hoverdistance": 12,
         "clickanywhere": True,
         "uirevision": uirevision,
         "editrevision": f"{uirevision}:{edit_revision}",
         "legend": {
-            "x": 0.01,
-            "y": 0.99,
+            "orientation": "h",
+            "x": 0.0,
+            "y": 1.0,
             "xanchor": "left",
-            "yanchor": "top",
-            "bgcolor": "rgba(255,255,255,0.75)",
+            "yanchor": "bottom",
+            "bgcolor": "rgba(0,0,0,0)",
             "font": {"size": 11},
         },
+        # equal units on both axes are set by the page once per map (assets/loop.js,
+        # `equalAspect`): plotly's scaleanchor recomputes every point on each zoom
         "xaxis": axis,
-        "yaxis": axis | {"scaleanchor": "x", "scaleratio": 1},
-        "hoverlabel": {"font": {"size": 11}},
+        "yaxis": axis,
     }
 
 
 # -- patches (partial updates of a drawn map) -------------------------------------------
 
 
-def patch_colours(patch: Patch, codes: np.ndarray, names: list[str], color_by: str) -> Patch:
-    patch["data"][MAIN]["marker"] = marker_for(codes, names, color_by, as_typed=True)
+def patch_colours(patch: Patch, colouring: Colouring, data_revision: str) -> Patch:
+    patch["data"][MAIN]["marker"] = marker_for(colouring)
+    patch["layout"]["datarevision"] = data_revision
     return patch
 
 
-def patch_box(patch: Patch, box: list[float] | None, edit_revision: str, uirevision: str) -> Patch:
-    patch["layout"]["shapes"] = [box_shape(box)] if box else []
+def patch_selection(patch: Patch, selected: np.ndarray, data_revision: str) -> Patch:
+    """Which points are selected (none: every point drawn normally)."""
+    patch["data"][MAIN]["selectedpoints"] = typed(selected, "i4") if len(selected) else None
+    patch["layout"]["datarevision"] = data_revision
+    return patch
+
+
+def patch_box(
+    patch: Patch,
+    box: list[float] | None,
+    edit_revision: str,
+    uirevision: str,
+    where: tuple[float, float] = (0.0, 0.0),
+) -> Patch:
+    patch["layout"]["shapes"][BOX] = box_shape(box, where)
     patch["layout"]["editrevision"] = f"{uirevision}:{edit_revision}"
     return patch
 
 
-def patch_ghosts(patch: Patch, pending: Ghosts | None, preview: Ghosts | None) -> Patch:
-    for trace, ghosts in ((PENDING_ARROWS, pending), (PREVIEW_ARROWS, preview)):
-        start, target = ghosts if ghosts is not None else (np.zeros((0, 2)), np.zeros((0, 2)))
-        ax, ay = arrow_xy(start, target)
-        patch["data"][trace]["x"], patch["data"][trace]["y"] = typed(ax), typed(ay)
-        patch["data"][trace + 1]["x"] = typed(target[:, 0])
-        patch["data"][trace + 1]["y"] = typed(target[:, 1])
-        patch["data"][trace + 1]["showlegend"] = len(start) > 0
+def patch_ghosts(
+    patch: Patch,
+    pending: Ghosts | None,
+    preview: Ghosts | None,
+    radius: float,
+    where: tuple[float, float] = (0.0, 0.0),
+    with_pending: bool = True,
+) -> Patch:
+    """The ghost shapes only (the points are not redrawn); the pending layer only when
+    `with_pending` (it changes with the pending edits, not with the preview)."""
+    shapes = map_shapes(None, pending, preview, radius, where)
+    first = PENDING_ARROWS if with_pending else PREVIEW_ARROWS
+    for i in range(first, PREVIEW_GHOSTS + 1):
+        patch["layout"]["shapes"][i] = shapes[i]
     return patch

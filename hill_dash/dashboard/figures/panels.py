@@ -1,5 +1,6 @@
-"""The Loop page's linked panels: per-chunk curves of the guided run against its twin,
-the per-class bias bars, teacher adherence, and the sample under the pointer.
+"""The Loop page's linked panels: per-chunk curves of the guided lineage against the
+unguided one, the per-class bias bars, the realized share of the edits, per-step
+training curves, and the sample under the pointer.
 
 Pure functions of lists and arrays (as `hill_dash.dashboard.views` reads them from the store).
 Guided is drawn solid in `GUIDED`, the twin grey and dashed; `None` leaves a gap.
@@ -30,8 +31,16 @@ LEGEND = {
 SMALL = {"size": 10}
 
 
-def _layout(ytitle: str, tickformat: str, **extra) -> dict:
+def chunk_range(chunks: Sequence[int]) -> list[float] | None:
+    """Half a chunk either side of the chunks drawn: one chunk is not drawn at 0 to 2."""
+    return [min(chunks) - 0.5, max(chunks) + 0.5] if len(chunks) else None
+
+
+def _layout(ytitle: str, tickformat: str, chunks: Sequence[int] = (), **extra) -> dict:
     """A panel's layout: chunks on x, small margins, the legend on top."""
+    xaxis = {"title": {"text": "chunk", "font": SMALL}, "dtick": 1, "zeroline": False}
+    if chunk_range(chunks):
+        xaxis["range"] = chunk_range(chunks)
     layout = {
         "template": TEMPLATE,
         "height": PANEL_HEIGHT,
@@ -39,7 +48,7 @@ def _layout(ytitle: str, tickformat: str, **extra) -> dict:
         "legend": LEGEND,
         "hovermode": "x unified",
         "font": {"size": 11},
-        "xaxis": {"title": {"text": "chunk", "font": SMALL}, "dtick": 1, "zeroline": False},
+        "xaxis": xaxis,
         "yaxis": {"title": {"text": ytitle, "font": SMALL}, "tickformat": tickformat},
     }
     for key, value in extra.items():
@@ -111,10 +120,10 @@ def make_accuracy_figure(
         [
             _line(chunks, guided_val, "guided val", GUIDED),
             _line(chunks, guided_train, "guided train", GUIDED, "dot", 1.5),
-            _line(chunks, twin_val, "twin val", TWIN, "dash"),
-            _line(chunks, twin_train, "twin train", TWIN, "dot", 1.5),
+            _line(chunks, twin_val, "unguided val", TWIN, "dash"),
+            _line(chunks, twin_train, "unguided train", TWIN, "dot", 1.5),
         ],
-        _layout("accuracy", ".0%"),
+        _layout("accuracy", ".0%", chunks),
     )
 
 
@@ -125,9 +134,9 @@ def make_gap_figure(
     return go.Figure(
         [
             _line(chunks, guided_gap, "guided", GUIDED),
-            _line(chunks, twin_gap, "twin", TWIN, "dash"),
+            _line(chunks, twin_gap, "unguided", TWIN, "dash"),
         ],
-        _layout("train − val", ".1%", shapes=[_hline(0)]),
+        _layout("train − val", ".1%", chunks, shapes=[_hline(0)]),
     )
 
 
@@ -145,7 +154,7 @@ def make_drift_figure(
     }
     return go.Figure(
         [_line(chunks, values, name, *styles[role], fmt=".3f") for name, values, role in series],
-        _layout("drift / s", ".2f"),
+        _layout("drift / s", ".3~g", chunks),
     )
 
 
@@ -178,7 +187,7 @@ def make_bias_figure(rows: Sequence[dict], label_names: Sequence[str], chunk: in
             for r in rows
         ],
         "hovertemplate": "class %{x}: %{y:+.1%}<br>%{customdata[0]} · %{customdata[1]}"
-        "<extra></extra>",
+        "<br>click: select this class on the map<extra></extra>",
     }
     keys = [
         {
@@ -200,7 +209,7 @@ def make_bias_figure(rows: Sequence[dict], label_names: Sequence[str], chunk: in
     return go.Figure(
         [bars, *keys],
         _layout(
-            f"guided − twin (chunk {chunk})",
+            f"guided − unguided (chunk {chunk})",
             "+.0%",
             hovermode="closest",
             barmode="overlay",
@@ -210,29 +219,115 @@ def make_bias_figure(rows: Sequence[dict], label_names: Sequence[str], chunk: in
     )
 
 
-def make_adherence_figure(chunks: Sequence[int], adherence: Sequence[float | None]) -> go.Figure:
-    """Share of the distance to the targets each guided chunk closed (1 = reached)."""
-    x = [c for c, a in zip(chunks, adherence, strict=True) if a is not None]
-    y = [a for a in adherence if a is not None]
-    bars = {
-        "type": "bar",
-        "x": x,
-        "y": y,
-        "marker": {"color": GUIDED},
-        "name": "guided",
-        "hovertemplate": "chunk %{x}: closed %{y:.0%} of the distance<extra></extra>",
-    }
-    low = min(0.0, *y) - 0.05 if y else 0.0
+def make_realized_figure(
+    chunks: Sequence[int],
+    guided: Sequence[float | None],
+    counterfactual: Sequence[float | None],
+    unguided: Sequence[float | None],
+) -> go.Figure:
+    """Per chunk with edits: the mean realized share of its edits (1 = all of the
+    requested change happened relative to the rest of the space, 0 = none, below 0 =
+    the wrong way) in the guided chunk, the counterfactual chunk (same start and
+    batches, no edits) and the unguided lineage."""
+
+    def bars(values, name, colour, pattern=""):
+        return {
+            "type": "bar",
+            "x": list(chunks),
+            "y": [None if v is None else v for v in values],
+            "name": name,
+            "marker": {"color": colour, "pattern": {"shape": pattern, "size": 5}},
+            "hovertemplate": f"chunk %{{x}} · {name}: %{{y:.0%}} of the way<extra></extra>",
+        }
+
+    values = [v for v in (*guided, *counterfactual, *unguided) if v is not None]
+    low = min(0.0, *values) - 0.05 if values else -0.05
+    high = max(1.0, *values) + 0.05 if values else 1.05
     return go.Figure(
-        [bars],
+        [
+            bars(guided, "guided", GUIDED),
+            bars(counterfactual, "counterfactual", "#adb5bd", "/"),
+            bars(unguided, "unguided", TWIN),
+        ],
         _layout(
-            "distance closed",
+            "realized share",
             ".0%",
+            chunks,
             hovermode="closest",
-            shapes=[_hline(1, "dot")],
-            yaxis={"range": [low, 1.05]},
+            barmode="group",
+            shapes=[_hline(1, "dot"), _hline(0)],
+            yaxis={"range": [low, high]},
         ),
     )
+
+
+CURVE_TITLES = {
+    "loss": "training loss",
+    "ce": "cross-entropy",
+    "teacher": "teacher loss",
+    "acc": "batch accuracy",
+}
+
+
+def make_step_curves_figure(
+    series: dict[str, dict], key: str, smoothed: dict[str, list], log_y: bool
+) -> go.Figure:
+    """One metric per training step over every chunk: raw values faint, smoothed strong;
+    guided solid, unguided grey dashed; dotted lines where a chunk starts."""
+    styles = {"guided": (GUIDED, "solid"), "twin": (TWIN, "dash")}
+    traces = []
+    for lineage, s in series.items():
+        colour, dash = styles[lineage]
+        name = "guided" if lineage == "guided" else "unguided"
+        traces.append(
+            {
+                "type": "scattergl",
+                "x": s["step"],
+                "y": s["value"],
+                "mode": "lines",
+                "name": f"{name} (raw)",
+                "line": {"color": colour, "width": 1},
+                "opacity": 0.25,
+                "showlegend": False,
+                "hoverinfo": "skip",
+            }
+        )
+        traces.append(
+            {
+                "type": "scattergl",
+                "x": s["step"],
+                "y": smoothed[lineage],
+                "mode": "lines",
+                "name": name,
+                "line": {"color": colour, "width": 2, "dash": dash},
+                "hovertemplate": f"step %{{x}} · {name}: %{{y:.4g}}<extra></extra>",
+            }
+        )
+    starts = next(iter(series.values()))["starts"] if series else []
+    shapes = [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": offset,
+            "x1": offset,
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": "#ced4da", "width": 1, "dash": "dot"},
+            "layer": "below",
+        }
+        for _, offset in starts[1:]
+    ]
+    layout = _layout(
+        CURVE_TITLES.get(key, key),
+        ".0%" if key == "acc" and not log_y else "",
+        hovermode="closest",
+        shapes=shapes,
+        xaxis={"title": {"text": "training step (dotted: a chunk starts)", "font": SMALL}},
+    )
+    layout["xaxis"].pop("dtick", None)
+    layout["yaxis"]["type"] = "log" if log_y else "linear"
+    return go.Figure(traces, layout)
 
 
 def make_sample_figure(x: np.ndarray, kind: str) -> go.Figure:

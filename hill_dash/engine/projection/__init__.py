@@ -92,13 +92,16 @@ def update_map(
     parallel: bool = False,
     fitted: int | None = None,
     steady: np.ndarray | None = None,
+    transported: np.ndarray | None = None,
 ) -> MapState:
     """Map of Z_new carried over from ``prev`` (the map of Z_prev); rows are the same points.
 
     ``refine_epochs`` (UMAP only): None = ``default_refine_epochs(n)``; 0 = placement and
     alignment only. ``fitted``: as in ``fit_map`` (default: the previous map's).
     ``steady``: the fitted rows no edit moved on purpose; the global alignment is fitted
-    on them only (None: a trimmed fit on all fitted rows).
+    on them only (None: a trimmed fit on all fitted rows). ``transported`` (UMAP): rows
+    a move dragged, carried over by their own latent displacement through the map's
+    linear surrogate (``placement.carry``).
     """
     Z_new = check_latents(Z_new, "Z_new")
     Z_prev = check_latents(Z_prev, "Z_prev")
@@ -115,7 +118,7 @@ def update_map(
     if prev.method == "pca":
         return update_pca(Z_new, Z_prev, prev, fitted, steady)
     epochs = default_refine_epochs(fitted) if refine_epochs is None else int(refine_epochs)
-    return update_umap(Z_new, Z_prev, prev, seed, epochs, parallel, fitted, steady)
+    return update_umap(Z_new, Z_prev, prev, seed, epochs, parallel, fitted, steady, transported)
 
 
 def _fitted_rows(fitted: int | None, n: int) -> int:

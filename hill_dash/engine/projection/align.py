@@ -48,12 +48,17 @@ def align_trimmed(
     keep: float = ALIGN_KEEP,
     rounds: int = 3,
     rows: np.ndarray | None = None,
+    starts: int = 4,
 ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
     """``align_to``, refitted ``rounds`` times on the ``keep`` share of best-agreeing points.
 
     A least-trimmed-squares Procrustes: with keep = 0.5 up to half the points may have
-    moved without dragging the alignment of the rest. ``rows``: the points the fit may
-    use at all (say, those no edit touched); every row is transformed.
+    moved without dragging the alignment of the rest. ``rows``: indices of the points the
+    fit may use at all (say, those no edit touched); every row is transformed.
+
+    One start (the fit on every row) can settle on "the moved cluster plus half of the
+    rest"; as in FAST-LTS, ``starts`` more begin from random halves (seeded, so the result
+    is reproducible) and the fit with the lowest trimmed residual wins.
 
     In many dimensions a rotation is flexible enough to carry one moved cluster back onto
     its old place while barely moving the rest, so when the caller knows which points
@@ -62,14 +67,25 @@ def align_trimmed(
     coords = np.asarray(coords, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     pool = np.arange(len(coords)) if rows is None else np.asarray(rows)
-    aligned, R, s, t = align_to(coords, target, pool)
+    first = align_to(coords, target, pool)
     if len(pool) < 10 or keep >= 1.0:
-        return aligned, R, s, t
-    for _ in range(rounds):
-        residual = np.linalg.norm(aligned[pool] - target[pool], axis=1)
-        inliers = pool[residual <= np.quantile(residual, keep)]
-        aligned, R, s, t = align_to(coords, target, inliers)
-    return aligned, R, s, t
+        return first
+    rng = np.random.default_rng(0)
+    seeds = [None] + [
+        rng.choice(pool, max(len(pool) // 2, 3), replace=False) for _ in range(starts)
+    ]
+    best, best_cost = first, np.inf
+    for seed_rows in seeds:
+        fit = first if seed_rows is None else align_to(coords, target, seed_rows)
+        for _ in range(rounds):
+            residual = np.linalg.norm(fit[0][pool] - target[pool], axis=1)
+            inliers = pool[residual <= np.quantile(residual, keep)]
+            fit = align_to(coords, target, inliers)
+        residual = np.linalg.norm(fit[0][pool] - target[pool], axis=1)
+        cost = float(np.sort(residual)[: max(int(keep * len(pool)), 1)].sum())
+        if cost < best_cost:
+            best, best_cost = fit, cost
+    return best
 
 
 def procrustes_disparity(A: np.ndarray, B: np.ndarray) -> float:

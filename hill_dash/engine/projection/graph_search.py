@@ -64,7 +64,7 @@ def _search_py(
     offers its graph neighbours, until every row in both lists has been expanded. Ties
     keep the order rows were found in. Writes the k best rows of each list and their
     Euclidean distances (-1 and inf where fewer were reached); returns how many points
-    came up short. ``graph`` must index the rows (``projection._check_graph``).
+    came up short. ``graph`` must index the rows (``projection.state.check_graph``).
     """
     n, d2 = pair.shape
     d = d2 // 2

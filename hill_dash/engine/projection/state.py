@@ -75,7 +75,13 @@ class MapState:
             )
         fitted = None
         if "fitted" in arrays:
-            fitted = int(np.asarray(arrays["fitted"])[()])
+            raw = np.asarray(arrays["fitted"])
+            if raw.shape != () or raw.dtype.kind not in "iu":
+                raise StoreError(
+                    f"map arrays: field 'fitted' has shape {raw.shape} and dtype {raw.dtype}, "
+                    "expected one integer"
+                )
+            fitted = int(raw)
             if not 2 <= fitted <= len(coords):
                 raise StoreError(
                     f"map arrays: field 'fitted' is {fitted}, expected 2..{len(coords)}"

@@ -89,6 +89,7 @@ def update_umap(
     parallel: bool,
     fitted: int,
     steady: np.ndarray | None = None,
+    transported: np.ndarray | None = None,
 ) -> MapState:
     Zn, Zp = Z_new[:fitted], Z_prev[:fitted]
     # the new latents with a global similarity transform taken out, fitted on `steady` rows
@@ -99,7 +100,7 @@ def update_umap(
         near, graph = _search(moved, Zp, prev_coords, prev.knn)
     else:  # a map stored without its graph: the exact search of earlier versions
         near, graph = nearest(moved, Zp, PLACE_NEIGHBORS), None
-    coords = carry(moved, Zp, prev_coords, prev_linear, near, steady)
+    coords = carry(moved, Zp, prev_coords, prev_linear, near, steady, transported)
     if refine_epochs > 0 and fitted > N_NEIGHBORS:
         graph = graph or graph_knn(moved)
         coords = _refine(moved, coords, refine_epochs, seed, parallel, graph)

@@ -1,0 +1,282 @@
+"""The Loop page's per-chunk history, read from the run store: the numbers behind its panels.
+
+Per chunk, the guided lineage against the unguided one (key "twin" in the store):
+accuracy, gap, drift (of the edited points, or of the current selection), the
+per-class bias of the newest guided chunk, the chunk log, the realized share of each
+edit (guided, counterfactual chunk, unguided lineage; `chunk["realized"]`) and the
+per-step training curves (`RunStore.load_curves`). Plain values out; figures draw them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hill_dash.dashboard import views
+from hill_dash.engine.errors import StoreError
+from hill_dash.engine.store import RunStore
+
+LINEAGE_NAMES = {"guided": "guided", "counterfactual": "counterfactual", "twin": "unguided"}
+CURVE_KEYS = ("loss", "ce", "teacher", "acc")
+
+
+def chunk_history(store: RunStore, run: dict | None) -> dict[str, list]:
+    """Per chunk, guided and unguided: accuracy, gap, drift (None where absent)."""
+    keys = (
+        "chunk",
+        "guided_train",
+        "guided_val",
+        "twin_train",
+        "twin_val",
+        "guided_gap",
+        "twin_gap",
+        "drift_edited",
+        "drift_rest",
+        "drift_twin",
+        "n_edits",
+    )
+    out: dict[str, list] = {k: [] for k in keys}
+    if not run:
+        return out
+    recs = store.metrics(run["id"], run)
+    for ch in run.get("chunks", []):
+        g, u = recs.get(ch["guided"]), recs.get(ch["twin"])
+        if g is None or u is None:
+            continue
+        gd, ud = g.get("drift") or {}, u.get("drift") or {}
+        out["chunk"].append(ch["index"])
+        out["guided_train"].append(g["train"]["acc"])
+        out["guided_val"].append(g["val"]["acc"])
+        out["twin_train"].append(u["train"]["acc"])
+        out["twin_val"].append(u["val"]["acc"])
+        out["guided_gap"].append(g["gap"])
+        out["twin_gap"].append(u["gap"])
+        out["drift_edited"].append(gd.get("edited"))
+        out["drift_rest"].append(gd.get("rest"))
+        out["drift_twin"].append(ud.get("all"))
+        out["n_edits"].append(len(ch.get("edits", [])))
+    return out
+
+
+def selection_drift(store: RunStore, run: dict | None, indices: np.ndarray) -> dict[str, list]:
+    """Per chunk, mean per-point drift of the selected points in the guided run and the twin."""
+    out: dict[str, list] = {"chunk": [], "guided": [], "twin": []}
+    if not run or len(indices) == 0:
+        return out
+    for ch in run.get("chunks", []):
+        if ch.get("from") is None:
+            continue  # chunk 0 (or a fork's root) has no previous checkpoint to drift from
+        g = views.checkpoint_member(store, run["id"], ch["guided"], "drift")
+        u = views.checkpoint_member(store, run["id"], ch["twin"], "drift")
+        if g is None or u is None:
+            continue
+        sel = indices[indices < len(g)]
+        out["chunk"].append(ch["index"])
+        out["guided"].append(float(g[sel].mean()) if len(sel) else None)
+        out["twin"].append(float(u[sel].mean()) if len(sel) else None)
+    return out
+
+
+def drift_series(
+    store: RunStore, run: dict | None, indices: np.ndarray
+) -> tuple[list[int], list[tuple[str, list, str]]]:
+    """The drift panel's curves from chunk 1 on: (chunks, [(name, values, role)]).
+
+    With a selection: its mean drift in the guided run and in the twin. Without: the
+    guided run's edited points vs the rest, and the twin's points.
+    """
+    if len(indices):
+        d = selection_drift(store, run, indices)
+        return d["chunk"], [
+            (f"selection ({len(indices):,}) · guided", d["guided"], "guided"),
+            ("selection · unguided", d["twin"], "twin"),
+        ]
+    h = chunk_history(store, run)
+    keys = ("drift_edited", "drift_rest", "drift_twin")
+    keep = [i for i in range(len(h["chunk"])) if any(h[k][i] is not None for k in keys)]
+    curves = {k: [h[k][i] for i in keep] for k in ("chunk", *keys)}
+    return curves["chunk"], [
+        ("edited · guided", curves["drift_edited"], "guided"),
+        ("rest · guided", curves["drift_rest"], "guided-rest"),
+        ("all · unguided", curves["drift_twin"], "twin"),
+    ]
+
+
+def latest_bias(store: RunStore, run: dict | None) -> tuple[int, list[dict]] | None:
+    """(chunk, per-class bias rows) of the newest guided chunk, or None before one."""
+    if not run:
+        return None
+    recs = store.metrics(run["id"], run)
+    for ch in reversed(run.get("chunks", [])):
+        rec = recs.get(ch["guided"], {})
+        if rec.get("bias"):
+            return ch["index"], rec["bias"]
+    return None
+
+
+def chunk_log(run: dict | None) -> list[dict]:
+    """One row per chunk: edits used, λ, epochs, seconds."""
+    rows = []
+    for ch in (run or {}).get("chunks", []):
+        cfg = ch.get("config", {})
+        teacher = ch.get("teacher", {})
+        rows.append(
+            {
+                "chunk": ch["index"],
+                "edits": len(ch.get("edits", [])),
+                "edited": teacher.get("n_edited", 0),
+                "lam": cfg.get("lam"),
+                "epochs": cfg.get("epochs"),
+                "seconds": ch.get("seconds"),
+                "relabels": teacher.get("relabels", 0),
+                "forked": ch.get("forked", False),
+                "realized": realized_summary(ch),
+            }
+        )
+    return rows
+
+
+# -- realized shares (issue 8): how much of each edit happened --------------------------
+
+
+def _share(value: object) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    return float(value) if ok else None
+
+
+def realized_edits(chunk: dict) -> list[dict]:
+    """One row per edit of a chunk: its tool and the realized shares (latent and map)
+    of the guided chunk, the counterfactual chunk and the unguided lineage (None: not
+    measured, or no counterfactual)."""
+    edits = {e.get("id"): e for e in chunk.get("edits", []) if isinstance(e, dict)}
+    rows = []
+    for r in chunk.get("realized") or []:
+        if not isinstance(r, dict):
+            continue
+        kind = r.get("kind") or edits.get(r.get("edit"), {}).get("kind", "?")
+        row = {"edit": r.get("edit"), "kind": kind, "tool": views.TOOL_OF_KIND.get(kind, kind)}
+        for space in ("latent", "map"):
+            shares = r.get(space) if isinstance(r.get(space), dict) else {}
+            for lineage in LINEAGE_NAMES:
+                row[f"{space}_{lineage}"] = _share(shares.get(lineage))
+        rows.append(row)
+    return rows
+
+
+def realized_text(row: dict, space: str = "latent") -> str:
+    """ "moved 78 % of the way · counterfactual 3 % · unguided 1 %" (latent space)."""
+
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.0f} %"
+
+    parts = [f"moved {pct(row[f'{space}_guided'])} of the way"]
+    if row.get(f"{space}_counterfactual") is not None:
+        parts.append(f"counterfactual {pct(row[f'{space}_counterfactual'])}")
+    parts.append(f"unguided {pct(row[f'{space}_twin'])}")
+    return " · ".join(parts)
+
+
+def realized_summary(chunk: dict) -> dict | None:
+    """Mean realized share (latent) over a chunk's edits per lineage, or None without any."""
+    rows = realized_edits(chunk)
+    if not rows:
+        return None
+    out = {"n": len(rows), "edits": rows}
+    for lineage in LINEAGE_NAMES:
+        vals = [r[f"latent_{lineage}"] for r in rows if r[f"latent_{lineage}"] is not None]
+        out[lineage] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def realized_history(run: dict | None) -> dict[str, list]:
+    """Per guided chunk with measured edits: the chunk, mean shares per lineage, and the
+    per-edit rows (the realized-share panel)."""
+    out: dict[str, list] = {"chunk": [], "guided": [], "counterfactual": [], "twin": [], "rows": []}
+    for ch in (run or {}).get("chunks", []):
+        summary = realized_summary(ch)
+        if summary is None:
+            continue
+        out["chunk"].append(ch["index"])
+        for lineage in LINEAGE_NAMES:
+            out[lineage].append(summary[lineage])
+        out["rows"].append(summary["edits"])
+    return out
+
+
+def last_chunk_edits(run: dict | None) -> tuple[int, list[dict]] | None:
+    """(chunk, realized rows) of the newest chunk that had edits, or None."""
+    for ch in reversed((run or {}).get("chunks", [])):
+        if ch.get("edits"):
+            return ch["index"], realized_edits(ch)
+    return None
+
+
+def chunk_points(run: dict | None, index: int, n: int) -> np.ndarray:
+    """The map points the edits of chunk `index` selected (below n: never test points)."""
+    for ch in (run or {}).get("chunks", []):
+        if ch.get("index") == index:
+            idx = [
+                i
+                for e in ch.get("edits", [])
+                if isinstance(e, dict)
+                for i in e.get("indices", [])
+                if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n
+            ]
+            return np.unique(np.asarray(idx, np.int64))
+    return np.zeros(0, np.int64)
+
+
+# -- per-step training curves -----------------------------------------------------------
+
+
+def load_curves(store: RunStore, run_id: str, ckpt: str) -> dict | None:
+    """`RunStore.load_curves` when the engine has it (None: no curves for this checkpoint)."""
+    reader = getattr(store, "load_curves", None)
+    if reader is None:
+        return None
+    try:
+        curves = reader(run_id, ckpt)
+    except (StoreError, OSError, ValueError):
+        return None
+    return curves if isinstance(curves, dict) and curves.get("step") else None
+
+
+def step_curves(store: RunStore, run: dict | None, key: str) -> dict[str, dict]:
+    """Per lineage ("guided", "twin"): one metric's batch values over every chunk, on a
+    running step axis, and where each chunk starts: {"step", "value", "starts"}."""
+    out: dict[str, dict] = {}
+    if not run or key not in CURVE_KEYS:
+        return out
+    for lineage in ("guided", "twin"):
+        steps: list[float] = []
+        values: list[float | None] = []
+        starts: list[tuple[int, int]] = []
+        offset = 0
+        for ch in run.get("chunks", []):
+            curves = load_curves(store, run["id"], ch.get(lineage, ""))
+            if curves is None or key not in curves:
+                continue
+            step = [s for s in curves["step"] if isinstance(s, (int, float))]
+            vals = curves[key][: len(step)]
+            starts.append((ch["index"], offset))
+            steps += [offset + s for s in step]
+            values += [_share(v) for v in vals]
+            offset += int(max(step, default=0)) + 1
+        if steps:
+            out[lineage] = {"step": steps, "value": values, "starts": starts}
+    return out
+
+
+def smooth(values: list[float | None], weight: float) -> list[float | None]:
+    """TensorBoard's smoothing: an exponential moving average, debiased at the start;
+    gaps (None) stay gaps and do not enter the average."""
+    weight = min(max(float(weight), 0.0), 0.999)
+    out: list[float | None] = []
+    last, n = 0.0, 0
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        last = weight * last + (1 - weight) * v
+        n += 1
+        out.append(last / (1 - weight**n) if weight > 0 else v)
+    return out

@@ -1,0 +1,102 @@
+"""What you move is where it lands: every edit kind is heard on the next guided map.
+
+For digits and MNIST-1D (each with its default model), with a PCA and a UMAP map: chunk 0,
+then one chunk per edit kind on class 3's training points (λ = 1, default epochs), each
+from a copy of the same run. The chunk record's realized share (the part of the requested
+change that happened relative to the unedited points, `hill_dash.engine.realized`) must
+be large on the guided map and small for the twin, which trained from the same
+checkpoint on the same batches without the edit. The full numbers over three seeds are
+`bench/bench_edits.py`'s (docs/benchmarks.md); these bounds hold for seed 0 with a margin.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from hill_dash.engine import loop
+from hill_dash.engine.data import load_builtin
+from hill_dash.engine.edits import Edit
+from hill_dash.engine.realized import class_distance_change, similarity_align
+from hill_dash.engine.store import RunStore
+
+CASES = [("digits", "pca"), ("digits", "umap"), ("mnist1d", "pca"), ("mnist1d", "umap")]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{d}-{m}" for d, m in CASES])
+def heard(request, tmp_path_factory):
+    """{kind: (chunk record, guided map, twin map)} plus what the edits were made on."""
+    dataset, projection = request.param
+    data = load_builtin(dataset, seed=0)
+    base = RunStore(tmp_path_factory.mktemp(f"{dataset}-{projection}"))
+    run_id = loop.create_run(base, data, projection=projection, seed=0)
+    loop.run_chunk(base, run_id)
+    shown = len(data.y_train) + len(data.y_val)
+    y, split = data.all_y()[:shown], data.split_array()[:shown]
+    before = base.load_arrays(run_id, "c0")["coords"][:shown].astype(float)
+    centres = np.array([before[y == c].mean(0) for c in range(data.n_classes)])
+    d = np.linalg.norm(centres - centres[3], axis=1)
+    d[3] = np.inf
+    near = int(np.argmin(d))
+    sel = np.flatnonzero((y == 3) & (split == "train"))
+    edits = {
+        "move": Edit("translate", sel.tolist(), dx=float(np.ptp(before[:, 0])) / 3, dy=0.0),
+        "pull": Edit("pull", sel.tolist(), target_class=near, alpha=1.0),
+        "compact": Edit("compact", sel.tolist(), beta=0.5),
+        "separate": Edit("separate", sel.tolist(), other=np.flatnonzero(y == near).tolist()),
+    }
+    out = {"before": before, "sel": sel, "near": near, "y": y, "split": split}
+    for kind, edit in edits.items():
+        root = tmp_path_factory.mktemp(kind)
+        shutil.rmtree(root)
+        shutil.copytree(base.root, root)
+        store = RunStore(root)
+        loop.add_edit(store, run_id, edit)
+        chunk = loop.run_chunk(store, run_id)
+        maps = {
+            k: store.load_arrays(run_id, chunk[k])["coords"][:shown] for k in ("guided", "twin")
+        }
+        out[kind] = (chunk, maps)
+    return out
+
+
+def shares(heard, kind: str, space: str = "map") -> tuple[float, float]:
+    (r,) = heard[kind][0]["realized"]
+    assert r["kind"] == {"move": "translate"}.get(kind, kind)
+    # chunk 1: the counterfactual is the twin's chunk (both start at c0)
+    assert r[space]["counterfactual"] == r[space]["twin"]
+    return r[space]["guided"], r[space]["twin"]
+
+
+def test_a_moved_class_moves_on_the_next_map(heard):
+    guided, twin = shares(heard, "move")
+    assert guided >= 0.5 and guided >= twin + 0.4, (guided, twin)
+    latent, _ = shares(heard, "move", "latent")
+    assert latent >= 0.45
+
+
+def test_a_pulled_class_lands_on_its_target_class(heard):
+    sel, y, split, before = heard["sel"], heard["y"], heard["split"], heard["before"]
+    members = np.setdiff1d(np.flatnonzero((y == heard["near"]) & (split == "train")), sel)
+    rest = np.setdiff1d(np.arange(len(y)), sel)
+    shrink = {
+        k: class_distance_change(sel, members, before, similarity_align(c, before, rest))
+        for k, c in heard["pull"][1].items()
+    }
+    assert shrink["guided"] >= 0.45 and shrink["guided"] >= shrink["twin"] + 0.35, shrink
+    guided, twin = shares(heard, "pull")
+    assert guided >= twin + 0.3
+
+
+def test_a_compacted_class_shrinks_more_than_without_the_edit(heard):
+    guided, twin = shares(heard, "compact", "latent")
+    assert guided >= twin + 0.25, (guided, twin)
+    guided, twin = shares(heard, "compact")
+    assert guided > twin, (guided, twin)
+
+
+def test_a_separated_class_moves_away_from_the_other(heard):
+    guided, twin = shares(heard, "separate")
+    assert guided >= 0.4 and guided >= twin + 0.3, (guided, twin)
