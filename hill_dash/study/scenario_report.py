@@ -266,6 +266,7 @@ def _load_text(load) -> str:
 # -- plots -----------------------------------------------------------------------------
 
 COLORS = {"guided": "tab:blue", "unguided": "tab:gray", "random": "tab:orange"}
+CONTROL_COLORS = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
 
 
 def write_scenario_plots(study: dict, out_dir: Path) -> dict[str, str]:
@@ -303,7 +304,7 @@ def write_scenario_plots(study: dict, out_dir: Path) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(6.0, 3.6))
     for i, (arm, c) in enumerate(s["val_curves"][m].items()):
         x = np.arange(len(c["mean"]))
-        color = COLORS.get(arm, f"C{i + 3}")
+        color = COLORS.get(arm) or CONTROL_COLORS[(i - len(COLORS)) % len(CONTROL_COLORS)]
         ax.plot(x, 100 * np.array(c["mean"]), marker="o", ms=3, label=arm, color=color)
         ax.fill_between(
             x, 100 * np.array(c["low"]), 100 * np.array(c["high"]), alpha=0.12, color=color
