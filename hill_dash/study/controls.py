@@ -16,9 +16,9 @@ batches as the unguided lineage (`loop.chunk_seed`), with plain cross-entropy:
   ``upweight-inspected`` (for the decoy, where the pulls do not change labels).
 - ``dfr``: deep feature reweighting: the unguided lineage's final encoder is kept and its
   last layer refitted (logistic regression on the ReLU'd latents) on the inspected points
-  with the labels read (plus the labelled training points, when labels are few), groups
-  balanced as a person reads them (decoy: does the mark on the thumbnail name the label
-  read?) or classes balanced otherwise.
+  with the labels read, groups balanced as a person reads them (decoy: does the mark on
+  the thumbnail name the label read?); otherwise (noisy, few labels) fitted on the reads
+  plus the other labelled training points with the labels shown, classes balanced.
 
 With no annotation, a control trains exactly the unguided lineage (bit for bit; tested).
 """
@@ -50,7 +50,7 @@ def default_controls(dataset: str) -> list[str]:
         return ["upweight-inspected", "upweight-selection", "dfr"]
     if "few" in dataset:
         return ["relabel-inspected", "upweight-inspected", "relabel-selection", "dfr"]
-    return ["relabel-inspected", "upweight-inspected", "relabel-selection"]
+    return ["relabel-inspected", "upweight-inspected", "relabel-selection", "dfr"]
 
 
 def annotations(log: list[dict], upto: int) -> tuple[dict[int, int], dict[int, int]]:
