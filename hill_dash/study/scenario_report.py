@@ -128,6 +128,11 @@ def _user_summary(runs: list[dict]) -> dict:
             "points": float(np.mean([c["points"] for c in ch])),
             "edits": float(np.mean([c["edits"] for c in ch])),
         }
+        kinds: dict[str, float] = {}
+        for r in runs:
+            for pull in r["log"][k]["pulls"] if k < len(r["log"]) else []:
+                kinds[pull["kind"]] = kinds.get(pull["kind"], 0.0) + len(pull["indices"])
+        row["kinds"] = {kind: v / len(runs) for kind, v in sorted(kinds.items())}
         for key in ("precision", "group_points"):
             v = [c["head"].get(key) for c in ch if c["head"].get(key) is not None]
             row[key] = float(np.mean(v)) if v else None
@@ -204,11 +209,15 @@ def render_scenario(study: dict, plots: dict[str, str]) -> str:
         "group (decoy minority / flipped sub-cluster), both scored by the study, unseen by "
         "the user. Head: share of the pulled training points the model predicts as the "
         "class they were pulled to: before the chunk, after the guided chunk, after the "
-        "counterfactual chunk (same start and batches, no edits) and in the unguided lineage.",
+        "counterfactual chunk (same start and batches, no edits) and in the unguided lineage. "
+        "Points by reason: out of place (shown in one colour, sitting in another class's "
+        "region), unlabelled (a cluster of unlabelled points), kept (pulled again, as in an "
+        "earlier chunk), unread (out of place, pulled home without a thumbnail after five "
+        "confirmed decoys).",
         "",
         "| chunk | thumbnails | points pulled | pulls | right | in group | head before | guided "
-        "| counterfactual | unguided |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| counterfactual | unguided | points by reason |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in s["user"]["per_chunk"]:
         group = "–" if r["group_points"] is None else f"{r['group_points']:.0f}"
@@ -218,7 +227,7 @@ def render_scenario(study: dict, plots: dict[str, str]) -> str:
             + " | ".join(
                 _pct(r[f"head_{k}"]) for k in ("before", "guided", "counterfactual", "twin")
             )
-            + " |"
+            + f" | {_kinds(r.get('kinds'))} |"
         )
     lines += ["", "Realized shares of the edits (median over edits; 1 = all of the request):", ""]
     lines += ["| edits of | space | guided | counterfactual | unguided | edits ≥ half way |"]
@@ -253,6 +262,12 @@ def render_scenario(study: dict, plots: dict[str, str]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _kinds(kinds: dict | None) -> str:
+    if not kinds:
+        return "–"
+    return " · ".join(f"{kind} {v:.0f}" for kind, v in kinds.items())
 
 
 def _num(x) -> str:

@@ -34,8 +34,11 @@ is in. Before each chunk it
 What it reads: the map coordinates, the labels shown, the predictions (only to order
 unlabelled clusters), the splits, and `view.inspect` (raw input and the label a person
 reads from the thumbnail). It never reads groups, latents, the test split or a true label
-it did not inspect. Its memory of reads (`reads`) and of the groups it pulled (`log`) is
-what the study's annotation controls are given.
+it did not inspect. Pulling out-of-place groups home unread, after five confirmed
+decoys, rests on the same things: where the group sits on the map, the colour it is
+shown in, and the marks it saw on earlier thumbnails (the log names such pulls "unread").
+Its memory of reads (`reads`) and of the groups it pulled (`log`) is what the study's
+annotation controls are given.
 
 `RandomEdits` is the control at the same edit budget: random training points, random
 edit kinds and targets, on the same view; it inspects nothing.
@@ -44,7 +47,7 @@ edit kinds and targets, on the same view; it inspects nothing.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -76,7 +79,7 @@ class Group:
     """A lasso a person would draw: training points and why they look suspicious."""
 
     indices: list[int]
-    kind: str  # "out of place" | "unlabelled" | "kept" (pulled again)
+    kind: str  # "out of place" | "unlabelled" | "kept" (pulled again) | "unread" (trusted)
     shown: int  # the colour of its points (-1: unlabelled)
     region: int  # the class whose region it sits in; unlabelled: the class most predicted
     mixed: float = 0.0  # unlabelled: share of its points not predicted as `region`
@@ -115,12 +118,13 @@ class InspectAndPull:
         for group in self.groups(view):
             if len(used) >= view.edit_budget:
                 break  # no edit budget left: no point in looking further
+            unread = self._trusts(group)
             for members, cls in self._decide(view, group):
                 members = [i for i in members if i not in used]
                 if not members or len(used) + len(members) > view.edit_budget:
                     continue
                 used.update(members)
-                pulls.append((members, cls, group))
+                pulls.append((members, cls, replace(group, kind="unread") if unread else group))
         edits = [
             Edit("pull", sorted(m), target_class=int(c), alpha=self.alpha) for m, c, _ in pulls
         ]
@@ -204,12 +208,7 @@ class InspectAndPull:
         decided the same way (twice at most); then only the points read are pulled.
         Points read as another class than the group's decision go to what was read.
         """
-        if (
-            self.trust_after
-            and self.decoys_seen >= self.trust_after
-            and group.kind == "out of place"
-            and not any(i in self.reads for i in group.indices)
-        ):
+        if self._trusts(group):
             return [(group.indices, group.shown)]  # a decoy minority, by now: pull it home
         for want in (self.per_group, 2 * self.per_group):
             known = [i for i in group.indices if i in self.reads]
@@ -242,6 +241,16 @@ class InspectAndPull:
         for i in known:
             by_read.setdefault(self.reads[i], []).append(i)
         return [(idx, c) for c, idx in sorted(by_read.items()) if c != group.shown]
+
+    def _trusts(self, group: Group) -> bool:
+        """Pull this out-of-place group home unread? Only after `trust_after` confirmed
+        decoy groups, and only when none of its points was read."""
+        return bool(
+            self.trust_after
+            and self.decoys_seen >= self.trust_after
+            and group.kind == "out of place"
+            and not any(i in self.reads for i in group.indices)
+        )
 
     def _halves(self, view: PersonView, group: Group) -> list[Group]:
         """The lasso drawn again, tighter: two k-means halves of the group on the map."""
