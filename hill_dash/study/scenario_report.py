@@ -4,8 +4,8 @@ Arms per seed: ``guided`` (the scripted user's run), ``unguided`` (its unguided 
 ``random`` (random edits at the same budget; its own guided head) and every annotation
 control. The headline metric is worst-group test accuracy where the scenario has groups
 whose worst one is the point (decoy, noisy: the flipped sub-cluster) and test accuracy
-otherwise (few labels). Differences guided − arm are paired per seed: mean and a 95 % t
-interval (`report.paired_summary`, scipy.stats).
+otherwise (few labels, the uniform-noise control). Differences guided − arm are paired
+per seed: mean and a 95 % t interval (`report.paired_summary`, scipy.stats).
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ METRIC_NAMES = {"worst": "worst-group", "acc": "accuracy"}
 
 
 def primary_metric(study: dict) -> str:
-    return "worst" if study["dataset"]["group_names"] else "acc"
+    """Worst-group where the scenario plants a group (decoy minority, flipped sub-cluster);
+    accuracy otherwise: few labels, and the uniform-noise control, whose "sub-cluster"
+    group is only the same 8s left correctly labelled (about ten test points)."""
+    ds = study["dataset"]
+    return "worst" if ds["group_names"] and not ds["name"].endswith("-uniform") else "acc"
 
 
 def arm_outcomes(seed: dict, user: str) -> dict[str, dict]:
