@@ -121,6 +121,18 @@ def _scenario_parser(sub) -> None:
     p.add_argument("--budget", type=float, default=0.1, help="share of training points edited")
     p.add_argument("--thumbnails", type=int, default=50, help="samples inspected per chunk")
     p.add_argument("--projection", choices=("umap", "pca"), default="umap")
+    p.add_argument(
+        "--keep-pulls",
+        choices=("yes", "no"),
+        default="yes",
+        help="inspect-and-pull: pull again, every chunk, what it pulled before",
+    )
+    p.add_argument(
+        "--trust-after",
+        type=int,
+        default=5,
+        help="inspect-and-pull: confirmed decoy groups before it pulls unread ones (0: never)",
+    )
     p.add_argument("--jobs", type=int, default=1, help="seeds trained at once")
     p.add_argument("--out", required=True, help="folder for study.json, study.md, PNGs")
     p.add_argument("--work-dir", help="keep the runs here (default: a temp dir, removed)")
@@ -301,6 +313,8 @@ def cmd_scenario_study(args: argparse.Namespace) -> int:
         budget=args.budget,
         thumbnails=args.thumbnails,
         projection=args.projection,
+        keep_pulls=args.keep_pulls == "yes",
+        trust_after=args.trust_after,
         jobs=args.jobs,
     )
     command = "python -m hill_dash scenario-study " + " ".join(

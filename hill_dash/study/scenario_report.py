@@ -176,7 +176,10 @@ def render_scenario(study: dict, plots: dict[str, str]) -> str:
         f"{cfg['seeds']} seeds, chunk 0 unguided, then {cfg['chunks']} chunks of "
         f"{cfg['epochs']} epochs (batch {cfg['batch_size']}, λ = {cfg['lam']}, output "
         f"distillation {cfg['kd_weight']}), map {cfg['projection']}. User "
-        f"`{cfg['user']}`: at most {cfg['thumbnails']} thumbnails and "
+        f"`{cfg['user']}` (keeps its pulls: {'yes' if cfg.get('keep_pulls', True) else 'no'}; "
+        f"pulls out-of-place groups unread after {cfg.get('trust_after', 5)} confirmed decoys"
+        f"{' (never)' if not cfg.get('trust_after', 5) else ''}): at most "
+        f"{cfg['thumbnails']} thumbnails and "
         f"{s['user']['budget']} edited training points per chunk; the random control "
         "edits as many. Test read once per run, at the end. Accuracies in %; "
         "differences paired per seed, mean [95 % t interval].",
