@@ -133,6 +133,15 @@ def test_inspect_and_pull_labels_unlabelled_clusters_by_what_it_read():
     assert np.mean([truth[i] == c for i, c in pulled]) > 0.9  # clusters are pure on this map
 
 
+def test_out_of_place_groups_and_unlabelled_clusters_take_turns():
+    view, _ = synthetic(unlabelled=0.5)
+    kinds = [g.kind for g in InspectAndPull().groups(view)]
+    n = min(kinds.count("out of place"), kinds.count("unlabelled"))
+    assert n >= 1
+    assert kinds[: 2 * n] == ["out of place", "unlabelled"] * n
+    assert set(kinds[2 * n :]) <= {"out of place", "unlabelled"} and len(set(kinds[2 * n :])) <= 1
+
+
 def test_random_control_spends_the_same_edit_budget_and_inspects_nothing():
     view, _ = synthetic()
     edits = RandomEdits()(view)

@@ -14,8 +14,8 @@ is in. Before each chunk it
      mislabelled sub-cluster sits where validation points of its true class are);
    - *unlabelled clusters*: k-means clusters of the unlabelled training points on the map
      (about `cluster_size` points each);
-   out-of-place groups biggest first, then the unlabelled clusters where the model's
-   predictions are most mixed first (the model is least sure there);
+   out-of-place groups biggest first and the unlabelled clusters where the model's
+   predictions are most mixed first (the model is least sure there), taking turns;
 3. inspects `per_group` thumbnails of a group (up to twice as many when they disagree;
    at most `view.thumbnails` per chunk; it remembers what it read in earlier chunks; in
    its first chunk it also looks at one typical point of each class, the one nearest the
@@ -157,10 +157,14 @@ class InspectAndPull:
                     break
         groups = [Group(idx, "out of place", c, d) for (c, d), idx in out.items()]
         groups.sort(key=lambda g: (-len(g.indices), g.shown, g.region))
-        # unlabelled clusters after those: where the model's predictions are most mixed first
+        # unlabelled clusters: where the model's predictions are most mixed first; they take
+        # turns with the out-of-place groups, so that out-of-place points whose labels turn
+        # out right cannot use up the thumbnails before any unlabelled cluster is read
         clusters = self._unlabelled_clusters(view)
         clusters.sort(key=lambda g: (-round(g.mixed, 6), -len(g.indices), g.region))
-        return groups + clusters
+        turns = [g for pair in zip(groups, clusters, strict=False) for g in pair]
+        n = min(len(groups), len(clusters))
+        return turns + groups[n:] + clusters[n:]
 
     def _unlabelled_clusters(self, view: PersonView) -> list[Group]:
         free = view.train_idx[view.labels[view.train_idx] < 0]
