@@ -97,7 +97,45 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--jobs", type=int, default=1, help="seeds trained at once")
     study.add_argument("--out", required=True, help="folder for study.json, study.md, PNGs")
     study.add_argument("--work-dir", help="keep the runs here (default: a temp dir, removed)")
+    _scenario_parser(sub)
     return parser
+
+
+def _scenario_parser(sub) -> None:
+    from hill_dash.study.controls import CONTROLS
+
+    p = sub.add_parser(
+        "scenario-study",
+        help="a scripted user on a scenario vs the unguided lineage, random edits and "
+        "annotation controls; writes study.json, study.md and plots",
+    )
+    p.add_argument("--dataset", required=True, help=f"a scenario: {', '.join(SCENARIOS)}")
+    p.add_argument("--model", choices=("mlp", "cnn1d", "cnn2d"), help="default: by data kind")
+    p.add_argument("--controls", help=f"comma list of {', '.join(CONTROLS)} (default: by scenario)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--chunks", type=int, default=3, help="guided chunks after chunk 0")
+    p.add_argument("--epochs", type=int, default=5, help="epochs per chunk")
+    p.add_argument("--lam", type=float, default=1.0, help="teacher weight λ")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="output-level distillation")
+    p.add_argument("--budget", type=float, default=0.1, help="share of training points edited")
+    p.add_argument("--thumbnails", type=int, default=50, help="samples inspected per chunk")
+    p.add_argument("--projection", choices=("umap", "pca"), default="umap")
+    p.add_argument(
+        "--keep-pulls",
+        choices=("yes", "no"),
+        default="yes",
+        help="inspect-and-pull: pull again, every chunk, what it pulled before",
+    )
+    p.add_argument(
+        "--trust-after",
+        type=int,
+        default=5,
+        help="inspect-and-pull: confirmed decoy groups before it pulls unread ones (0: never)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="seeds trained at once")
+    p.add_argument("--out", required=True, help="folder for study.json, study.md, PNGs")
+    p.add_argument("--work-dir", help="keep the runs here (default: a temp dir, removed)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -258,12 +296,48 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario_study(args: argparse.Namespace) -> int:
+    from hill_dash.study.config import ScenarioConfig
+    from hill_dash.study.scenario_runner import run_scenario_study
+
+    cfg = ScenarioConfig(
+        dataset=args.dataset,
+        model=args.model,
+        controls=[c.strip() for c in args.controls.split(",")] if args.controls else None,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        chunks=args.chunks,
+        epochs=args.epochs,
+        lam=args.lam,
+        kd_weight=args.kd_weight,
+        budget=args.budget,
+        thumbnails=args.thumbnails,
+        projection=args.projection,
+        keep_pulls=args.keep_pulls == "yes",
+        trust_after=args.trust_after,
+        jobs=args.jobs,
+    )
+    command = "python -m hill_dash scenario-study " + " ".join(
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in vars(args).items()
+        if k not in ("command", "data_dir", "work_dir") and v is not None
+    )
+    study = run_scenario_study(cfg, args.out, work_dir=args.work_dir, command=command)
+    print(Path(args.out) / "study.md")
+    s = study["summary"]
+    for arm, d in s["guided_minus"].items():
+        m = d[s["primary"]]
+        print(f"guided - {arm}: test {s['primary']} {m['mean']:+.4f}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "serve": cmd_serve,
     "replay": cmd_replay,
     "study": cmd_study,
     "report": cmd_report,
+    "scenario-study": cmd_scenario_study,
 }
 
 

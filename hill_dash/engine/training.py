@@ -85,17 +85,24 @@ def train_chunk(
     should_stop: Callable[[], bool] | None = None,
     step_offset: int = 0,
     total_steps: int | None = None,
+    weights: np.ndarray | None = None,
 ) -> dict:
     """Train in place for cfg.epochs.
 
     Returns the means {"loss", "ce", "teacher"}, "steps", and "curve": per step the batch's
     loss, cross-entropy, teacher term and accuracy (lists, for the training-curve panel).
     Labels of -1 mark unlabelled training points: no cross-entropy, only the teacher.
+    `weights` (one ≥ 0 per training point, None = all 1): the batch's cross-entropy is the
+    weighted mean Σ w_i ce_i / Σ w_i over its labelled rows (the study's up-weighting
+    controls; weight 0 is the same as an unlabelled point).
     """
     device = next(model.parameters()).device
     Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
     unlabelled = bool((yt < 0).any())
+    wt = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+    if wt is not None and (wt.shape != yt.shape or bool((wt < 0).any())):
+        raise HillError(f"weights: expected {len(y)} values >= 0, one per training point")
     guided = teacher is not None and not teacher.empty and (cfg.lam > 0 or cfg.anchor > 0)
     table = TeacherTable(teacher, len(X), device) if guided else None
     frozen_head = _frozen_head(model) if guided and cfg.kd_weight > 0 else None
@@ -118,7 +125,12 @@ def train_chunk(
         idx = idx.to(device)
         logits, z = model(Xt[idx])
         yb = yt[idx]
-        ce = _cross_entropy(logits, yb) if unlabelled else F.cross_entropy(logits, yb)
+        if wt is not None:
+            ce = _weighted_cross_entropy(logits, yb, wt[idx])
+        elif unlabelled:
+            ce = _cross_entropy(logits, yb)
+        else:
+            ce = F.cross_entropy(logits, yb)
         extra = teacher_term(z, term, table.rotation if table is not None else None)
         if frozen_head is not None:
             kd = cfg.kd_weight * _distill(z, idx, table, frozen_head, logits, cfg)
@@ -151,6 +163,13 @@ def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over the labelled rows (0 for a batch with none)."""
     labelled = (y >= 0).sum().clamp(min=1)
     return F.cross_entropy(logits, y, ignore_index=-1, reduction="sum") / labelled
+
+
+def _weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
+    """Σ w_i ce_i / Σ w_i over the labelled rows (0 for a batch without weight)."""
+    w = w * (y >= 0)
+    ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
+    return (w * ce).sum() / w.sum().clamp(min=1e-12)
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -4,9 +4,9 @@
 strategy: paired differences guided − twin over seeds (mean and a 95 % t
 interval), guided(strategy) − guided(random) for the same budget spent at
 random, accuracy curves with 95 % bands, per-class validation deltas, bias-flag
-counts and what a merge did to the merged class. `write_report` writes
-study.json, the PNGs and study.md; `rewrite_report` re-summarises a stored
-study.json without training again.
+counts (`hill_dash.study.bias_summary`) and what a merge did to the merged class.
+`write_report` writes study.json, the PNGs and study.md; `rewrite_report` re-summarises
+a stored study.json without training again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import numpy as np
 from scipy import stats
 
 from hill_dash.engine.durable import atomic_write_json
+from hill_dash.study.bias_summary import bias_lines, bias_summary, merged_pair
 from hill_dash.study.config import CONTROL, StudyConfig
+from hill_dash.study.realized_summary import realized_summary, realized_text
 
 # -- statistics ------------------------------------------------------------------------
 
@@ -119,8 +121,10 @@ def summarize(cfg: StudyConfig, seeds: list[dict]) -> dict:
             "diff": diff,
             "curves": curves,
             "per_class_delta": per_class,
-            "bias": _bias_counts(runs, n_classes),
+            "seeds": [s["seed"] for s in seeds],
+            "bias": bias_summary(runs, n_classes, merged_pair(spec)),
             "edits": _edit_summary(runs),
+            "realized": realized_summary(runs),
         }
         if spec.startswith("merge-classes:"):
             a, b = (int(c) for c in spec.partition(":")[2].split(","))
@@ -176,24 +180,6 @@ def _merge_summary(runs: list[dict], a: int, b: int) -> dict:
         )
     }
     return out
-
-
-def _bias_counts(runs: list[dict], n_classes: int) -> dict:
-    """How often each class was flagged: at the final chunk (over seeds) and at any chunk."""
-    final = [0] * n_classes
-    any_chunk = [0] * n_classes
-    touched = [0] * n_classes
-    for r in runs:
-        flagged_any = set()
-        for ch in r["chunks"]:
-            flagged_any |= {b["class"] for b in ch["bias"] if b["flag"]}
-        for b in r["chunks"][-1]["bias"]:
-            final[b["class"]] += int(b["flag"])
-        for c in flagged_any:
-            any_chunk[c] += 1
-        for c in {c for e in r["edits"] for c in (e["touched_classes"] or [])}:
-            touched[c] += 1
-    return {"final": final, "any_chunk": any_chunk, "touched": touched, "runs": len(runs)}
 
 
 def _edit_summary(runs: list[dict]) -> dict:
@@ -302,24 +288,7 @@ def render_markdown(study: dict, plots: dict[str, str]) -> str:
             f"{s['diff']['val']['ties']} | "
             f"{verdict(s['diff']['val'])} |"
         )
-    lines += [
-        "",
-        "## Bias signals",
-        "",
-        "Classes flagged (a per-class validation drop guided − twin beyond 2 binomial "
-        "standard errors and 2 points), counted over seeds: at the final chunk / at any "
-        "chunk. Touched = classes whose training points were edited.",
-        "",
-        "| strategy | flagged at final chunk | flagged at any chunk | touched in ≥ 1 seed |",
-        "|---|---|---|---|",
-    ]
-    for spec, s in summ.items():
-        b = s["bias"]
-        lines.append(
-            f"| {spec} | {_counts(b['final'], b['runs'])} | "
-            f"{_counts(b['any_chunk'], b['runs'])} | "
-            f"{', '.join(str(c) for c, k in enumerate(b['touched']) if k) or '–'} |"
-        )
+    lines += bias_lines(summ)
     for spec, s in summ.items():
         if "merge" in s:
             lines += _merge_lines(spec, s["merge"])
@@ -338,14 +307,17 @@ def render_markdown(study: dict, plots: dict[str, str]) -> str:
         "",
         "## Edits per chunk",
         "",
-        "| strategy | points (budget) | edits | relabels | kinds |",
-        "|---|---|---|---|---|",
+        "Realized share: median over every edit of every run and chunk, on the map "
+        "(1 = all of the requested change relative to the rest, 0 = none).",
+        "",
+        "| strategy | points (budget) | edits | relabels | kinds | realized on the map |",
+        "|---|---|---|---|---|---|",
     ]
     for spec, s in summ.items():
         e = s["edits"]
         lines.append(
             f"| {spec} | {e['mean_points']:.0f} ({e['budget']}) | {e['mean_edits']:.1f} "
-            f"| {e['relabels']:.0f} | {', '.join(e['kinds'])} |"
+            f"| {e['relabels']:.0f} | {', '.join(e['kinds'])} | {realized_text(s['realized'])} |"
         )
     lines += ["", "## Plots", ""] + [f"![{k}]({v})" for k, v in plots.items()]
     m = study["machine"]
@@ -385,11 +357,6 @@ def _merge_lines(spec: str, m: dict) -> list[str]:
         lines.append(f"| {split}: accuracy on {b} | | | {_ci(m[f'{split}_b_acc']['diff'])} |")
     lines.append(f"| train: accuracy on {b} | | | {_ci(m['train_b_acc']['diff'])} |")
     return lines
-
-
-def _counts(counts: list[int], runs: int) -> str:
-    parts = [f"{c} ({k}/{runs})" for c, k in enumerate(counts) if k]
-    return ", ".join(parts) or "none"
 
 
 # -- plots -----------------------------------------------------------------------------

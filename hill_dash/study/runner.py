@@ -147,10 +147,13 @@ def _collect(store, run_id: str, edits_log: list[dict]) -> dict:
         chunks.append(
             {
                 "chunk": ch["index"],
-                "guided": _split_numbers(g)
-                | {"adherence": g.get("adherence"), "drift": g.get("drift")},
+                "guided": _split_numbers(g) | {"drift": g.get("drift")},
                 "twin": _split_numbers(u),
+                # paired signals vs the unguided lineage, and vs the counterfactual chunk
                 "bias": g.get("bias", []),
+                "shifts": g.get("shifts", []),
+                "counterfactual": g.get("counterfactual"),
+                "realized": ch.get("realized", []),
             }
         )
     test = loop.reveal_test(store, run_id)  # the scripted user's final evaluation, recorded

@@ -6,6 +6,10 @@ it would make before the next chunk, as the same `Edit` kinds the dashboard
 makes (translate, pull, compact, separate). The study (`hill_dash.study.runner`) adds
 them as pending edits and trains the guided chunk and its unguided twin.
 
+What they may see: unlike the scenario study's users (`users.py`, `view.PersonView`),
+these read the latents, which the dashboard does not show a person; the labels they
+read are the data set's (on the clean data sets these are studied on, the labels shown).
+
 Rules every strategy keeps, so the comparison is fair and the held-out splits
 stay held out:
 
