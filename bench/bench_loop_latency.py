@@ -1,0 +1,122 @@
+"""Click on Train → the updated map and panels in the browser, chunk after chunk.
+
+The loop as a person drives it: a run exists (chunk 0 trained, its map shown), each
+round adds one edit (a move of one class, through the engine, as Apply would) and
+clicks "Train chunk" in headless Chromium; the clock runs until the latent map shows the
+new head's coordinates AND the accuracy panel has the new chunk's point. Per click the
+chunk's own time (the job's `seconds` in run.json: training the guided run, the
+unguided lineage and, from chunk 2, the counterfactual, plus their maps and metrics) is
+recorded beside it, so the overhead of the dashboard (job start, progress polling,
+figure requests, drawing) is the difference.
+
+Defaults as a new user meets them: the data set's default model, 5 epochs, UMAP map.
+Target (issue 8): ≤ 3 s median for digits and for MNIST-1D.
+
+    python bench/bench_loop_latency.py [--datasets digits mnist1d] [--clicks 6] [--projection umap]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import common  # noqa: F401 - first: it puts the repository on sys.path
+import numpy as np
+from bench_first_map import chrome
+from common import median, summary, write_result
+from selenium.webdriver.common.by import By
+
+from hill_dash.engine import loop
+from hill_dash.engine.data import load_builtin
+from hill_dash.engine.edits import Edit
+from hill_dash.engine.store import RunStore
+from tests.browser.conftest import LiveApp
+
+STATE_JS = """
+const map = document.querySelector('#latent-graph .js-plotly-plot');
+const acc = document.querySelector('#accuracy-graph .js-plotly-plot');
+const t = map && map._fullData && map._fullData[0];
+const a = acc && acc._fullData && acc._fullData[0];
+const xs = t && t.x ? Array.from(t.x.slice(0, 8)).map(v => Math.round(v * 1e4)) : [];
+return [t && t.x ? t.x.length : 0, xs.join(','), a && a.x ? a.x.length : 0];
+"""
+
+
+def state(driver) -> tuple[int, str, int]:
+    n, xs, acc = driver.execute_script(STATE_JS) or (0, "", 0)
+    return int(n or 0), str(xs), int(acc or 0)
+
+
+def one_dataset(name: str, clicks: int, projection: str, numba_cache: Path, driver) -> dict:
+    with tempfile.TemporaryDirectory(prefix="hill-latency-") as tmp:
+        store = RunStore(Path(tmp) / "data")
+        data = load_builtin(name, seed=0)
+        run_id = loop.create_run(store, data, projection=projection, seed=0)
+        loop.run_chunk(store, run_id)  # chunk 0 before the app starts: not what is timed
+        shown = len(data.y_train) + len(data.y_val)
+        coords = store.load_arrays(run_id, "c0")["coords"][:shown]
+        width = float(np.ptp(coords[:, 0]))
+        app = LiveApp(store.root, numba_cache)
+        rows = []
+        try:
+            driver.get(app.url + "/")
+            deadline = time.time() + 120
+            while time.time() < deadline and state(driver)[0] < shown:
+                time.sleep(0.1)
+            for k in range(1, clicks + 1):
+                cls = k % data.n_classes
+                sel = np.flatnonzero(data.y_train == cls).tolist()
+                loop.add_edit(store, run_id, Edit("translate", sel, dx=width / 10, dy=0.0))
+                before = state(driver)
+                button = driver.find_element(By.ID, "train-button")
+                t0 = time.perf_counter()
+                driver.execute_script("arguments[0].click();", button)
+                deadline = t0 + 300
+                while time.perf_counter() < deadline:
+                    n, xs, acc = state(driver)
+                    if n >= shown and xs != before[1] and acc >= k + 1:
+                        break
+                    time.sleep(0.02)
+                else:
+                    raise RuntimeError(f"chunk {k} not shown in 300 s: {app.read_log()}")
+                seen = time.perf_counter() - t0
+                chunk = store.load_run(run_id)["chunks"][k]
+                rows.append({"click_to_shown": seen, "chunk_seconds": chunk["seconds"]})
+                print(f"{name} chunk {k}: {seen:.2f} s (job {chunk['seconds']:.2f} s)", flush=True)
+                time.sleep(1.0)  # a person looks before the next click
+        finally:
+            app.stop()
+    timed = rows[1:]  # the first click also starts the job launcher's first fork
+    return {
+        "dataset": name,
+        "points": shown,
+        "projection": projection,
+        "click_to_shown": summary([r["click_to_shown"] for r in timed]),
+        "chunk_seconds": summary([r["chunk_seconds"] for r in timed]),
+        "overhead": summary([r["click_to_shown"] - r["chunk_seconds"] for r in timed]),
+        "ratio_to_chunk": median([r["click_to_shown"] / r["chunk_seconds"] for r in timed]),
+        "first_click": rows[0],
+        "meets_target": median([r["click_to_shown"] for r in timed]) <= 3.0,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--datasets", nargs="+", default=["digits", "mnist1d"])
+    p.add_argument("--clicks", type=int, default=6, help="the first is not counted")
+    p.add_argument("--projection", default="umap", choices=("umap", "pca"))
+    p.add_argument("--out", default="loop_latency")
+    args = p.parse_args()
+    driver = chrome()
+    cache = Path(tempfile.mkdtemp(prefix="hill-numba-"))
+    try:
+        cases = [one_dataset(d, args.clicks, args.projection, cache, driver) for d in args.datasets]
+    finally:
+        driver.quit()
+    write_result(args.out, {"cases": cases})
+
+
+if __name__ == "__main__":
+    main()
