@@ -35,7 +35,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
-from common import machine, summary, write_result
+from common import flat_dataset, machine, summary, write_result
 
 os.environ.setdefault("HILL_DASH_WARMUP", "0")
 
@@ -69,24 +69,11 @@ return true;
 
 
 def synthetic(n: int, features: int = 64, classes: int = 10, seed: int = 0):
-    from hill_dash.engine.data import Dataset
-
     g = np.random.default_rng(seed)
     y = g.integers(0, classes, n)
     centres = g.normal(0, 3, (classes, features))
     X = (centres[y] + g.normal(size=(n, features))).astype(np.float32)
-    a, b = int(0.7 * n), int(0.85 * n)
-    return Dataset(
-        f"synthetic-{n}",
-        "flat",
-        X[:a],
-        y[:a],
-        X[a:b],
-        y[a:b],
-        X[b:],
-        y[b:],
-        [f"class {c}" for c in range(classes)],
-    )
+    return flat_dataset(f"synthetic-{n}", X, y, [f"class {c}" for c in range(classes)])
 
 
 def make_run(root: Path, n: int) -> tuple[str, dict]:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
-from common import summary, write_result
+from common import flat_dataset, summary, write_result
 
 os.environ.setdefault("HILL_DASH_WARMUP", "0")
 
@@ -41,23 +41,10 @@ TOOLS = ("move", "pull", "compact", "separate")
 
 
 def synthetic(n: int, features: int = 64, classes: int = 10):
-    from hill_dash.engine.data import Dataset
-
     g = np.random.default_rng(0)
     y = np.arange(n) % classes
     X = (g.normal(size=(classes, features))[y] + g.normal(size=(n, features))).astype(np.float32)
-    a, b = int(0.7 * n), int(0.85 * n)
-    return Dataset(
-        f"synthetic-{n}",
-        "flat",
-        X[:a],
-        y[:a],
-        X[a:b],
-        y[a:b],
-        X[b:],
-        y[b:],
-        [str(c) for c in range(classes)],
-    )
+    return flat_dataset(f"synthetic-{n}", X, y, [str(c) for c in range(classes)])
 
 
 def make_run(root: Path, n: int) -> str:

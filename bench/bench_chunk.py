@@ -26,7 +26,7 @@ import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
 import torch
 import torch.nn.functional as F
-from common import median, summary, write_result
+from common import flat_dataset, median, summary, write_result
 
 from hill_dash.engine.data import Dataset, load_builtin
 from hill_dash.engine.models import ModelConfig, build_model
@@ -71,18 +71,7 @@ def synthetic(n: int, features: int, classes: int = 10) -> Dataset:
     g = np.random.default_rng(0)
     y = np.arange(n) % classes
     X = (g.normal(size=(classes, features))[y] + g.normal(size=(n, features))).astype(np.float32)
-    cut = [int(0.7 * n), int(0.85 * n)]
-    return Dataset(
-        f"synthetic-{n}x{features}",
-        "flat",
-        X[: cut[0]],
-        y[: cut[0]],
-        X[cut[0] : cut[1]],
-        y[cut[0] : cut[1]],
-        X[cut[1] :],
-        y[cut[1] :],
-        [str(c) for c in range(classes)],
-    )
+    return flat_dataset(f"synthetic-{n}x{features}", X, y, [str(c) for c in range(classes)])
 
 
 def bench_case(name: str, data: Dataset, arch: str, epochs: int, reps: int) -> dict:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 if str(ROOT) not in sys.path:
@@ -65,6 +67,14 @@ def summary(xs: list[float]) -> dict:
         "runs": len(xs),
         "values": [round(x, 6) for x in xs],
     }
+
+
+def flat_dataset(name: str, X: np.ndarray, y: np.ndarray, class_names: list[str]):
+    """A flat-feature Dataset split 70 / 15 / 15 in row order (train / val / test)."""
+    from hill_dash.engine.data import Dataset
+
+    a, b = int(0.7 * len(y)), int(0.85 * len(y))
+    return Dataset(name, "flat", X[:a], y[:a], X[a:b], y[a:b], X[b:], y[b:], class_names)
 
 
 def write_result(name: str, result: dict) -> Path:

@@ -51,5 +51,25 @@ def run_copy(digits_run, tmp_path):
     return RunStore(tmp_path / "copy"), run_id
 
 
+def pull_then_compact_run(store, digits) -> str:
+    """A digits MLP run on a PCA map (1 epoch a chunk): chunk 0, a pull of forty 3s to 8
+    (chunk 1), a compact of thirty 5s (chunk 2, so its counterfactual f2 exists)."""
+    from hill_dash.engine import loop
+    from hill_dash.engine.edits import Edit
+    from hill_dash.engine.training import ChunkConfig
+
+    run_id = loop.create_run(
+        store, digits, arch="mlp", projection="pca", chunk=ChunkConfig(epochs=1), seed=0
+    )
+    loop.run_chunk(store, run_id)
+    threes = np.flatnonzero(digits.y_train == 3)[:40].tolist()
+    loop.add_edit(store, run_id, Edit("pull", threes, target_class=8))
+    loop.run_chunk(store, run_id)
+    fives = np.flatnonzero(digits.y_train == 5)[:30].tolist()
+    loop.add_edit(store, run_id, Edit("compact", fives, beta=0.5))
+    loop.run_chunk(store, run_id)
+    return run_id
+
+
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)

@@ -20,23 +20,13 @@ from hill_dash.dashboard.figures.compare import (
 from hill_dash.dashboard.figures.theme import DARK_BG, TEMPLATES
 from hill_dash.engine import loop
 from hill_dash.engine.store import RunStore
-from hill_dash.engine.teacher import Edit
-from hill_dash.engine.training import ChunkConfig
+from tests.conftest import pull_then_compact_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, digits):
     store = RunStore(tmp_path_factory.mktemp("compare-view"))
-    run_id = loop.create_run(
-        store, digits, arch="mlp", projection="pca", chunk=ChunkConfig(epochs=1), seed=0
-    )
-    loop.run_chunk(store, run_id)
-    threes = np.flatnonzero(digits.y_train == 3)[:40].tolist()
-    loop.add_edit(store, run_id, Edit("pull", threes, target_class=8))
-    loop.run_chunk(store, run_id)
-    fives = np.flatnonzero(digits.y_train == 5)[:30].tolist()
-    loop.add_edit(store, run_id, Edit("compact", fives, beta=0.5))
-    loop.run_chunk(store, run_id)
+    run_id = pull_then_compact_run(store, digits)
     loop.run_chunk(store, run_id)  # chunk 3: no edits, so no counterfactual
     f2 = store.load_run(run_id)["chunks"][2]["counterfactual"]
     assert f2 == "f2"

@@ -8,14 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from hill_dash.dashboard.report import report_filename, session_report
 from hill_dash.engine import loop
 from hill_dash.engine.store import RunStore
-from hill_dash.engine.teacher import Edit
-from hill_dash.engine.training import ChunkConfig
+from tests.conftest import pull_then_compact_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,16 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, digits):
     store = RunStore(tmp_path_factory.mktemp("report"))
-    run_id = loop.create_run(
-        store, digits, arch="mlp", projection="pca", chunk=ChunkConfig(epochs=1), seed=0
-    )
-    loop.run_chunk(store, run_id)
-    threes = np.flatnonzero(digits.y_train == 3)[:40].tolist()
-    loop.add_edit(store, run_id, Edit("pull", threes, target_class=8))
-    loop.run_chunk(store, run_id)
-    fives = np.flatnonzero(digits.y_train == 5)[:30].tolist()
-    loop.add_edit(store, run_id, Edit("compact", fives, beta=0.5))
-    loop.run_chunk(store, run_id)
+    run_id = pull_then_compact_run(store, digits)
     f2 = store.load_run(run_id)["chunks"][2]["counterfactual"]
     assert f2 == "f2"
     return store, run_id, f2

@@ -70,8 +70,16 @@ def watch_progress(driver, done, timeout: float = 240) -> list[float]:
 
 
 def text_of(driver, element_id: str) -> str:
-    els = driver.find_elements(By.ID, element_id)
-    return els[0].text if els else ""
+    """The visible text of an element; "" when absent (retried if it is re-rendered)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(5):
+        try:
+            els = driver.find_elements(By.ID, element_id)
+            return els[0].text if els else ""
+        except StaleElementReferenceException:
+            time.sleep(0.05)
+    return ""
 
 
 def severe_logs(dash_br) -> list[dict]:

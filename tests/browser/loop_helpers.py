@@ -8,6 +8,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
+from tests.browser.helpers import text_of  # noqa: F401 - the Loop tests import it from here
+
 MAP = "#latent-graph .js-plotly-plot"
 
 
@@ -89,16 +91,3 @@ def choose_tool(driver, tool: str) -> None:
         "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", label
     )
     label.click()
-
-
-def text_of(driver, element_id: str) -> str:
-    """The visible text of an element; "" when absent (retried if it is re-rendered)."""
-    from selenium.common.exceptions import StaleElementReferenceException
-
-    for _ in range(5):
-        try:
-            els = driver.find_elements(By.ID, element_id)
-            return els[0].text if els else ""
-        except StaleElementReferenceException:
-            time.sleep(0.05)
-    return ""

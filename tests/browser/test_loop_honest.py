@@ -92,13 +92,18 @@ def test_the_test_split_is_never_on_the_loop_page(browser, live_app, dataset):
     assert severe_logs(br) == []
 
 
-def test_edits_wait_while_a_chunk_trains(browser, live_app):
+def _loop_with_a_selection(br, live_app) -> Session:
+    """A digits run (PCA, 1 epoch), the Loop page open on it, a lasso over part of the map."""
     s = Session.new("digits", projection="pca", epochs=1, data_dir=live_app.data_dir)
-    n_map = s.run["sizes"]["train"] + s.run["sizes"]["val"]
-    br = browser
-    open_loop(br, live_app.url, n_map)
+    open_loop(br, live_app.url, s.run["sizes"]["train"] + s.run["sizes"]["val"])
     lasso(br.driver, "latent-graph", [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)])
     wait_for(lambda: selection_count(br.driver) > 0, 30, "a selection")
+    return s
+
+
+def test_edits_wait_while_a_chunk_trains(browser, live_app):
+    br = browser
+    s = _loop_with_a_selection(br, live_app)
     dx = br.find_element("#move-dx")
     dx.send_keys(Keys.CONTROL, "a")
     dx.send_keys("2")
@@ -123,12 +128,8 @@ def test_edits_wait_while_a_chunk_trains(browser, live_app):
 
 
 def test_an_empty_number_field_disables_apply_and_names_the_field(browser, live_app):
-    s = Session.new("digits", projection="pca", epochs=1, data_dir=live_app.data_dir)
-    n_map = s.run["sizes"]["train"] + s.run["sizes"]["val"]
     br = browser
-    open_loop(br, live_app.url, n_map)
-    lasso(br.driver, "latent-graph", [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)])
-    wait_for(lambda: selection_count(br.driver) > 0, 30, "a selection")
+    s = _loop_with_a_selection(br, live_app)
     apply = br.find_element("#apply-edit-button")
 
     choose_tool(br.driver, "compact")
