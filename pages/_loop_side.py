@@ -277,10 +277,8 @@ edit_card = side_card(
             dbc.Select(id="pull-class", options=[]),
             dbc.InputGroupText("α"),
             number("pull-alpha", 1.0, step=0.1),
-            dbc.InputGroupText(
-                dbc.Checkbox(id="pull-relabel", label="and relabel", value=False),
-                title="One Apply, one step: Pull to the class and Relabel to it",
-            ),
+            # one Apply, one step: Pull to the class and Relabel to it
+            dbc.InputGroupText(dbc.Checkbox(id="pull-relabel", label="and relabel", value=False)),
         ),
         tool_pane("compact", dbc.InputGroupText("β"), number("compact-beta", 0.5, step=0.1)),
         tool_pane(
