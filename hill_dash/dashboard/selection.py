@@ -154,6 +154,8 @@ def tool_params(
             _number(params[key], label, lo, hi)
         except StoreError as exc:
             return params, str(exc)
+    if tool == "relabel" and params["target_class"] in (None, ""):
+        return params, "class is empty: choose the class the selection's training points are"
     if tool == "weight" and params["w"] == 0:
         return params, "w: expected a number above 0 (Exclude leaves points out of training)"
     return params, ""

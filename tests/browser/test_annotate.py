@@ -82,7 +82,7 @@ def test_relabel_a_lassoed_cluster_undo_redo_train(browser, live_app):
     wait_for(lambda: br.find_element("#apply-edit-button").is_enabled(), 20, "Apply on")
     click(br, "#apply-edit-button")
     wait_for(lambda: store.load_run(s.run_id)["pending"], 20, "the pending relabel")
-    assert "relabel" in text_of(br.driver, "edit-list")
+    wait_for(lambda: "relabel" in text_of(br.driver, "edit-list"), 20, "the edit list")
     assert s.map().labels[train_sel].tolist() == [6] * len(train_sel)  # shown at once
     assert (s.map().original[train_sel] == data.y_train[train_sel]).all()
 
