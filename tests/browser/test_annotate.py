@@ -94,6 +94,8 @@ def test_relabel_a_lassoed_cluster_undo_redo_train(browser, live_app):
 
     click(br, "#redo-button")
     wait_for(lambda: store.load_run(s.run_id)["pending"], 20, "redo")
+    br.find_element("#epochs-input").clear()
+    br.find_element("#epochs-input").send_keys("20")  # a cluster split from its class: 20 epochs
     click(br, "#train-button")
     wait_for(lambda: len(store.load_run(s.run_id)["chunks"]) == 2, 600, "chunk 1")
     chunk = store.load_run(s.run_id)["chunks"][1]
