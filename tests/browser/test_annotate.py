@@ -57,7 +57,7 @@ def test_relabel_a_lassoed_cluster_undo_redo_train(browser, live_app):
     br.driver.get(live_app.url + "/")
     wait_for(lambda: drawn_points(br.driver) == n_map, 60, "the map")
     zeros = np.flatnonzero(data.y_train == 0)
-    lasso(br.driver, "latent-graph", _cluster_polygon(br.driver, zeros))
+    lasso(br.driver, "latent-graph", _cluster_polygon(br.driver, zeros, 0.12))  # the cluster
     wait_for(lambda: selection_count(br.driver) > 5, 30, "a lassoed cluster")
     sel = np.asarray(
         store.load_run(s.run_id)
@@ -103,7 +103,10 @@ def test_relabel_a_lassoed_cluster_undo_redo_train(browser, live_app):
     assert np.mean(pred == 6) >= 0.8  # the head predicts the new class on the selection
     row = chunk["realized"][0]
     assert row["kind"] == "relabel" and row["train"]["guided"]["after"] >= 0.8
-    assert row["train"]["twin"]["after"] <= 0.2  # the unguided lineage kept the labels
+    # the unguided lineage kept the labels (the lasso also holds some real 6s)
+    original_6 = float(np.mean(data.y_train[train_sel] == 6))
+    assert row["train"]["twin"]["after"] <= original_6 + 0.2
+    assert row["train"]["guided"]["after"] - row["train"]["twin"]["after"] >= 0.3
     wait_for(lambda: "predicted as 6" in text_of(br.driver, "last-edits"), 60, "accounting")
     # the data set and its test split are untouched; nothing was revealed
     again = store.load_dataset(s.run_id)
