@@ -1,4 +1,4 @@
-"""The Loop page's Annotate tools (docs/screenshots/loop-annotate.png), 1400 × 900.
+"""The Loop page's Annotate tools (docs/screenshots/loop-annotate.png), 1400 × 1250.
 
     .venv/bin/python docs/make_annotate_screenshot.py
 
@@ -45,6 +45,7 @@ def main() -> None:
         )
         Select(d.find_element("id", "relabel-class")).select_by_value("6")
         time.sleep(3)
+        d.set_window_size(1400, 1250)  # the map and the Edit panel with its Annotate group
         shot(d, "loop-annotate")
         d.quit()
     finally:
