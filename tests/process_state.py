@@ -45,14 +45,15 @@ def snapshot() -> ProcessState:
 def restore(state: ProcessState) -> list[str]:
     """Put `state` back; returns what had changed (for a test's message)."""
     changed = []
-    if torch.get_num_threads() != state.torch_threads:
-        changed.append(f"torch threads {torch.get_num_threads()} (was {state.torch_threads})")
-        torch.set_num_threads(state.torch_threads)
     limits = _pool_limits()
     if limits != state.pool_limits:
         changed.append(f"thread-pool limits {limits} (were {state.pool_limits})")
         for api, n in state.pool_limits.items():
             threadpool_limits(limits=n, user_api=api)
+    # torch's count after the pools': limiting OpenMP sets it too
+    if torch.get_num_threads() != state.torch_threads:
+        changed.append(f"torch threads {torch.get_num_threads()} (was {state.torch_threads})")
+        torch.set_num_threads(state.torch_threads)
     if dict(os.environ) != state.environ:
         added = sorted(set(os.environ) - set(state.environ))
         altered = sorted(k for k in state.environ if os.environ.get(k) != state.environ[k])

@@ -46,15 +46,20 @@ from hill_dash.study.strategies import budget_used, get_strategy, make_state
 
 
 def run_seed(cfg: StudyConfig, seed: int, work_dir: str, data_dir: str) -> dict:
-    """Chunk 0 once, then every strategy on its own copy of the run; returns plain numbers."""
-    import torch
+    """Chunk 0 once, then every strategy on its own copy of the run; returns plain numbers.
+    Runs on `cfg.threads` torch threads and puts the caller's count back after."""
+    from hill_dash.engine.training import torch_threads
 
+    with torch_threads(cfg.threads):
+        return _run_seed(cfg, seed, work_dir, data_dir)
+
+
+def _run_seed(cfg: StudyConfig, seed: int, work_dir: str, data_dir: str) -> dict:
     from hill_dash.engine import loop
     from hill_dash.engine.data import load_dataset
     from hill_dash.engine.store import RunStore
     from hill_dash.engine.training import ChunkConfig
 
-    torch.set_num_threads(cfg.threads)
     t0 = time.time()
     root = Path(work_dir) / f"seed{seed}"
     base = RunStore(root / "base")
