@@ -7,7 +7,7 @@ environment, so `export_env` writes them back before the app starts.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hill_dash.engine.store import default_data_dir
@@ -17,7 +17,8 @@ from hill_dash.engine.store import default_data_dir
 class AppConfig:
     host: str = "127.0.0.1"  # loopback unless told otherwise
     port: int = 8050
-    data_dir: Path = Path()  # run store root; see store.default_data_dir
+    # run store root: HILL_DASH_DATA_DIR, else ~/.hill_dash (store.default_data_dir)
+    data_dir: Path = field(default_factory=default_data_dir)
     data_file: str | None = None  # a user's .npz/.csv to start on instead of digits
     redis_url: str | None = None  # Celery + Redis when set, DiskCache otherwise
     debug: bool = False

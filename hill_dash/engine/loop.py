@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from hill_dash.engine import bias as B
 from hill_dash.engine.data import Dataset
@@ -40,7 +39,13 @@ from hill_dash.engine.realized import Request, shares
 from hill_dash.engine.run_actions import fork_run, record_root, refit_map, reveal_test
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Teacher, build_teacher
-from hill_dash.engine.training import ChunkConfig, make_optimizer, pick_device
+from hill_dash.engine.training import (
+    ChunkConfig,
+    check_overrides,
+    make_optimizer,
+    pick_device,
+    torch_threads,
+)
 
 __all__ = [
     "LINEAGES",
@@ -157,18 +162,25 @@ def run_chunk(
     """Train the next chunk of a run (the first chunk when it has none); returns its record.
 
     `overrides` may change this chunk's hyper-parameters (epochs, lam, anchor, lr,
-    batch_size, kd_weight). Raises ChunkCancelled when stopped; then nothing of the
-    chunk is stored.
+    batch_size, kd_weight, kd_temperature, threads); an unknown key or a value out of
+    bounds raises a HillError naming it. Raises ChunkCancelled when stopped and
+    ChunkDiverged when the loss turns NaN; then nothing of the chunk is stored. The job
+    keeps its training lock alive with a heartbeat thread through every phase (training,
+    inference, the map, saving), so a slow map fit is not mistaken for a dead worker.
     """
-    with store.training_lock(run_id) as lease:
-        progress = _beating(progress, lease.heartbeat())
+    overrides = check_overrides(overrides or {})
+    with store.training_lock(run_id) as lease, lease.keepalive():
         store.remove_leftovers(run_id, lease=lease)  # of a job killed mid-write
-        run = store.load_run(run_id)
+        # read under run.json's lock: an edit being added now is either in this read or
+        # sees the training lock and is refused (never stranded on the old head)
+        run = store.read_run_locked(run_id)
         cfg = RunConfig.from_dict(run["config"])
         data = store.load_dataset(run_id)
-        if not run["heads"]:
-            return _first_chunk(store, lease, cfg, data, progress, should_stop)
-        return _paired_chunk(store, lease, run, cfg, data, progress, should_stop, overrides or {})
+        threads = ChunkConfig.from_dict(cfg.chunk.to_dict() | overrides).threads
+        with torch_threads(threads):
+            if not run["heads"]:
+                return _first_chunk(store, lease, cfg, data, progress, should_stop)
+            return _paired_chunk(store, lease, run, cfg, data, progress, should_stop, overrides)
 
 
 def _first_chunk(store, lease, cfg: RunConfig, data, progress, should_stop) -> dict:
@@ -274,7 +286,11 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
             r["checkpoints"][t.ckpt] = {"lineage": t.lineage, "chunk": index, "parent": t.parent}
         r["heads"] = {"guided": f"g{index}", "twin": f"u{index}"}
         r["chunks"].append(chunk)
-        r["pending"] = [e for e in r.get("pending", []) if e.get("id") not in consumed]
+        left = [e for e in r.get("pending", []) if e.get("id") not in consumed]
+        # an edit made on an older head cannot be trained any more (its selection and
+        # arrow belong to a map that is gone): kept aside, named, never silently lost
+        r.setdefault("stale_edits", []).extend(left)
+        r["pending"] = []
         r["redo"] = []
 
     store.update_run(run_id, record, lease=lease)
@@ -319,14 +335,10 @@ def _train(
 
     if len(jobs) == 1:
         return [one(jobs[0])]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small models: one thread per lineage beats two per step
-    try:
-        workers = min(len(jobs), MAX_PARALLEL, os.cpu_count() or 1)
-        with ThreadPoolExecutor(workers, thread_name_prefix="lineage") as pool:
-            return list(pool.map(one, jobs))
-    finally:
-        torch.set_num_threads(threads)
+    # the lineages train at once, each on the chunk's torch thread count (run_chunk set it)
+    workers = min(len(jobs), MAX_PARALLEL, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers, thread_name_prefix="lineage") as pool:
+        return list(pool.map(one, jobs))
 
 
 _NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfactual"}
@@ -433,14 +445,3 @@ class _Steps:
     def done(self, message: str) -> None:
         if self.progress is not None:
             self.progress(self.total, self.total, message)
-
-
-def _beating(progress: Progress | None, beat: Callable[[], None]) -> Progress:
-    """`progress` that also keeps the training lock's heartbeat fresh (throttled by `beat`)."""
-
-    def report(step: int, total: int, message: str) -> None:
-        beat()
-        if progress is not None:
-            progress(step, total, message)
-
-    return report

@@ -18,13 +18,16 @@ from hill_dash.engine.store import RunStore
 def add_edit(store: RunStore, run_id: str, edit: Edit) -> dict:
     """Append a pending edit made on the guided head's map; clears redo."""
     record = edit.to_dict() | {"id": uuid.uuid4().hex[:10]}
-    if store.lock_holder(run_id) is not None:
-        raise StoreError(
-            f"run {run_id!r}: a chunk is training; make the edit when it has finished "
-            "(it would be made on a head that is about to be replaced)"
-        )
 
     def change(r: dict) -> None:
+        # checked under run.json's lock, which a chunk also takes to read its edits after
+        # it took the training lock: the edit is either read by the chunk or refused here,
+        # never stamped with a head that is about to be replaced and left untrained
+        if store.lock_holder(run_id) is not None:
+            raise StoreError(
+                f"run {run_id!r}: a chunk is training; make the edit when it has finished "
+                "(it would be made on a head that is about to be replaced)"
+            )
         if not r["heads"]:
             raise StoreError(f"run {run_id!r}: train a first chunk before editing")
         n_all = sum(r["sizes"].values())

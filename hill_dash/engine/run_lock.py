@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,11 +23,13 @@ from pathlib import Path
 from hill_dash.engine.durable import atomic_write_json
 from hill_dash.engine.errors import RunBusyError, StoreError
 
-# A training lock names its holder (pid, host, token) and carries a heartbeat ("beat"),
-# rewritten while the chunk makes progress. On the lock's own host a dead pid frees it at
-# once; from another host (a Celery worker elsewhere) a lock whose beat is older than
-# LOCK_STALE_SECONDS is taken as dead. LOCK_MAX_SECONDS guards against a recycled pid on
-# the same host.
+# A training lock names its holder (pid, host, token); its heartbeat lives beside it in a
+# file of the holder's own (`.training.beat.<token>`), rewritten by a thread of the job
+# every BEAT_SECONDS through every phase of a chunk. The lock file itself is never
+# rewritten, so a beat can never bring back a lock that was taken over meanwhile. On the
+# lock's own host a dead pid frees it at once; from another host (a Celery worker
+# elsewhere) a lock whose beat is older than LOCK_STALE_SECONDS is taken as dead.
+# LOCK_MAX_SECONDS guards against a recycled pid on the same host.
 LOCK_STALE_SECONDS = 90.0
 LOCK_MAX_SECONDS = 6 * 3600.0
 BEAT_SECONDS = 2.0  # at most one heartbeat write per this many seconds
@@ -117,11 +120,14 @@ class TrainingLocks:
             if _read_lock_file(grave) != stale:  # a fresh lock replaced it: put it back
                 with contextlib.suppress(FileExistsError):
                     os.link(grave, path)
+            elif stale.get("token"):
+                _beat_path(path, str(stale["token"])).unlink(missing_ok=True)
         finally:
             grave.unlink()
 
     def _release(self, path: Path, token: str) -> None:
         """Remove our lock; a successor's lock (ours was taken over) is put back."""
+        _beat_path(path, token).unlink(missing_ok=True)
         grave = path.with_name(f".training.lock.done-{token[:12]}")
         try:
             os.rename(path, grave)
@@ -152,8 +158,9 @@ class TrainingLocks:
         """Refresh the heartbeat of the training lock this process holds; False if it holds none.
 
         With `token` (a lease's), only the lock carrying it is refreshed; without, the one
-        naming this process and host. The lock is rewritten whole (temp file + rename), so a
-        reader never sees it torn.
+        naming this process and host. What is written is the holder's own beat file, never
+        the lock file: a job whose lock was taken over between the check and the write only
+        refreshes a file that no lock names any more.
         """
         lock = self.read_lock(run_id)
         if not lock:
@@ -162,8 +169,11 @@ class TrainingLocks:
             return False
         if lock.get("pid") != os.getpid() or lock.get("host") != socket.gethostname():
             return False
+        if not lock.get("token"):
+            return False
+        beat = _beat_path(self._lock_path(run_id), str(lock["token"]))
         try:
-            atomic_write_json(self._lock_path(run_id), lock | {"beat": time.time()}, durable=False)
+            atomic_write_json(beat, {"beat": time.time()}, durable=False)
         except OSError:
             return False
         return True
@@ -226,6 +236,26 @@ class Lease:
     def heartbeat(self, every: float | None = None) -> Callable[[], None]:
         return self.store.heartbeat(self.run_id, every, token=self.token)
 
+    @contextlib.contextmanager
+    def keepalive(self, every: float | None = None) -> Iterator[Lease]:
+        """Beat from a thread of its own every `every` seconds (BEAT_SECONDS) while the
+        block runs: the job is alive whatever it does, training, inference, a slow map fit
+        or saving, not only while it reports progress."""
+        every = BEAT_SECONDS if every is None else every
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(max(every, 0.01)):
+                self.beat()
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{self.run_id}", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+
 
 def check_lease(lease: Lease | None, run_id: str) -> None:
     if lease is None:
@@ -236,7 +266,8 @@ def check_lease(lease: Lease | None, run_id: str) -> None:
 
 
 def _read_lock_file(path: Path) -> dict | None:
-    """A lock file's content (see `RunStore.read_lock`), or None when there is none."""
+    """A lock file's content (see `RunStore.read_lock`), or None when there is none; its
+    "beat" is the later of the lock's own and its holder's beat file."""
     try:
         lock = json.loads(path.read_text())
     except FileNotFoundError:
@@ -244,11 +275,33 @@ def _read_lock_file(path: Path) -> dict | None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         lock = None
     if isinstance(lock, dict) and lock:
+        if isinstance(lock.get("token"), str):
+            beat = _read_beat(_beat_path(path, lock["token"]))
+            if beat is not None and beat > _float(lock.get("beat")):
+                lock = lock | {"beat": beat}
         return lock
     try:
         return {"pid": None, "host": "?", "beat": path.stat().st_mtime}
     except FileNotFoundError:
         return None
+
+
+def _beat_path(lock_path: Path, token: str) -> Path:
+    return lock_path.with_name(f".training.beat.{token[:32]}")
+
+
+def _read_beat(path: Path) -> float | None:
+    try:
+        return _float(json.loads(path.read_text()).get("beat"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _float(value: object) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _live(holder: dict) -> bool:

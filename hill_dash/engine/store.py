@@ -45,6 +45,12 @@ from hill_dash.engine.durable import (
 )
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.npy import NPY_READ_LOCK
+from hill_dash.engine.revision import (
+    REVISION_RETRIES,
+    claim_revision,
+    release_revision,
+)
+from hill_dash.engine.revision import revision as _revision
 from hill_dash.engine.run_lock import Lease, TrainingLocks
 from hill_dash.engine.run_lock import check_lease as _check
 
@@ -123,19 +129,37 @@ class RunStore(TrainingLocks):
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def read_run_locked(self, run_id: str) -> dict:
+        """run.json read under its file lock: an `update_run` under way finishes first."""
+        with self._run_json_lock(run_id):
+            return self.load_run(run_id)
+
     def update_run(
         self, run_id: str, change: Callable[[dict], object], lease: Lease | None = None
     ) -> dict:
-        """Read-modify-write run.json under a file lock; `change` edits the dict in place.
+        """Read-modify-write run.json; `change` edits the dict in place.
 
+        On one host a file lock orders the writers. Between hosts (a worker elsewhere on a
+        shared file system, where `flock` may not hold) run.json's "revision" decides:
+        each write first claims the next revision with an exclusive create, so of two
+        writers that read the same revision exactly one writes, and the other reads again
+        and applies its change to what the winner wrote, instead of overwriting it.
         With `lease` (a chunk's), nothing is written unless it still holds the training lock.
         """
-        with self._run_json_lock(run_id):
-            run = self.load_run(run_id)
-            change(run)
-            _check(lease, run_id)
-            atomic_write_json(self.run_dir(run_id) / "run.json", run)
-            return run
+        run_dir = self.run_dir(run_id)
+        for _ in range(REVISION_RETRIES):
+            with self._run_json_lock(run_id):
+                run = self.load_run(run_id)
+                revision = _revision(run)
+                change(run)
+                _check(lease, run_id)
+                if claim_revision(run_dir, revision + 1, self.load_run(run_id)):
+                    run["revision"] = revision + 1
+                    atomic_write_json(run_dir / "run.json", run)
+                    release_revision(run_dir, revision)
+                    return run
+            time.sleep(0.05)
+        raise StoreError(f"{run_dir / 'run.json'}: another writer kept changing it; try again")
 
     def list_runs(self) -> list[dict]:
         out = []

@@ -9,8 +9,10 @@ callable lets a cancelled job stop between steps.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -30,6 +32,25 @@ class ChunkCancelled(RuntimeError):
     """The chunk was stopped before its last step; nothing of it is stored."""
 
 
+class ChunkDiverged(HillError):
+    """The loss became NaN or infinite; nothing of the chunk is stored."""
+
+
+# What a chunk's hyper-parameters may be: (lowest, highest, integer?). One place for the
+# engine's checks, the Advanced settings fields and the CLI. A learning rate above 1 makes
+# Adam diverge on every built-in model; λ above 100 drowns the cross-entropy.
+CHUNK_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "epochs": (1, 1000, True),
+    "batch_size": (1, 100_000, True),
+    "lr": (1e-7, 1.0, False),
+    "lam": (0.0, 100.0, False),
+    "anchor": (0.0, 100.0, False),
+    "kd_weight": (0.0, 100.0, False),
+    "kd_temperature": (0.1, 100.0, False),
+    "threads": (1, 64, True),
+}
+
+
 @dataclass
 class ChunkConfig:
     """Hyper-parameters of one chunk (stored with every chunk in run.json)."""
@@ -42,6 +63,9 @@ class ChunkConfig:
     kd_weight: float = 0.0  # output-level distillation through the frozen head
     kd_temperature: float = 2.0
     seed: int = 0  # batch-order seed of this chunk
+    # torch threads per lineage: part of the chunk, so its numbers do not depend on the
+    # thread count of whatever process runs it (a reduction's order does)
+    threads: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +73,40 @@ class ChunkConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ChunkConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def check_overrides(overrides: dict, where: str = "overrides") -> dict:
+    """A chunk's hyper-parameter overrides, checked: unknown keys and values out of
+    `CHUNK_BOUNDS` raise a HillError that names the key and what was expected."""
+    unknown = sorted(set(overrides) - set(CHUNK_BOUNDS))
+    if unknown:
+        raise HillError(
+            f"{where}: unknown setting(s) {', '.join(map(repr, unknown))}; "
+            f"expected some of {', '.join(CHUNK_BOUNDS)}"
+        )
+    out = {}
+    for key, value in overrides.items():
+        lo, hi, integer = CHUNK_BOUNDS[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and lo <= value <= hi
+        if ok and integer and value != int(value):
+            ok = False
+        if not ok:
+            kind = "an integer" if integer else "a number"
+            raise HillError(f"{where}.{key}: expected {kind} in [{lo:g}, {hi:g}], got {value!r}")
+        out[key] = int(value) if integer else float(value)
+    return out
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """torch's intra-op thread count set to `n` inside, put back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(int(n), 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def pick_device(preference: str = "auto") -> torch.device:
@@ -142,6 +200,8 @@ def train_chunk(
         optimizer.step()
         ce_value = ce.item()
         extra_value = 0.0 if extra is None else extra.item()
+        if not math.isfinite(ce_value + extra_value):
+            raise ChunkDiverged(_diverged(step_offset + step + 1, ce_value, extra_value, cfg))
         curve["ce"].append(ce_value)
         curve["teacher"].append(extra_value)
         curve["loss"].append(ce_value + extra_value)
@@ -157,6 +217,15 @@ def train_chunk(
     n = max(len(batches), 1)
     means = {k: sum(curve[k]) / n for k in ("loss", "ce", "teacher")}
     return means | {"steps": len(batches), "curve": curve}
+
+
+def _diverged(step: int, ce: float, extra: float, cfg: ChunkConfig) -> str:
+    term = "the cross-entropy" if not math.isfinite(ce) else "the teacher term"
+    return (
+        f"training diverged at step {step}: {term} became {ce + extra} "
+        f"(learning rate {cfg.lr:g}, λ {cfg.lam:g}). Lower the learning rate under "
+        "Advanced settings (or λ) and train again; the run stays at its last checkpoint."
+    )
 
 
 def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
