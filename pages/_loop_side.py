@@ -47,7 +47,11 @@ advanced = dbc.Collapse(
     [
         dbc.Row(
             [
-                labelled("learning rate", session_number("lr-input", None, step="any"), 6),
+                labelled(
+                    "learning rate",
+                    session_number("lr-input", None, step="any", min=1e-7, max=1),
+                    6,
+                ),
                 labelled("batch size", session_number("batch-input", None, step=1), 6),
                 labelled("anchor weight", session_number("anchor-input", None, step="any"), 6),
                 labelled(
@@ -78,7 +82,7 @@ train_card = side_card(
             [
                 labelled(
                     "λ (teacher weight)",
-                    session_number("lambda-input", 1.0, min=0, step=0.1),
+                    session_number("lambda-input", 1.0, min=0, max=100, step=0.1),
                     4,
                 ),
                 labelled(

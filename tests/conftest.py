@@ -10,6 +10,17 @@ import pytest
 os.environ.setdefault("HILL_DASH_WARMUP", "0")
 
 
+@pytest.fixture(autouse=True)
+def _process_state_restored():
+    """Whatever a test changes in the process (torch threads, thread-pool limits, env vars,
+    working directory, global RNGs) is put back after it, so test order cannot matter."""
+    from tests.process_state import restore, snapshot
+
+    state = snapshot()
+    yield
+    restore(state)
+
+
 @pytest.fixture(scope="session")
 def digits():
     from hill_dash.engine.data import load_builtin

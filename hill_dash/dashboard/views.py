@@ -188,7 +188,8 @@ def train_overrides(lam: object, epochs: object, projection: object) -> dict:
     """The Train card's inputs as chunk overrides; empty or invalid fields fall back."""
     out: dict = {}
     if isinstance(lam, (int, float)) and not isinstance(lam, bool) and math.isfinite(lam):
-        out["lam"] = max(float(lam), 0.0)
+        lo, hi, _ = setting_bounds("lam")
+        out["lam"] = min(max(float(lam), lo), hi)
     if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and math.isfinite(epochs):
         out["epochs"] = int(min(max(round(epochs), 1), MAX_EPOCHS))
     if projection in PROJECTIONS:
@@ -196,13 +197,20 @@ def train_overrides(lam: object, epochs: object, projection: object) -> dict:
     return out
 
 
-# the advanced chunk settings: (override key, field label, lowest allowed, integer?)
+# the advanced chunk settings: (override key, field label); their bounds are the engine's
 ADVANCED = (
-    ("lr", "learning rate", 0.0, False),
-    ("batch_size", "batch size", 1.0, True),
-    ("anchor", "anchor weight", 0.0, False),
-    ("kd_weight", "output distillation", 0.0, False),
+    ("lr", "learning rate"),
+    ("batch_size", "batch size"),
+    ("anchor", "anchor weight"),
+    ("kd_weight", "output distillation"),
 )
+
+
+def setting_bounds(key: str) -> tuple[float, float, bool]:
+    """(lowest, highest, integer?) of a chunk setting, as the engine checks it."""
+    from hill_dash.engine.training import CHUNK_BOUNDS
+
+    return CHUNK_BOUNDS[key]
 
 
 def chunk_settings(run: dict | None) -> dict:
@@ -218,8 +226,9 @@ def advanced_overrides(*values: object) -> dict:
     an empty field keeps the run's setting, an invalid one is dropped (see
     `advanced_problems`)."""
     out: dict = {}
-    for (key, _, lo, integer), v in zip(ADVANCED, values, strict=True):
-        if _finite_number(v) and v >= lo and (v > 0 or key != "lr"):
+    for (key, _), v in zip(ADVANCED, values, strict=True):
+        lo, hi, integer = setting_bounds(key)
+        if _finite_number(v) and lo <= v <= hi:
             out[key] = int(round(v)) if integer else float(v)
     return out
 
@@ -227,11 +236,12 @@ def advanced_overrides(*values: object) -> dict:
 def advanced_problems(*values: object) -> list[str]:
     """What is wrong with the advanced fields (empty fields are fine)."""
     out = []
-    for (key, label, lo, _), v in zip(ADVANCED, values, strict=True):
+    for (key, label), v in zip(ADVANCED, values, strict=True):
         if v is None or v == "":
             continue
-        if not _finite_number(v) or v < lo or (key == "lr" and v <= 0):
-            out.append(f"{label}: expected a number {'above' if key == 'lr' else 'from'} {lo:g}")
+        lo, hi, _ = setting_bounds(key)
+        if not _finite_number(v) or not lo <= v <= hi:
+            out.append(f"{label}: expected a number from {lo:g} to {hi:g}")
     return out
 
 

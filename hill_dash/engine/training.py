@@ -36,6 +36,10 @@ class ChunkDiverged(HillError):
     """The loss became NaN or infinite; nothing of the chunk is stored."""
 
 
+# A step loss above this (or NaN) stops the chunk: a sane cross-entropy is below ~50 and
+# the teacher term, dimensionless, below ~1e4 at λ = 100.
+DIVERGED_LOSS = 1e6
+
 # What a chunk's hyper-parameters may be: (lowest, highest, integer?). One place for the
 # engine's checks, the Advanced settings fields and the CLI. A learning rate above 1 makes
 # Adam diverge on every built-in model; λ above 100 drowns the cross-entropy.
@@ -200,7 +204,7 @@ def train_chunk(
         optimizer.step()
         ce_value = ce.item()
         extra_value = 0.0 if extra is None else extra.item()
-        if not math.isfinite(ce_value + extra_value):
+        if not abs(ce_value + extra_value) < DIVERGED_LOSS:  # NaN fails this too
             raise ChunkDiverged(_diverged(step_offset + step + 1, ce_value, extra_value, cfg))
         curve["ce"].append(ce_value)
         curve["teacher"].append(extra_value)
@@ -220,9 +224,9 @@ def train_chunk(
 
 
 def _diverged(step: int, ce: float, extra: float, cfg: ChunkConfig) -> str:
-    term = "the cross-entropy" if not math.isfinite(ce) else "the teacher term"
+    term = "the teacher term" if abs(ce) < DIVERGED_LOSS else "the cross-entropy"
     return (
-        f"training diverged at step {step}: {term} became {ce + extra} "
+        f"training diverged at step {step}: {term} became {ce + extra:.3g} "
         f"(learning rate {cfg.lr:g}, λ {cfg.lam:g}). Lower the learning rate under "
         "Advanced settings (or λ) and train again; the run stays at its last checkpoint."
     )
