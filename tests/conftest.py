@@ -10,6 +10,43 @@ import pytest
 os.environ.setdefault("HILL_DASH_WARMUP", "0")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--test-order",
+        default="file",
+        help="file (default), reverse, or random[:SEED]: files and the tests in each file "
+        "shuffled, to show that no test depends on another having run first",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:  # the browser tests are marked by where they live
+        if "browser" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
+    order = config.getoption("--test-order")
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("random"):
+        import random
+
+        seed = int(order.partition(":")[2] or random.randrange(10**6))
+        shuffler = random.Random(seed)
+        by_file: dict = {}
+        for item in items:
+            by_file.setdefault(item.path, []).append(item)
+        files = list(by_file.values())
+        shuffler.shuffle(files)
+        for group in files:
+            shuffler.shuffle(group)
+        items[:] = [item for group in files for item in group]
+        config.hill_dash_order = f"random:{seed}"
+
+
+def pytest_report_header(config):
+    order = getattr(config, "hill_dash_order", config.getoption("--test-order"))
+    return f"test order: {order}"
+
+
 @pytest.fixture(autouse=True)
 def _process_state_restored():
     """Whatever a test changes in the process (torch threads, thread-pool limits, env vars,
