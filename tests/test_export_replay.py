@@ -232,3 +232,29 @@ def test_export_refuses_run_ids_with_path_separators(small_run):
             export_session(store, bad)
         with pytest.raises(StoreError, match="run id"):
             export_filename(bad)
+
+
+def test_replay_takes_the_exported_zip_as_it_is(small_run, replayed, tmp_path):
+    """The Runs page's Export gives a zip; replay takes it without unpacking."""
+    store, run_id, _ = small_run
+    zipped = tmp_path / export_filename(run_id)
+    zipped.write_bytes(export_session(store, run_id))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(["replay", str(zipped), "--data-dir", str(tmp_path / "store")])
+    report = json.loads(out.getvalue())
+    assert code == 0 and report["identical"]
+    own = ("replay_run", "session")
+    assert {k: v for k, v in report.items() if k not in own} == {
+        k: v for k, v in replayed[1].items() if k not in own
+    }
+
+
+def test_a_zip_without_a_session_is_refused_by_name(tmp_path):
+    import zipfile
+
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("notes.txt", "hello")
+    with pytest.raises(StoreError, match=r"other\.zip: zip: no session\.json inside"):
+        replay_session(path, tmp_path)

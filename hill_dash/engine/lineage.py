@@ -164,8 +164,7 @@ def save(
     state = {
         "model": {k: v.cpu() for k, v in trained.model.state_dict().items()},
         "optimizer": trained.opt.state_dict(),
-        "rng": torch.get_rng_state(),
-    }
+    }  # no RNG state: training draws nothing from the process's generators (see design §3)
     curve = trained.stats.get("curve")
     curves = {"step": list(range(1, len(curve["loss"]) + 1))} | curve if curve else None
     arrays = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,25 +128,50 @@ def _reject_constant(name: str) -> float:
 
 
 def read_session_file(path: str | Path) -> dict:
-    """The session file's JSON object (size-capped; NaN/Infinity refused)."""
+    """The session's JSON object (size-capped; NaN/Infinity refused), from a session.json
+    or from the zip the Runs page and `export_session` write (its session.json member)."""
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"{p}: session file not found")
+    if zipfile.is_zipfile(p):
+        return _parse_session_bytes(_zip_member(p), f"{p}: session.json")
     with open(p, "rb") as fh:
         raw = fh.read(MAX_SESSION_BYTES + 1)
+    return _parse_session_bytes(raw, str(p))
+
+
+def _zip_member(p: Path) -> bytes:
+    try:
+        with zipfile.ZipFile(p) as zf:
+            try:
+                info = zf.getinfo("session.json")
+            except KeyError:
+                raise StoreError(
+                    f"{p}: zip: no session.json inside; expected a session exported by "
+                    "HILL Dash (Runs page → Export, or export_session)"
+                ) from None
+            if info.file_size > MAX_SESSION_BYTES:
+                return b"x" * (MAX_SESSION_BYTES + 1)
+            with zf.open(info) as fh:
+                return fh.read(MAX_SESSION_BYTES + 1)
+    except zipfile.BadZipFile as exc:
+        raise StoreError(f"{p}: zip: unreadable ({exc})") from None
+
+
+def _parse_session_bytes(raw: bytes, where: str) -> dict:
     if len(raw) > MAX_SESSION_BYTES:
         raise StoreError(
-            f"{p}: file: larger than {MAX_SESSION_BYTES // 2**20} MB; "
+            f"{where}: file: larger than {MAX_SESSION_BYTES // 2**20} MB; "
             "expected an exported session.json"
         )
     try:
         obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise StoreError(
-            f"{p}: file: not valid JSON ({type(exc).__name__}: {_short(str(exc))})"
+            f"{where}: file: not valid JSON ({type(exc).__name__}: {_short(str(exc))})"
         ) from None
     if not isinstance(obj, dict):
-        raise StoreError(f"{p}: (top level): expected a JSON object, got {type(obj).__name__}")
+        raise StoreError(f"{where}: (top level): expected a JSON object, got {type(obj).__name__}")
     return obj
 
 
