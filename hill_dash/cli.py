@@ -1,4 +1,5 @@
-"""`python -m hill_dash`: train headless, serve the dashboard, replay and study.
+"""`hill-dash` (or `python -m hill_dash`): train headless, serve the dashboard, replay
+a session, write a report, and run the studies.
 
 Bad input prints one line on stderr and exits with code 2, never a traceback.
 """
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from hill_dash.engine.errors import HillError
+from hill_dash.engine.naming import public
 from hill_dash.engine.scenarios import SCENARIOS
 
 EXIT_BAD_INPUT = 2
@@ -24,7 +26,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m hill_dash", description=__doc__)
+    parser = argparse.ArgumentParser(prog="hill-dash", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a run headless and print per-chunk metrics")
@@ -194,7 +196,7 @@ def _print_chunk(store, run_id: str, chunk: dict, as_json: bool) -> None:
         "unguided_gap": u["gap"],
         "edited": chunk.get("teacher", {}).get("n_edited", 0),
         "counterfactual": chunk.get("counterfactual"),
-        "realized": chunk.get("realized", []),
+        "realized": public(chunk.get("realized", [])),
     }
     if as_json:
         print(json.dumps(row))
@@ -218,7 +220,7 @@ def realized_text(r: dict) -> str:
     return (
         f"moved {pct(m.get('guided'))} of the way on the map (latent {pct(z.get('guided'))})"
         f" · counterfactual {pct(m.get('counterfactual'))}"
-        f" · unguided lineage {pct(m.get('twin'))}"
+        f" · unguided lineage {pct(m.get('unguided', m.get('twin')))}"
     )
 
 
@@ -290,7 +292,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     for spec, s in study["summary"].items():
         d = s["diff"]["val"]
         print(
-            f"{spec}: val acc guided {s['guided']['val']:.4f} twin {s['twin']['val']:.4f} "
+            f"{spec}: val acc guided {s['guided']['val']:.4f} unguided {s['twin']['val']:.4f} "
             f"delta {d['mean']:+.4f}"
         )
     return 0

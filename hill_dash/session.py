@@ -3,8 +3,13 @@
 s = Session.new("digits", model="mlp")      # stores the run, trains chunk 0
 sel = s.select_box(x0, x1, y0, y1)          # map point indices
 s.pull_to_class(sel, 3)
-s.train_chunk()                             # guided chunk + unguided twin
-s.compare()                                 # guided vs twin, per metric
+s.train_chunk()                             # guided chunk + the unguided lineage's
+s.compare()                                 # guided vs unguided, per metric
+
+One vocabulary on the public surface (this API, the CSV exports, the dashboard): the
+lineage that never sees an edit is "unguided" ("the unguided lineage" in prose). run.json
+keeps its historical key "twin" so old runs load; `engine.naming.public` renames it on
+the way out.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 from hill_dash.engine import loop
 from hill_dash.engine.data import Dataset, load_dataset
 from hill_dash.engine.models import ModelConfig
+from hill_dash.engine.naming import public
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
 from hill_dash.engine.training import ChunkConfig
@@ -86,13 +92,19 @@ class Session:
         return self._data
 
     def train_chunk(self, progress=None, **overrides) -> dict:
-        """Train the next chunk (guided + twin); returns the chunk's record."""
-        return loop.run_chunk(self.store, self.run_id, progress=progress, overrides=overrides)
+        """Train the next chunk (guided + unguided lineage, and the counterfactual chunk
+        when it has edits); returns the chunk's record. `overrides`: this chunk's
+        settings (epochs, lr, lam, ...); an unknown name raises with the valid ones."""
+        chunk = loop.run_chunk(self.store, self.run_id, progress=progress, overrides=overrides)
+        return public(chunk)
 
     def map(self, lineage: str = "guided") -> MapView:
-        """The head's map: "guided", or "twin" (the unguided lineage). The locked test split
-        is not on it: only training and validation points (in that order)."""
-        ck = self.run["heads"][lineage]
+        """The head's map: "guided" or "unguided". The locked test split is not on it: only
+        training and validation points (in that order)."""
+        heads = self.run["heads"]
+        if lineage not in ("guided", "unguided", "twin"):  # "twin": the stored name
+            raise ValueError(f"lineage: expected 'guided' or 'unguided', got {lineage!r}")
+        ck = heads["guided" if lineage == "guided" else "twin"]
         arrays = self.store.load_arrays(self.run_id, ck)
         shown = len(self.data.y_train) + len(self.data.y_val)
         return MapView(
@@ -137,16 +149,20 @@ class Session:
 
     # -- results ------------------------------------------------------------
     def history(self) -> list[dict]:
-        """Per chunk: the guided and twin metrics records."""
+        """Per chunk: the guided and the unguided lineage's metrics records."""
         run = self.run
         recs = self.store.metrics(self.run_id, run)
         return [
-            {"chunk": ch["index"], "guided": recs.get(ch["guided"]), "twin": recs.get(ch["twin"])}
+            {
+                "chunk": ch["index"],
+                "guided": public(recs.get(ch["guided"])),
+                "unguided": public(recs.get(ch["twin"])),
+            }
             for ch in run["chunks"]
         ]
 
     def compare(self) -> dict:
-        """The latest chunk: guided against the unguided lineage ("twin": same start, same
+        """The latest chunk: guided against the unguided lineage (same start, same
         batches, never an edit) and against the counterfactual chunk (the same guided
         checkpoint, same batches, without this chunk's edits).
 
@@ -164,10 +180,10 @@ class Session:
             "chunk": chunk["index"],
             "val_acc": {
                 "guided": g["val"]["acc"],
-                "twin": u["val"]["acc"],
+                "unguided": u["val"]["acc"],
                 "delta": g["val"]["acc"] - u["val"]["acc"],
             },
-            "gap": {"guided": g["gap"], "twin": u["gap"], "delta": g["gap"] - u["gap"]},
+            "gap": {"guided": g["gap"], "unguided": u["gap"], "delta": g["gap"] - u["gap"]},
             "realized": chunk.get("realized", []),
             "bias": g.get("bias", []),
             "shifts": g.get("shifts", []),
@@ -179,7 +195,7 @@ class Session:
                 "delta": g["val"]["acc"] - cf["val"]["acc"],
                 **(g.get("counterfactual") or {}),
             }
-        return out
+        return public(out)
 
     def refit_map(self, method: str | None = None) -> dict:
         """A fresh layout of the heads' maps (recorded in the run); no pending edits allowed."""

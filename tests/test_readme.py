@@ -22,6 +22,6 @@ def test_the_readme_python_example_runs(tmp_path):
     )
     assert r.returncode == 0, r.stderr[-3000:]
     shares, val_acc = r.stdout.strip().splitlines()[-2:]
-    assert "'guided'" in shares and "'twin'" in shares
+    assert "'guided'" in shares and "'unguided'" in shares
     assert "'delta'" in val_acc
     assert (tmp_path / "data" / "runs").is_dir()  # the example wrote where it was told

@@ -90,7 +90,7 @@ def refit_map(store: RunStore, run_id: str, method: str | None = None) -> dict:
     Refused while edits are pending (their arrows and selections belong to the old
     layout) and while a chunk trains. Returns the record added to run.json's "refits".
     """
-    with store.training_lock(run_id, job="refit") as lease:
+    with store.training_lock(run_id, job="refit") as lease, lease.keepalive():
         run = store.load_run(run_id)
         if not run.get("heads"):
             raise StoreError(f"run {run_id!r}: train a first chunk before re-fitting its map")
