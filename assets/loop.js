@@ -273,13 +273,25 @@
         equalAspect(gd);
     }
 
+    function afterPlotListeners(gd) {
+        if (gd._ev && typeof gd._ev.listeners === "function") {
+            return gd._ev.listeners("plotly_afterplot");
+        }
+        if (typeof gd.listeners === "function") return gd.listeners("plotly_afterplot");
+        return null;
+    }
+
     function hook() {
         var gd = plotDiv();
         if (!gd || !gd.on) return;
-        // (re)attach: a new plot element, or plotly dropped its listeners (newPlot)
-        var hooked = gd.listeners && gd.listeners("plotly_afterplot").indexOf(onAfterPlot) >= 0;
+        // (re)attach: a new plot element, or plotly dropped its listeners (purge/newPlot).
+        // plotly.js keeps them on its emitter gd._ev (older builds: gd.listeners); with
+        // neither to read, a flag on the element keeps this from adding one every tick.
+        var listeners = afterPlotListeners(gd);
+        var hooked = listeners ? listeners.indexOf(onAfterPlot) >= 0 : gd.__hillHooked;
         if (hooked) return;
         gd.on("plotly_afterplot", onAfterPlot);
+        gd.__hillHooked = true;
         onAfterPlot();
     }
 
