@@ -151,7 +151,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     store = RunStore(args.data_dir)
     data = load_dataset(args.data_file or args.dataset, store.root, args.seed)
     for i, e in enumerate(edits):
-        Edit.from_dict(e, len(data.all_y()), f"{args.edits}[{i}]")
+        Edit.from_dict(
+            e, len(data.all_y()), f"{args.edits}[{i}]", data.n_classes, len(data.y_train)
+        )
     run_id = loop.create_run(
         store,
         data,
@@ -186,6 +188,8 @@ def _read_edits(path: str) -> list[dict]:
 
 def _print_chunk(store, run_id: str, chunk: dict, as_json: bool) -> None:
     """One line per chunk: guided vs the unguided lineage, and how much each edit moved."""
+    from hill_dash.dashboard.annotation_text import annotation_sentence, is_annotation_row
+
     recs = store.metrics(run_id)
     g, u = recs[chunk["guided"]], recs[chunk["twin"]]
     row = {
@@ -207,7 +211,11 @@ def _print_chunk(store, run_id: str, chunk: dict, as_json: bool) -> None:
         f"unguided {row['unguided_gap']:+.4f} | edited {row['edited']}"
     )
     for r in row["realized"]:
-        print(f"  {r['kind']} {r['edit']}: {realized_text(r)}")
+        if is_annotation_row(r):
+            r_text = annotation_sentence(r, store.load_run(run_id).get("label_names", []))
+        else:
+            r_text = realized_text(r)
+        print(f"  {r['kind']} {r['edit']}: {r_text}")
 
 
 def realized_text(r: dict) -> str:

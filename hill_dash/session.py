@@ -3,6 +3,7 @@
 s = Session.new("digits", model="mlp")      # stores the run, trains chunk 0
 sel = s.select_box(x0, x1, y0, y1)          # map point indices
 s.pull_to_class(sel, 3)
+s.relabel(sel, 3)                           # annotations: relabel / weight / exclude
 s.train_chunk()                             # guided chunk + the unguided lineage's
 s.compare()                                 # guided vs unguided, per metric
 
@@ -20,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from hill_dash.engine import loop
+from hill_dash.engine.annotations import shown_labels
 from hill_dash.engine.data import Dataset, load_dataset
+from hill_dash.engine.errors import StoreError
 from hill_dash.engine.models import ModelConfig
 from hill_dash.engine.naming import public
 from hill_dash.engine.store import RunStore
@@ -34,9 +37,11 @@ class MapView:
 
     checkpoint: str
     coords: np.ndarray  # (n, 2)
-    labels: np.ndarray  # (n,)
+    labels: np.ndarray  # (n,) as shown: the guided head's relabels (trained and pending) applied
     pred: np.ndarray  # (n,)
     split: np.ndarray  # (n,) "train" | "val" (the locked test split is never on a map view)
+    original: np.ndarray | None = None  # (n,) the data set's own labels
+    weights: np.ndarray | None = None  # (n,) cross-entropy weights in force (0: excluded)
 
 
 class Session:
@@ -100,19 +105,27 @@ class Session:
 
     def map(self, lineage: str = "guided") -> MapView:
         """The head's map: "guided" or "unguided". The locked test split is not on it: only
-        training and validation points (in that order)."""
-        heads = self.run["heads"]
+        training and validation points (in that order). The guided map's labels include its
+        relabels (trained and pending; `original` keeps the data set's)."""
+        run = self.run
         if lineage not in ("guided", "unguided", "twin"):  # "twin": the stored name
             raise ValueError(f"lineage: expected 'guided' or 'unguided', got {lineage!r}")
-        ck = heads["guided" if lineage == "guided" else "twin"]
+        ck = run["heads"]["guided" if lineage == "guided" else "twin"]
         arrays = self.store.load_arrays(self.run_id, ck)
         shown = len(self.data.y_train) + len(self.data.y_val)
+        original = self.data.all_y()[:shown]
+        labels, weights = original.copy(), np.ones(shown, np.float32)
+        if lineage == "guided":
+            state = shown_labels(run, self.data.y_train)
+            labels[: len(state.y)], weights[: len(state.w)] = state.y, state.w
         return MapView(
             ck,
             arrays["coords"][:shown],
-            self.data.all_y()[:shown],
+            labels,
             arrays["logits"][:shown].argmax(1),
             self.data.split_array()[:shown],
+            original,
+            weights,
         )
 
     # -- selection and edits ------------------------------------------------
@@ -123,11 +136,17 @@ class Session:
         return np.flatnonzero(inside).tolist()
 
     def select_class(self, c: int, split: str = "train") -> list[int]:
+        """The points of class c (by the data set's own labels)."""
         m = self.map()
-        return np.flatnonzero((m.labels == c) & (m.split == split)).tolist()
+        return np.flatnonzero((m.original == c) & (m.split == split)).tolist()
 
     def edit(self, edit: Edit) -> dict:
         return loop.add_edit(self.store, self.run_id, edit)
+
+    def edits(self, *edits: Edit) -> list[dict]:
+        """Several edits as one step (one Apply: e.g. a Pull and a Relabel of one selection);
+        undo and redo move them together."""
+        return loop.add_edits(self.store, self.run_id, list(edits))
 
     def translate(self, indices: list[int], dx: float, dy: float) -> dict:
         return self.edit(Edit("translate", _ints(indices), dx=float(dx), dy=float(dy)))
@@ -140,6 +159,20 @@ class Session:
 
     def separate(self, indices: list[int], other: list[int], gamma: float = 1.0) -> dict:
         return self.edit(Edit("separate", _ints(indices), other=_ints(other), gamma=float(gamma)))
+
+    # annotations: what the selection's training points are and how much they count; for
+    # the guided lineage only (validation and test points in `indices` are skipped)
+    def relabel(self, indices: list[int], c: int) -> dict:
+        """Train the selection's training points as class c from the next chunk on."""
+        return self.edit(Edit("relabel", _ints(indices), target_class=int(c)))
+
+    def weight(self, indices: list[int], w: float) -> dict:
+        """Weight their cross-entropy by w (0 < w <= 100)."""
+        return self.edit(Edit("weight", _ints(indices), weight=_number(w, "weight")))
+
+    def exclude(self, indices: list[int]) -> dict:
+        """Leave them out of training (weight 0; they stay on the map)."""
+        return self.edit(Edit("exclude", _ints(indices)))
 
     def undo(self) -> None:
         loop.undo_edit(self.store, self.run_id)
@@ -185,6 +218,7 @@ class Session:
             },
             "gap": {"guided": g["gap"], "unguided": u["gap"], "delta": g["gap"] - u["gap"]},
             "realized": chunk.get("realized", []),
+            "annotations": _annotation_rows(chunk, run.get("label_names", [])),
             "bias": g.get("bias", []),
             "shifts": g.get("shifts", []),
         }
@@ -203,6 +237,23 @@ class Session:
 
     def reveal_test(self) -> dict:
         return loop.reveal_test(self.store, self.run_id)
+
+
+def _annotation_rows(chunk: dict, label_names: list[str]) -> list[dict]:
+    """The chunk's annotation rows of "realized", each with its sentence ("text")."""
+    from hill_dash.dashboard.annotation_text import annotation_sentence, is_annotation_row
+
+    return [
+        r | {"text": annotation_sentence(r, label_names)}
+        for r in chunk.get("realized") or []
+        if is_annotation_row(r)
+    ]
+
+
+def _number(value, name: str) -> float:
+    if not isinstance(value, (int, float, np.number)) or isinstance(value, bool):
+        raise StoreError(f"{name}: expected a number, got {value!r}")
+    return float(value)
 
 
 def _ints(indices) -> list[int]:

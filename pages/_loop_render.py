@@ -8,6 +8,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from hill_dash.dashboard import views
 from hill_dash.dashboard.history import realized_text
 from pages._ui import plural
 
@@ -81,7 +82,7 @@ def edit_list(rows: list[dict]) -> html.Div | dbc.ListGroup:
     if not rows:
         return html.Div("No pending edits.", className="small text-muted mb-1")
     items = []
-    for i, r in enumerate(rows, 1):
+    for i, r in enumerate(views.edit_steps(rows), 1):
         stale = (
             [dbc.Badge("stale", color="secondary", className="ms-1", title=f"made on {r['on']}")]
             if r["stale"]

@@ -224,14 +224,27 @@ TOOL_HELP = {
     "separate": "Moves the selection away from the other selection's centre by γ × the "
     "distance between the two centres, keeping its shape; the other stays. The other is "
     "your previous selection, else the rest of the selection's majority class.",
+    # annotations: the guided lineage's labels and weights (validation and test: never)
+    "relabel": "Annotate: the selected training points are class c. The guided lineage "
+    "trains with the new label from the next chunk on (the preview shows the new colours; "
+    "the hover keeps the original).",
+    "weight": "Annotate: weight the selected training points' cross-entropy by w "
+    "(0 < w ≤ 100) in the guided lineage.",
+    "exclude": "Annotate: leave the selected training points out of the guided lineage's "
+    "training (weight 0); they stay on the map, greyed.",
 }
+
+ANNOTATE_LABEL = html.Span(
+    [html.Span("Annotate:", className="text-muted small me-1"), "Relabel"],
+    className="border-start ps-2",
+)
 
 
 def tool_pane(tool: str, *controls) -> html.Div:
     return html.Div(
         [
             html.Small(TOOL_HELP[tool], className="text-muted d-block mb-1"),
-            dbc.InputGroup(list(controls), size="sm"),
+            dbc.InputGroup(list(controls), size="sm") if controls else None,
         ],
         id=f"{tool}-pane",
     )
@@ -250,6 +263,9 @@ edit_card = side_card(
                 {"label": "Pull to class", "value": "pull"},
                 {"label": "Compact", "value": "compact"},
                 {"label": "Separate", "value": "separate"},
+                {"label": ANNOTATE_LABEL, "value": "relabel"},
+                {"label": "Weight", "value": "weight"},
+                {"label": "Exclude", "value": "exclude"},
             ],
         ),
         tool_pane(
@@ -265,6 +281,8 @@ edit_card = side_card(
             dbc.Select(id="pull-class", options=[]),
             dbc.InputGroupText("α"),
             number("pull-alpha", 1.0, step=0.1),
+            # one Apply, one step: Pull to the class and Relabel to it
+            dbc.InputGroupText(dbc.Checkbox(id="pull-relabel", label="and relabel", value=False)),
         ),
         tool_pane("compact", dbc.InputGroupText("β"), number("compact-beta", 0.5, step=0.1)),
         tool_pane(
@@ -272,6 +290,11 @@ edit_card = side_card(
             dbc.InputGroupText("γ"),
             number("separate-gamma", 1.0, step=0.1),
         ),
+        tool_pane(
+            "relabel", dbc.InputGroupText("class"), dbc.Select(id="relabel-class", options=[])
+        ),
+        tool_pane("weight", dbc.InputGroupText("w"), number("weight-w", 5.0, step=0.5)),
+        tool_pane("exclude"),
         html.Div(
             [
                 dbc.Button(

@@ -70,7 +70,11 @@ TOOL_INPUTS = (
     "pull-alpha.value",
     "compact-beta.value",
     "separate-gamma.value",
+    "relabel-class.value",
+    "weight-w.value",
+    "pull-relabel.value",
 )
+TOOL_PANES = ("move", "pull", "compact", "separate", "relabel", "weight", "exclude")
 
 
 def tool_deps(kind):
@@ -109,6 +113,7 @@ layout = html.Div(
     Output("test-reveal-note", "children"),
     Output("edit-list", "children"),
     Output("pull-class", "options"),
+    Output("relabel-class", "options"),
     Output("find-class", "options"),
     Output("projection-select", "value"),
     Output("train-button", "children"),
@@ -122,7 +127,7 @@ def show_run(run_id, _version):
     store, _, run = views.open_run(data_dir(), run_id)
     if run is None:
         header = run_header(None, no_run_message())
-        return header, [], edit_list([]), [], [], no_update, "Train chunk 0", "Latent map", {}
+        return header, [], edit_list([]), [], [], [], no_update, "Train chunk 0", "Latent map", {}
     summary = views.run_summary(store, run)
     rows = views.edit_rows(run)
     classes = [{"label": n, "value": str(i)} for i, n in enumerate(run.get("label_names", []))]
@@ -142,6 +147,7 @@ def show_run(run_id, _version):
         run_header(summary, no_run_message()),
         reveal_note(views.reveal_count(run)),
         edit_list(rows),
+        classes,
         classes,
         classes,
         summary["projection"],
@@ -179,10 +185,11 @@ def update_map(
     alpha,
     beta,
     gamma,
-    shown_key,
+    *annotate,
 ):
     """The whole map when its points changed; otherwise a patch of colours, selection,
     box or ghosts (the points themselves are sent once per checkpoint)."""
+    *annotate, shown_key = annotate  # relabel class, w, "and relabel"; then the shown map
     store, _, run = views.open_run(data_dir(), run_id)
     md = views.load_map_data(store, run) if run else None
     if md is None:
@@ -199,21 +206,24 @@ def update_map(
 
     def colours():
         pending = views.pending_mask(run, md.n)
-        c = points.colouring(md, color_by, pending, stats)
+        c = points.colouring(points.with_annotation(md, candidate), color_by, pending, stats)
         return LM.Colouring(
             c.by, c.values[:n_shown], c.names, c.title, c.cmin, c.cmax, c.tickformat
         )
 
     # a new token whenever a patch changes a data array (see LM.make_map_figure)
     data_rev = f"{color_by}:{sel_store.get('rev', 0)}:{version}"
+    params, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma, *annotate)
+    candidate, note = (None, problem) if problem else (None, "")
+    if len(sel) and not problem:
+        candidate, note = selection.candidate_edit(md, tool, sel, prev, **params)
     if not full and triggers == {"color-by"}:
         return LM.patch_colours(Patch(), colours(), data_rev), no_update, no_update
     box = selection.selection_box(md.coords, drawn)
     edit_rev = f"{sel_store.get('rev', 0)}:{version}"
-    params, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma)
-    candidate, note = (None, problem) if problem else (None, "")
-    if len(sel) and not problem:
-        candidate, note = selection.candidate_edit(md, tool, sel, prev, **params)
+    recolour = tool in selection.ANNOTATION_TOOLS or "edit-tool" in triggers
+    if recolour:  # the preview of an annotation is its colours
+        data_rev += f":{tool}:{len(sel)}:{annotate[0]}"
     pending, preview = ghosts.preview(store, run, md, candidate)
     info = ghosts.preview_text(pending, preview, note)
     rings = (pending.start, pending.target), (preview.start, preview.target)
@@ -239,7 +249,7 @@ def update_map(
         where,
         with_pending=bool(triggers & {"run-version", "run-id"}),
     )
-    if triggers & {"run-version", "color-by"}:
+    if triggers & {"run-version", "color-by"} or recolour:
         LM.patch_colours(patch, colours(), data_rev)
     if triggers & {"run-version", "selection-store"}:
         LM.patch_box(patch, box, edit_rev, run["id"], where)
@@ -313,13 +323,13 @@ def read_move_gesture(relayout, click, sel_store, run_id, tool):
     Output("pull-pane", "style"),
     Output("compact-pane", "style"),
     Output("separate-pane", "style"),
+    Output("relabel-pane", "style"),
+    Output("weight-pane", "style"),
+    Output("exclude-pane", "style"),
     Input("edit-tool", "value"),
 )
 def show_tool_pane(tool):
-    return [
-        {} if tool == name else {"display": "none"}
-        for name in ("move", "pull", "compact", "separate")
-    ]
+    return [{} if tool == name else {"display": "none"} for name in TOOL_PANES]
 
 
 # -- edits ------------------------------------------------------------------------------
@@ -335,14 +345,14 @@ def show_tool_pane(tool):
     Input("run-state", "data"),
     *tool_deps(Input),
 )
-def edit_buttons(training_here, state, tool, dx, dy, pull_class, alpha, beta, gamma):
+def edit_buttons(training_here, state, *tool_values):
     """Apply waits for a chunk to finish and for valid numbers; Undo/Redo/Clear too."""
     state = state or {}
     if not state.get("trained"):
         return True, True, True, True, ""
     if training_here or state.get("training"):
         return True, True, True, True, status_alert(TRAINING_REASON, "warning")
-    _, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma)
+    _, problem = selection.tool_params(*tool_values)
     note = status_alert(f"Apply is off: {problem}", "warning") if problem else ""
     no_edits = not state.get("edits")
     return bool(problem), no_edits, not state.get("redo"), no_edits, note
@@ -362,9 +372,7 @@ def edit_buttons(training_here, state, tool, dx, dy, pull_class, alpha, beta, ga
     *tool_deps(State),
     prevent_initial_call=True,
 )
-def change_edits(
-    _apply, _undo, _redo, _clear, run_id, sel_store, tool, dx, dy, pull_class, alpha, beta, gamma
-):
+def change_edits(_apply, _undo, _redo, _clear, run_id, sel_store, *tool_values):
     """Apply / Undo / Redo / Clear on the run's pending edits (stored in run.json)."""
     store, rid, run = views.open_run(data_dir(), run_id)
     if run is None:
@@ -377,16 +385,16 @@ def change_edits(
             md = views.load_map_data(store, run)
             if md is None:
                 raise HillError("Train chunk 0 first: edits are made on a trained map.")
-            params, problem = selection.tool_params(tool, dx, dy, pull_class, alpha, beta, gamma)
+            tool = tool_values[0]
+            params, problem = selection.tool_params(*tool_values)
             if problem:
                 raise HillError(problem)
             sel, prev = selection.selected_points(sel_store, md.n)
-            edit = selection.edit_of_selection(md, tool, sel, prev, **params)
-            loop.add_edit(store, rid, edit)
+            loop.add_edits(store, rid, selection.edits_of_selection(md, tool, sel, prev, **params))
             text = selection.applied_message(md, tool, sel)
         elif action == "undo-button":
             loop.undo_edit(store, rid)
-            text = "Undid the last pending edit."
+            text = "Undid the last pending edit (both edits of a combined Apply)."
         elif action == "redo-button":
             loop.redo_edit(store, rid)
             text = "Redid the last undone edit."

@@ -199,6 +199,7 @@ def test_edit_rows_mark_stale_edits_and_only_fresh_ones_teach(run_md):
             "n_train": 20,
             "on": "c0",
             "stale": False,
+            "group": "",
             "detail": "to class 2, α = 1",
         }
     ]

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hill_dash.dashboard.annotation_text import (
+    annotation_sentence,
+    annotation_words,
+    is_annotation_row,
+)
 from hill_dash.dashboard.views import checkpoint_arrays, checkpoint_member, run_dataset
+from hill_dash.engine.edits import ANNOTATION_KINDS
 from hill_dash.engine.store import RunStore
 
 LINEAGE = "twin"
@@ -209,6 +215,17 @@ def realized_rows(chunk: dict, label_names: list[str]) -> list[dict]:
     rows = []
     for r in chunk.get("realized") or []:
         e = edits.get(r.get("edit"), {})
+        if is_annotation_row(r):
+            rows.append(
+                {
+                    "edit": r.get("edit"),
+                    "what": edit_words(e or {"kind": r.get("kind")}, label_names),
+                    "text": annotation_sentence(r, label_names),
+                    "latent": dict.fromkeys(("guided", COUNTERFACTUAL, LINEAGE)),
+                    "map": dict.fromkeys(("guided", COUNTERFACTUAL, LINEAGE)),
+                }
+            )
+            continue
         rows.append(
             {
                 "edit": r.get("edit"),
@@ -237,6 +254,8 @@ def edit_words(e: dict, label_names: list[str]) -> str:
         return f"Compact {pts} (β {e.get('beta', 0.5):g})"
     if kind == "separate":
         return f"Separate {pts} from {len(e.get('other', []))} (γ {e.get('gamma', 1.0):g})"
+    if kind in ANNOTATION_KINDS:
+        return annotation_words(e, label_names)
     return str(kind or "edit")
 
 
@@ -245,7 +264,10 @@ def pct(v: float | None) -> str:
 
 
 def realized_text(row: dict, space: str = "latent") -> str:
-    """ "moved 78 % of the way · counterfactual 3 % · unguided 1 %"."""
+    """ "moved 78 % of the way · counterfactual 3 % · unguided 1 %"; an annotation's own
+    measures (`annotation_text`)."""
+    if row.get("text"):
+        return row["text"]
     s = row[space]
     return (
         f"moved {pct(s['guided'])} of the way · counterfactual {pct(s[COUNTERFACTUAL])} · "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hill_dash.dashboard import views
+from hill_dash.dashboard.annotation_text import annotation_sentence, is_annotation_row
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.store import RunStore
 
@@ -154,6 +155,8 @@ def realized_edits(chunk: dict) -> list[dict]:
             continue
         kind = r.get("kind") or edits.get(r.get("edit"), {}).get("kind", "?")
         row = {"edit": r.get("edit"), "kind": kind, "tool": views.TOOL_OF_KIND.get(kind, kind)}
+        if is_annotation_row(r):  # measured in its own space: said by annotation_text
+            row["text"] = annotation_sentence(r, [])
         for space in ("latent", "map"):
             shares = r.get(space) if isinstance(r.get(space), dict) else {}
             for lineage in LINEAGE_NAMES:
@@ -163,7 +166,10 @@ def realized_edits(chunk: dict) -> list[dict]:
 
 
 def realized_text(row: dict, space: str = "latent") -> str:
-    """ "moved 78 % of the way · counterfactual 3 % · unguided 1 %" (latent space)."""
+    """ "moved 78 % of the way · counterfactual 3 % · unguided 1 %" (latent space); an
+    annotation's own measures (`annotation_text`)."""
+    if row.get("text"):
+        return row["text"]
 
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.0f} %"
@@ -181,8 +187,9 @@ def realized_summary(chunk: dict) -> dict | None:
     if not rows:
         return None
     out = {"n": len(rows), "edits": rows}
-    for lineage in LINEAGE_NAMES:
-        vals = [r[f"latent_{lineage}"] for r in rows if r[f"latent_{lineage}"] is not None]
+    for lineage in LINEAGE_NAMES:  # latent edits only: annotations have no latent share
+        vals = [r.get(f"latent_{lineage}") for r in rows]
+        vals = [v for v in vals if v is not None]
         out[lineage] = float(np.mean(vals)) if vals else None
     return out
 

@@ -8,6 +8,7 @@ Every quantity covers the map's points only (training and validation, never test
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 from dataclasses import dataclass
@@ -99,6 +100,22 @@ def label_codes(md: MapData, y: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]
     return y.astype(np.int16), names
 
 
+def with_annotation(md: MapData, edit) -> MapData:
+    """The map as it would look with a candidate annotation applied (Relabel previews its
+    new colours, Exclude its greyed points, before Apply); other edits change nothing."""
+    if edit is None or edit.kind not in ("relabel", "exclude"):
+        return md
+    idx = np.asarray(edit.indices, np.int64)
+    idx = idx[md.split[idx] == "train"]  # validation labels never change
+    if edit.kind == "relabel":
+        y = np.array(md.y)
+        y[idx] = edit.target_class
+        return dataclasses.replace(md, y=y)
+    weight = np.ones(md.n, np.float32) if md.weight is None else np.array(md.weight)
+    weight[idx] = 0.0
+    return dataclasses.replace(md, weight=weight)
+
+
 def colouring(md: MapData, by: str, pending: np.ndarray, stats: PointStats) -> Colouring:
     """The map's colours for a colour-by option (unknown options colour by label)."""
     if by == "prediction":
@@ -114,6 +131,9 @@ def colouring(md: MapData, by: str, pending: np.ndarray, stats: PointStats) -> C
     if by in CONTINUOUS:
         return _continuous(md, by, stats)
     codes, names = label_codes(md, md.y)
+    if md.weight is not None and np.any(md.weight == 0):  # excluded from training: greyed
+        codes = np.where(md.weight == 0, len(names), codes).astype(np.int16)
+        names = (*names, "excluded")
     return Colouring("label", codes, names, "label")
 
 

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from hill_dash.dashboard.views import TOOLS, MapData
+from hill_dash.engine.edits import MAX_WEIGHT
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.teacher import Edit
 
@@ -131,22 +132,32 @@ def tool_params(
     alpha: object,
     beta: object,
     gamma: object,
+    relabel_class: object = None,
+    w: object = None,
+    pull_relabel: object = None,
 ) -> tuple[dict[str, object], str]:
     """The edit tools' inputs as `make_edit` keywords, and what is wrong with the current
-    tool's number fields ("" if nothing). An empty or invalid field is never read as 0."""
+    tool's number fields ("" if nothing). An empty or invalid field is never read as 0.
+    `pull_relabel`: the Pull pane's "and relabel" switch (one Apply, two edits)."""
     params = {
         "dx": dx,
         "dy": dy,
-        "target_class": pull_class,
+        "target_class": relabel_class if tool == "relabel" else pull_class,
         "alpha": alpha,
         "beta": beta,
         "gamma": gamma,
+        "w": w,
+        "also_relabel": bool(pull_relabel) and tool == "pull",
     }
     for key, label, lo, hi in TOOL_FIELDS.get(tool, ()):
         try:
             _number(params[key], label, lo, hi)
         except StoreError as exc:
             return params, str(exc)
+    if tool == "relabel" and params["target_class"] in (None, ""):
+        return params, "class is empty: choose the class the selection's training points are"
+    if tool == "weight" and params["w"] == 0:
+        return params, "w: expected a number above 0 (Exclude leaves points out of training)"
     return params, ""
 
 
@@ -156,7 +167,9 @@ TOOL_FIELDS = {
     "pull": (("alpha", "α", 0.0, 1.0),),
     "compact": (("beta", "β", 0.0, 1.0),),
     "separate": (("gamma", "γ", 0.0, 10.0),),
+    "weight": (("w", "w", 0.0, MAX_WEIGHT),),
 }
+ANNOTATION_TOOLS = ("relabel", "weight", "exclude")
 
 
 def selection_box(coords: np.ndarray, indices: np.ndarray) -> list[float] | None:
@@ -226,6 +239,8 @@ def make_edit(
     beta: object = 0.5,
     gamma: object = 1.0,
     other: np.ndarray | None = None,
+    w: object = 1.0,
+    also_relabel: bool = False,
 ) -> Edit:
     """The Edit a tool makes from the current selection; StoreError says what is missing."""
     if tool not in TOOLS:
@@ -233,6 +248,8 @@ def make_edit(
     if len(indices) == 0:
         raise StoreError("Select points on the map first (lasso or box).")
     idx = [int(i) for i in indices]
+    if tool in ANNOTATION_TOOLS:
+        return _annotation(tool, idx, target_class, w)
     if tool == "move":
         dx, dy = _number(dx, "Δx"), _number(dy, "Δy")
         if dx == 0 and dy == 0:
@@ -254,6 +271,18 @@ def make_edit(
     return Edit(
         "separate", idx, other=[int(i) for i in other], gamma=_number(gamma, "γ", 0.0, 10.0)
     )
+
+
+def _annotation(tool: str, idx: list[int], target_class: object, w: object) -> Edit:
+    if tool == "relabel":
+        if isinstance(target_class, str) and target_class.isdigit():
+            target_class = int(target_class)
+        if not isinstance(target_class, int) or isinstance(target_class, bool):
+            raise StoreError("Relabel: choose the class the selection's training points are.")
+        return Edit("relabel", idx, target_class=target_class)
+    if tool == "weight":
+        return Edit("weight", idx, weight=_number(w, "w", 1e-9, MAX_WEIGHT))
+    return Edit("exclude", idx)
 
 
 def candidate_edit(
@@ -279,9 +308,26 @@ def edit_of_selection(
     return make_edit(tool, indices, other=other, **params)
 
 
+def edits_of_selection(
+    md: MapData, tool: str, indices: np.ndarray, previous: np.ndarray, **params: object
+) -> list[Edit]:
+    """What one Apply adds: the tool's edit, and with Pull's "and relabel" a Relabel of the
+    same selection to the same class (stored as one group: one step to undo)."""
+    edits = [edit_of_selection(md, tool, indices, previous, **params)]
+    if tool == "pull" and params.get("also_relabel"):
+        edits.append(Edit("relabel", edits[0].indices, target_class=edits[0].target_class))
+    return edits
+
+
 def applied_message(md: MapData, tool: str, indices: np.ndarray) -> str:
     """The status line after Apply: how many of the selected points get targets."""
     left = int(np.count_nonzero(md.split[indices] != "train"))
+    if tool in ANNOTATION_TOOLS:
+        kept = f" ({left:,} validation points keep theirs)" if left else ""
+        return (
+            f"Added: {tool} of {len(indices) - left:,} training points{kept}. The guided "
+            "lineage trains with it from the next chunk on."
+        )
     return (
         f"Added: {tool} of {len(indices):,} points ({len(indices) - left:,} get targets). "
         "It is the teacher of the next chunk."

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hill_dash.engine.annotations import shown_labels
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.npy import NPY_READ_LOCK
@@ -31,6 +32,7 @@ from hill_dash.engine.teacher import Edit
 
 # the Loop page's edit tools and the teacher edit kind each makes (the edit list names tools)
 TOOLS = {"move": "translate", "pull": "pull", "compact": "compact", "separate": "separate"}
+TOOLS |= {"relabel": "relabel", "weight": "weight", "exclude": "exclude"}  # annotations
 TOOL_OF_KIND = {kind: tool for tool, kind in TOOLS.items()}
 PROJECTIONS = ("umap", "pca")
 SPLIT_WORDS = {"train": "training", "val": "validation"}
@@ -270,10 +272,25 @@ def edit_rows(run: dict | None) -> list[dict]:
                 "n_train": sum(1 for i in idx if isinstance(i, int) and i < n_train),
                 "on": e.get("on"),
                 "stale": e.get("on") != now,
+                "group": e.get("group") or "",
                 "detail": _edit_detail(e, run),
             }
         )
     return rows
+
+
+def edit_steps(rows: list[dict]) -> list[dict]:
+    """The edit list's steps: the edits of one Apply (one group) merged into one row,
+    "pull + relabel", as Undo and Redo treat them."""
+    steps: list[dict] = []
+    for r in rows:
+        last = steps[-1] if steps else None
+        if last is not None and r["group"] and r["group"] == last["group"]:
+            last["tool"] += f" + {r['tool']}"
+            last["detail"] += f"; {r['tool']} {r['detail']}"
+            continue
+        steps.append(dict(r))
+    return steps
 
 
 def _edit_detail(e: dict, run: dict) -> str:
@@ -289,7 +306,12 @@ def _edit_detail(e: dict, run: dict) -> str:
         return f"β = {e.get('beta', 0.5):g}"
     if kind == "separate":
         return f"from {len(e.get('other', []))} points, γ = {e.get('gamma', 1.0):g}"
-    return ""
+    if kind == "relabel":
+        c = e.get("target_class", -1)
+        return f"to class {names[c] if isinstance(c, int) and 0 <= c < len(names) else c}"
+    if kind == "weight":
+        return f"w = {e.get('weight', 1.0):g}"
+    return "weight 0" if kind == "exclude" else ""
 
 
 def fresh_edits(run: dict) -> list[Edit]:
@@ -334,6 +356,8 @@ class MapData:
     label_names: list[str]
     kind: str  # "image" | "sequence" | "flat"
     edited_last: np.ndarray  # (n,) bool: edited in the chunk that made this checkpoint
+    y_original: np.ndarray | None = None  # (n,) the data set's labels (y: relabels applied)
+    weight: np.ndarray | None = None  # (n,) cross-entropy weight in force (0: excluded)
 
     @property
     def n(self) -> int:
@@ -359,18 +383,34 @@ def load_map_data(store: RunStore, run: dict) -> MapData | None:
     data, y, split = run_dataset(store, run["id"])
     n = len(data.y_train) + len(data.y_val)
     edited = arrays.get("edited")
+    # annotations (trained and pending) are shown at once; the data set's labels stay
+    shown = shown_labels(run, data.y_train)
+    y_shown, weight = np.array(y[:n]), np.ones(n, np.float32)
+    y_shown[: len(shown.y)], weight[: len(shown.w)] = shown.y, shown.w
     return MapData(
         run_id=run["id"],
         checkpoint=ck,
         method=str(np.asarray(arrays["method"])[()]),
         coords=arrays["coords"][:n],
-        y=y[:n],
+        y=y_shown,
         pred=arrays["pred"][:n],
         split=split[:n],
         label_names=list(data.label_names),
         kind=data.kind,
         edited_last=edited[:n] if edited is not None else np.zeros(n, bool),
+        y_original=y[:n],
+        weight=weight,
     )
+
+
+def _label_text(md: MapData, i: int) -> str:
+    """The shown label; a relabel keeps the original in view, an exclude says so."""
+    text = label_name(md.label_names, md.y[i])
+    if md.y_original is not None and md.y_original[i] != md.y[i]:
+        text += f" (relabelled; was {label_name(md.label_names, md.y_original[i])})"
+    if md.weight is not None and md.weight[i] != 1:
+        text += " · excluded" if md.weight[i] == 0 else f" · weight ×{md.weight[i]:g}"
+    return text
 
 
 def label_name(names: list[str], c: int) -> str:
@@ -407,7 +447,7 @@ def sample_info(store: RunStore, md: MapData, index: int) -> dict:
         "index": index,
         "x": x,
         "kind": data.kind,
-        "label": label_name(md.label_names, md.y[index]),
+        "label": _label_text(md, index),
         "pred": label_name(md.label_names, md.pred[index]),
         "split": str(md.split[index]),
     }

@@ -54,6 +54,15 @@ Why not "Holm over n_classes × chunks so far" with the chunk's tests alone:
 at chunk k that spends α / k, and Σ 1/k grows without bound, so a person who
 trains many chunks would see false flags at a rate that grows with every chunk.
 
+Annotations (relabel, exclude; `hill_dash.engine.annotations`) change the labels the
+guided lineage learns from. A relabel of (nearly) a whole class, or an exclude of most of
+it, is a planted merge or deletion stated outright: its effect on the validation points
+can take chunks to show, but the cause is known at once. So a class whose training points
+the annotations in force relabel away or exclude, WHOLE_CLASS or more of them, is
+flagged too (`annotation_signals`; the row's "annotated" says what and how much): against
+the unguided lineage for every annotation in force, against the counterfactual chunk for
+this chunk's own.
+
 Pure numpy / scipy functions of predicted labels: the loop calls them per chunk,
 the study and the dashboard read the dicts they return.
 """
@@ -64,6 +73,7 @@ import numpy as np
 from scipy import stats
 
 ALPHA = 0.05
+WHOLE_CLASS = 0.8  # share of a class's training points relabelled away or excluded: flagged
 
 
 def family_size(n_tests: int, chunk: int) -> int:
@@ -228,6 +238,7 @@ def lineage_bias(
     n_classes: int,
     chunks: list[dict],
     touched_now: list[int],
+    annotated: dict | None = None,
 ) -> dict:
     """The guided record's bias signals against the unguided lineage and the counterfactual.
 
@@ -235,18 +246,69 @@ def lineage_bias(
     lineage); `chunks` the run's chunk log so far, so this chunk's index is its length.
     "touched" is cumulative over the lineage against the unguided lineage (every class an
     edit ever touched), and this chunk's own against the counterfactual chunk.
+    `annotated`: `annotation_signals` of the chunk (None: no annotation in force).
     """
     k = len(chunks)  # this chunk's index (≥ 1)
     ever = set(touched_now)
     for ch in chunks:
         ever |= set((ch.get("teacher") or {}).get("touched_classes", []))
+        ever |= set((ch.get("annotations") or {}).get("touched", []))
+    annotated = annotated or {}
 
-    def against(other: np.ndarray, touched) -> dict:
+    def against(other: np.ndarray, touched, signals) -> dict:
         g, n = pred["guided"], n_classes
-        return {
-            "bias": class_bias(y_val, g, other, n, sorted(touched), class_family(n, k)),
-            "shifts": confusion_shifts(y_val, g, other, n, shift_family(n, k)),
-        }
+        rows = class_bias(y_val, g, other, n, sorted(touched), class_family(n, k))
+        for row, signal in zip(rows, signals or [None] * n, strict=True):
+            if signal is not None and (signal["relabelled"] or signal["excluded"]):
+                row["annotated"] = signal
+                row["flag"] = row["flag"] or signal["flag"]
+        return {"bias": rows, "shifts": confusion_shifts(y_val, g, other, n, shift_family(n, k))}
 
-    vs_twin = against(pred["twin"], ever)
-    return vs_twin | {"counterfactual": against(pred_counterfactual, touched_now)}
+    vs_twin = against(pred["twin"], ever, annotated.get("twin"))
+    cf = against(pred_counterfactual, touched_now, annotated.get("counterfactual"))
+    return vs_twin | {"counterfactual": cf}
+
+
+def annotation_signals(labels, n_classes: int) -> dict | None:
+    """Per class, what the annotations did to its training points (module docstring).
+
+    `labels`: `annotations.ChunkLabels`. "twin": the annotations in force after the chunk
+    against the original labels (what the unguided lineage trains with); "counterfactual":
+    this chunk's own (against the labels in force before it). None without annotations.
+    """
+    if not labels.after.changed:
+        return None
+    ones = np.ones(len(labels.original), np.float32)
+    after = (labels.after.y, labels.after.w)
+    return {
+        "twin": class_annotations(labels.original, ones, *after, n_classes),
+        "counterfactual": class_annotations(labels.before.y, labels.before.w, *after, n_classes),
+    }
+
+
+def class_annotations(y0, w0, y1, w1, n_classes: int) -> list[dict | None]:
+    """Per class c (labels y0, weights w0 before): the share of its counted training
+    points relabelled away (y1 != c) and excluded (w1 == 0), the class most of them now
+    carry ("to"), and flag = either share >= WHOLE_CLASS. None for a class without points."""
+    y0, y1, w0, w1 = (np.asarray(a) for a in (y0, y1, w0, w1))
+    out: list[dict | None] = []
+    for c in range(n_classes):
+        members = (y0 == c) & (w0 > 0)
+        n = int(members.sum())
+        if n == 0:
+            out.append(None)
+            continue
+        moved = members & (y1 != c)
+        relabelled = float(moved.sum() / n)
+        excluded = float(np.sum(members & (w1 == 0)) / n)
+        to = np.bincount(y1[moved][y1[moved] >= 0], minlength=1)
+        out.append(
+            {
+                "n_train": n,
+                "relabelled": round(relabelled, 4),
+                "excluded": round(excluded, 4),
+                "to": int(to.argmax()) if moved.any() and to.max() > 0 else None,
+                "flag": relabelled >= WHOLE_CLASS or excluded >= WHOLE_CLASS,
+            }
+        )
+    return out

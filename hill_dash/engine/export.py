@@ -8,7 +8,9 @@
                         an edit) or "counterfactual" (a chunk from the guided checkpoint
                         without its edits)
     realized.csv        per edit: the share of the requested change that happened,
-                        relative to the rest, for each of the three (REALIZED_COLUMNS)
+                        relative to the rest, for each of the three (REALIZED_COLUMNS);
+                        per annotation one row per measure ("measure" names it and its
+                        space; *_before / *_after per lineage)
     guided_model.pt     state dict of the guided head checkpoint
     unguided_model.pt   state dict of the unguided lineage's head checkpoint
 
@@ -55,7 +57,19 @@ REALIZED_COLUMNS = (
     "map_guided",
     "map_counterfactual",
     "map_unguided",
+    "measure",
+    "guided_before",
+    "guided_after",
+    "counterfactual_before",
+    "counterfactual_after",
+    "unguided_before",
+    "unguided_after",
 )
+ANNOTATION_MEASURES = {  # row key → what realized.csv's "measure" says
+    "train": "share of the selection's training points predicted as the new class",
+    "val_near": "share of the nearest unedited validation points predicted as the new class",
+    "loss": "mean cross-entropy of the selection's training points",
+}
 HEAD_MEMBERS = {"guided": "guided_model.pt", "twin": "unguided_model.pt"}
 LINEAGE_NAMES = {"twin": "unguided"}  # run.json's keys → the names a reader sees
 
@@ -119,6 +133,21 @@ def realized_rows(run: dict) -> list[dict]:
     for ch in run.get("chunks", []):
         for r in ch.get("realized") or []:
             row = {"chunk": ch["index"], "edit": r.get("edit"), "kind": r.get("kind")}
+            row |= dict.fromkeys(REALIZED_COLUMNS[3:])
+            measures = [k for k in ANNOTATION_MEASURES if isinstance(r.get(k), dict)]
+            for key in measures:  # an annotation: its measures, before → after
+                values = r[key]
+                rows.append(row | {"measure": ANNOTATION_MEASURES[key]})
+                for lineage, name in (
+                    ("guided", "guided"),
+                    ("counterfactual", "counterfactual"),
+                    ("twin", "unguided"),
+                ):
+                    v = values.get(lineage) or {}
+                    rows[-1][f"{name}_before"] = v.get("before")
+                    rows[-1][f"{name}_after"] = v.get("after")
+            if measures:
+                continue
             for space in ("latent", "map"):
                 values = r.get(space) or {}
                 row[f"{space}_guided"] = values.get("guided")

@@ -37,6 +37,9 @@ class Task:
     parent: str | None  # the checkpoint it starts from (None: a fresh model, chunk 0)
     cfg: ChunkConfig
     teacher: Teacher | None = None
+    labels: np.ndarray | None = None  # training labels in force (None: the data set's own)
+    weights: np.ndarray | None = None  # cross-entropy weights (None: all 1)
+    annotated: np.ndarray | None = None  # training points this chunk's annotations changed
 
 
 @dataclass
@@ -86,8 +89,17 @@ def train_lineage(
     transported: np.ndarray | None = None,
 ) -> Trained:
     """Train one lineage for a chunk and carry its map over from the parent's."""
+    y = data.y_train if task.labels is None else task.labels
     stats = train_chunk(
-        model, opt, data.X_train, data.y_train, task.cfg, task.teacher, progress, should_stop
+        model,
+        opt,
+        data.X_train,
+        y,
+        task.cfg,
+        task.teacher,
+        progress,
+        should_stop,
+        weights=task.weights,
     )
     logits, Z = infer(model, data.all_X())
     fitted = len(data.y_train) + len(data.y_val)  # the test split never shapes a map
@@ -100,6 +112,8 @@ def train_lineage(
     edited = np.zeros(len(Z), bool)
     if task.teacher is not None:
         edited[task.teacher.train_idx] = True
+    if task.annotated is not None:
+        edited[task.annotated] = True
     return Trained(task, model, opt, stats, Z, logits, map_state, Zp, map_p, edited)
 
 

@@ -13,7 +13,9 @@ records everything. A chunk k ≥ 1 trains, from two parents, up to three lineag
 Given their parents the lineages are independent and train at once, one torch thread
 each. Then every checkpoint is evaluated, its map carried over from its parent's, the
 bias signals compare guided with both references, and each edit's realized share is
-measured for every lineage (`hill_dash.engine.realized`). It needs nothing but the
+measured for every lineage (`hill_dash.engine.realized`; annotations — relabel, weight,
+exclude — by `hill_dash.engine.annotation_effects`; which labels and weights each
+lineage trains with: `hill_dash.engine.annotations`). It needs nothing but the
 store, so a background job in a fresh process (or on a Celery worker) can run it.
 """
 
@@ -29,11 +31,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from hill_dash.engine import bias as B
+from hill_dash.engine.annotation_effects import chunk_rows, in_edit_order
+from hill_dash.engine.annotations import chunk_labels, task_labels
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.edits import Edit, dragged_rows, steady_rows
 from hill_dash.engine.lineage import Task, Trained, evaluate, restore, save, train_lineage
 from hill_dash.engine.models import ModelConfig, build_model, default_arch
-from hill_dash.engine.pending import add_edit, clear_edits, redo_edit, undo_edit
+from hill_dash.engine.pending import add_edit, add_edits, clear_edits, redo_edit, undo_edit
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.realized import Request, shares
 from hill_dash.engine.run_actions import fork_run, record_root, refit_map, reveal_test
@@ -51,6 +55,7 @@ __all__ = [
     "LINEAGES",
     "RunConfig",
     "add_edit",
+    "add_edits",
     "chunk_seed",
     "clear_edits",
     "create_run",
@@ -229,17 +234,23 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         for i, e in enumerate(pending)
     ]
     parents = {ck: _parent(store, run_id, ck) for ck in {heads["guided"], heads["twin"]}}
-    teacher = _teacher(edits, parents[heads["guided"]], data, anchor=ccfg.anchor > 0)
+    latent = [(e, rec) for e, rec in zip(edits, pending, strict=True) if not e.annotation]
+    teacher = _teacher([e for e, _ in latent], parents[heads["guided"]], data, ccfg.anchor > 0)
+    labels = chunk_labels(run, data.y_train, pending)  # annotations: guided lineage only
+    after, before = labels.after, labels.before
     tasks = [
-        Task("guided", f"g{index}", heads["guided"], ccfg, teacher),
+        Task("guided", f"g{index}", heads["guided"], ccfg, teacher, *task_labels(after, labels)),
         Task("twin", f"u{index}", heads["twin"], bare),
     ]
     counterfactual = None
-    if not teacher.empty:
+    if not teacher.empty or labels.edits:
         counterfactual = f"u{index}"
-        if heads["guided"] != heads["twin"]:
+        if heads["guided"] != heads["twin"] or before.changed:
             counterfactual = f"f{index}"
-            tasks.append(Task("counterfactual", counterfactual, heads["guided"], bare))
+            cf = Task(
+                "counterfactual", counterfactual, heads["guided"], bare, None, *task_labels(before)
+            )
+            tasks.append(cf)
     jobs = []
     for task in tasks:
         model, opt = restore(store, run_id, task.parent, cfg, device, lr=ccfg.lr)
@@ -261,9 +272,14 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         reference.logits[val].argmax(1),
         data.n_classes,
         run.get("chunks", []),
-        teacher.touched_classes,
+        sorted(set(teacher.touched_classes) | set(labels.touched)),
+        B.annotation_signals(labels, data.n_classes),
     )
-    realized = _realized(edits, pending, teacher, trained, data)
+    realized = _realized([e for e, _ in latent], [r for _, r in latent], teacher, trained, data)
+    logits_of = lambda ck: store.load_arrays(run_id, ck)["logits"]  # noqa: E731
+    realized = in_edit_order(
+        pending, realized + chunk_rows(labels, trained, logits_of, steady, len(data.y_val))
+    )
     for lineage, t in trained.items():
         save(store, run_id, t, recs[lineage], data, lease)
     consumed = {e.get("id") for e in pending}
@@ -273,6 +289,7 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         "config": ccfg.to_dict(),
         "edits": pending,
         "teacher": _teacher_summary(teacher),
+        "annotations": labels.summary(),
         "guided": f"g{index}",
         "twin": f"u{index}",
         "counterfactual": counterfactual,

@@ -4,6 +4,9 @@ Edits wait in run.json's "pending" list, stamped with the head they were made on
 until a chunk uses them as its teacher. Each is checked completely when it is added
 (indices against the run's map, the class against its classes), so a stored edit can
 never fail later, when a chunk starts.
+
+The edits of one Apply (a Pull and a Relabel of one selection) share a "group" id: the
+edit list shows them as one step, and undo and redo move the whole group.
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ from hill_dash.engine.store import RunStore
 
 def add_edit(store: RunStore, run_id: str, edit: Edit) -> dict:
     """Append a pending edit made on the guided head's map; clears redo."""
-    record = edit.to_dict() | {"id": uuid.uuid4().hex[:10]}
+    return add_edits(store, run_id, [edit])[0]
+
+
+def add_edits(store: RunStore, run_id: str, edits: list[Edit]) -> list[dict]:
+    """Append the edits of one Apply, as one step (one group) when there are several."""
+    group = uuid.uuid4().hex[:10] if len(edits) > 1 else None
+    records = [
+        e.to_dict() | {"id": uuid.uuid4().hex[:10]} | ({"group": group} if group else {})
+        for e in edits
+    ]
 
     def change(r: dict) -> None:
         # checked under run.json's lock, which a chunk also takes to read its edits after
@@ -31,27 +43,42 @@ def add_edit(store: RunStore, run_id: str, edit: Edit) -> dict:
         if not r["heads"]:
             raise StoreError(f"run {run_id!r}: train a first chunk before editing")
         n_all = sum(r["sizes"].values())
-        Edit.from_dict(record, n_all, n_classes=r["config"]["model"]["n_classes"])
-        record["on"] = r["heads"]["guided"]
-        r["pending"].append(record)
+        for record in records:
+            Edit.from_dict(
+                record,
+                n_all,
+                n_classes=r["config"]["model"]["n_classes"],
+                n_train=r["sizes"]["train"],
+            )
+            record["on"] = r["heads"]["guided"]
+        r["pending"].extend(records)
         r["redo"] = []
 
     store.update_run(run_id, change)
-    return record
+    return records
+
+
+def _move_step(src: list, dst: list) -> None:
+    """Move the last step of `src` (one edit, or every edit of its group) onto `dst`."""
+    if not src:
+        return
+    group = src[-1].get("group")
+    while src:
+        dst.append(src.pop())
+        if not group or not src or src[-1].get("group") != group:
+            return
 
 
 def undo_edit(store: RunStore, run_id: str) -> dict:
     def change(r: dict) -> None:
-        if r["pending"]:
-            r["redo"].append(r["pending"].pop())
+        _move_step(r["pending"], r["redo"])
 
     return store.update_run(run_id, change)
 
 
 def redo_edit(store: RunStore, run_id: str) -> dict:
     def change(r: dict) -> None:
-        if r["redo"]:
-            r["pending"].append(r["redo"].pop())
+        _move_step(r["redo"], r["pending"])
 
     return store.update_run(run_id, change)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from hill_dash.engine.annotations import log_at
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import METHODS, fit_map
 from hill_dash.engine.store import RunStore
@@ -60,6 +61,7 @@ def fork_run(store: RunStore, run_id: str, ckpt: str, name: str | None = None) -
         "test_reveals": [],
         "refits": [],
         "forked_from": {"run": run_id, "checkpoint": ckpt},
+        "annotations": log_at(run, ckpt),  # the labels and weights ckpt was trained with
     }
     new_id = store.create_run(new, data)
     state = store.load_state(run_id, ckpt)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hill_dash.engine.edits import EDIT_KINDS, Edit  # noqa: F401  (Edit: re-exported)
+from hill_dash.engine.edits import EDIT_KINDS, LATENT_KINDS, Edit  # noqa: F401  (re-exported)
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import MapState, inverse_delta
 from hill_dash.engine.realized import Request
@@ -141,6 +141,9 @@ def build_teacher(
     relabels = np.zeros(n_train, dtype=bool)
     requests: list[Request | None] = []
     for edit in edits:
+        if edit.kind not in LATENT_KINDS:  # annotations change labels, not latents
+            requests.append(None)
+            continue
         sel = np.unique(np.asarray(edit.indices, dtype=np.int64))
         left["test"] += int(np.sum(sel >= n_visible))
         sel = sel[sel < n_visible]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from hill_dash.dashboard.annotation_text import bias_note
 from hill_dash.dashboard.figures import CLASS_COLOURS, FLAG_RED
 from hill_dash.dashboard.figures.theme import DARK_BG, ink, muted, template, theme_name
 
@@ -212,6 +213,7 @@ def _class_hover(name: str, delta_pp: float | None, b: dict) -> str:
     if isinstance(p, (int, float)):
         notes.append(f"p = {p:.3g}" + (" (adjusted)" if "p_adj" in b else ""))
     notes += ["flagged drop"] * bool(b.get("flag")) + ["touched by edits"] * bool(b.get("touched"))
+    notes += [bias_note(b, [])] * bool(b.get("annotated"))
     return " · ".join(notes)
 
 

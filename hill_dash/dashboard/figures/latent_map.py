@@ -80,8 +80,9 @@ def category_colours(names: tuple[str, ...] | list[str], by: str) -> list[str]:
     if by in SPECIAL_COLOURS:
         return SPECIAL_COLOURS[by][: len(names)]
     colours = [CLASS_COLOURS[i % len(CLASS_COLOURS)] for i in range(len(names))]
-    if names and names[-1] == "unlabelled":
-        colours[-1] = UNLABELLED_COLOUR
+    for i, name in enumerate(names):
+        if name in ("unlabelled", "excluded"):  # annotations: excluded points are greyed
+            colours[i] = UNLABELLED_COLOUR
     return colours
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from hill_dash.dashboard.annotation_text import bias_note
 from hill_dash.dashboard.figures import FLAG_RED, GUIDED, TEMPLATE, TWIN
 
 PANEL_HEIGHT = 230
@@ -181,7 +182,7 @@ def make_bias_figure(rows: Sequence[dict], label_names: Sequence[str], chunk: in
         },
         "customdata": [
             [
-                "dropped beyond noise" if r.get("flag") else "within noise",
+                bias_note(r, []) or ("dropped beyond noise" if r.get("flag") else "within noise"),
                 "touched by edits" if r.get("touched") else "not edited",
             ]
             for r in rows
