@@ -130,7 +130,8 @@ def headline(dataset: str) -> str:
 
 
 def git_state(where: Path | None = None) -> dict:
-    """{commit, branch, clean}: clean = no tracked file differs from the commit."""
+    """{commit, branch, clean}: clean = no tracked file outside docs/study differs from
+    the commit (the code and docs a study runs on)."""
     where = Path(where or Path(__file__).resolve().parents[2])
 
     def git(*args: str) -> str:
@@ -142,7 +143,9 @@ def git_state(where: Path | None = None) -> dict:
         return {
             "commit": git("rev-parse", "HEAD"),
             "branch": git("rev-parse", "--abbrev-ref", "HEAD"),
-            "clean": git("status", "--porcelain", "--untracked-files=no") == "",
+            # the study's own outputs (docs/study: log.csv, study.json files) do not count
+            "clean": git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/study")
+            == "",
         }
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "branch": None, "clean": None}
