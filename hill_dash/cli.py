@@ -361,7 +361,11 @@ def cmd_scenario_study(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k not in ("command", "data_dir", "work_dir") and v is not None
     )
-    study = run_scenario_study(cfg, args.out, work_dir=args.work_dir, command=command)
+    from hill_dash.study.fair import git_state, log_invocation
+
+    git = git_state()
+    log_invocation(Path("docs/study/log.csv"), command, git, args.out)
+    study = run_scenario_study(cfg, args.out, work_dir=args.work_dir, command=command, git=git)
     print(Path(args.out) / "study.md")
     s = study["summary"]
     for arm, d in s["guided_minus"].items():
