@@ -363,6 +363,7 @@ def cmd_scenario_study(args: argparse.Namespace) -> int:
     )
     from hill_dash.study.fair import git_state, log_invocation
 
+    cfg.check()  # bad input is not a study: nothing logged
     git = git_state()
     log_invocation(Path("docs/study/log.csv"), command, git, args.out)
     study = run_scenario_study(cfg, args.out, work_dir=args.work_dir, command=command, git=git)
