@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hill_dash.study.fair import DIRECT_ARMS, PRIMARY_ARM
-from hill_dash.study.fair_stats import holm, paired
+from hill_dash.study.fair_stats import holm, holm_interval, paired
 
 # (key, dataset, user, arm, metric, baseline): docs/results.md, "Pre-registration"
 PREREGISTERED = [
@@ -91,6 +91,13 @@ def summarize(study: dict) -> dict:
         primary = PRIMARY_ARM[study["config"]["user"]]
         out["primary_vs"] = {b: diff(study, primary, b, metric) for b in arms if b != primary}
     return out
+
+
+def _holm_fmt(d: dict) -> str:
+    if d.get("holm_low") is None:
+        return "–"
+    s = f"[{d['holm_low']:+.1f}, {d['holm_high']:+.1f}]"
+    return f"**{s}**" if d["holm_low"] > 0 or d["holm_high"] < 0 else s
 
 
 def _fmt(d: dict | None, bold: bool = False) -> str:
@@ -208,25 +215,38 @@ def table(studies: dict[str, dict]) -> dict:
     hp, hs = holm(primary_p, keys), holm(secondary_p, keys)
     for r in rows:
         r["holm_primary"], r["holm_secondary"] = hp[r["key"]], hs[r["key"]]
+    # the interval at the level Holm tests each comparison (α / (m − rank)), missing: p = 1
+    for fam, name in ((primary_p, "primary"), (secondary_p, "vs_unguided")):
+        order = sorted(keys, key=lambda k: 1.0 if fam.get(k) is None else fam[k])
+        for r in rows:
+            if r["ran"]:
+                m_rank = len(keys) - order.index(r["key"])
+                low, high = holm_interval(r[name]["per_seed"], m_rank)
+                r[name] |= {"holm_low": low, "holm_high": high}
     return {"rows": rows}
 
 
 def table_markdown(t: dict) -> str:
     lines = [
-        "| scenario | primary: arm − baseline (test, points) | sign-flip p | Holm p | "
-        "arm − unguided | Holm p | arm − best direct (after the fact) | seeds |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | primary: arm − baseline (test, points), 95 % | Holm-level interval "
+        "| sign-flip p | Holm p | arm − unguided, 95 % | Holm-level interval | Holm p "
+        "| arm − best direct (after the fact) | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in t["rows"]:
         if not r["ran"]:
-            lines.append(f"| {r['key']} | not run | – | 1 (counted) | – | – | – | 0 |")
+            lines.append(
+                f"| {r['key']} | not run ({r['arm']} − {r['baseline']}) | – | – | 1 (counted) "
+                "| – | – | – | – | 0 |"
+            )
             continue
         p = r["primary"]
         bd = r.get("vs_best_direct")
         best = r.get("best_direct")
         lines.append(
             f"| {r['key']} | {r['arm']} − {r['baseline']} ({r['metric']}): {_fmt(p)} | "
-            f"{p['p_signflip']:.3f} | {r['holm_primary']:.3f} | {_fmt(r['vs_unguided'])} | "
+            f"{_holm_fmt(p)} | {p['p_signflip']:.3f} | {r['holm_primary']:.3f} | "
+            f"{_fmt(r['vs_unguided'])} | {_holm_fmt(r['vs_unguided'])} | "
             f"{r['holm_secondary']:.3f} | "
             f"{_best(bd, best)} | {r['seeds']} |"
         )
