@@ -100,7 +100,36 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--out", required=True, help="folder for study.json, study.md, PNGs")
     study.add_argument("--work-dir", help="keep the runs here (default: a temp dir, removed)")
     _scenario_parser(sub)
+    _fair_parser(sub)
     return parser
+
+
+def _fair_parser(sub) -> None:
+    from hill_dash.study.fair import ARMS_BY_USER
+
+    p = sub.add_parser(
+        "fair-study",
+        help="issue 16: latent edits against the annotations they imply, every arm through "
+        "the edit path; writes study.json and study.md, logs the call in docs/study/log.csv",
+    )
+    p.add_argument("--dataset", required=True, help=f"a scenario: {', '.join(SCENARIOS)}")
+    p.add_argument("--user", choices=tuple(ARMS_BY_USER), default="inspect-and-pull")
+    p.add_argument("--arms", help="comma list (default: every arm of the user)")
+    p.add_argument("--model", choices=("mlp", "cnn1d", "cnn2d"), help="default: by data kind")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--chunks", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--budget", type=float, default=0.1)
+    p.add_argument("--thumbnails", type=int, default=50)
+    p.add_argument("--trust-after", type=int, default=0)
+    p.add_argument("--projection", choices=("umap", "pca"), default="umap")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--work-dir")
+    p.add_argument("--log", default="docs/study/log.csv", help="invocation log (appended)")
+    t = sub.add_parser("fair-table", help="the fair study's table over scenarios (Holm)")
+    t.add_argument("--folder", default="docs/study/fair")
 
 
 def _scenario_parser(sub) -> None:
@@ -332,7 +361,12 @@ def cmd_scenario_study(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k not in ("command", "data_dir", "work_dir") and v is not None
     )
-    study = run_scenario_study(cfg, args.out, work_dir=args.work_dir, command=command)
+    from hill_dash.study.fair import git_state, log_invocation
+
+    cfg.check()  # bad input is not a study: nothing logged
+    git = git_state()
+    log_invocation(Path("docs/study/log.csv"), command, git, args.out)
+    study = run_scenario_study(cfg, args.out, work_dir=args.work_dir, command=command, git=git)
     print(Path(args.out) / "study.md")
     s = study["summary"]
     for arm, d in s["guided_minus"].items():
@@ -341,7 +375,55 @@ def cmd_scenario_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fair_study(args: argparse.Namespace) -> int:
+    from hill_dash.study.fair import (
+        FairConfig,
+        command_line,
+        git_state,
+        log_invocation,
+        run_fair_study,
+    )
+
+    cfg = FairConfig(
+        dataset=args.dataset,
+        user=args.user,
+        arms=[a.strip() for a in args.arms.split(",")] if args.arms else None,
+        model=args.model,
+        seeds=args.seeds,
+        first_seed=args.first_seed,
+        chunks=args.chunks,
+        epochs=args.epochs,
+        budget=args.budget,
+        thumbnails=args.thumbnails,
+        trust_after=args.trust_after,
+        projection=args.projection,
+        jobs=args.jobs,
+    )
+    cfg.check()
+    command = command_line(sys.argv[1:] if args._argv is None else args._argv)
+    git = git_state()
+    log_invocation(Path(args.log), command, git, args.out)
+    study = run_fair_study(cfg, args.out, work_dir=args.work_dir, command=command, git=git)
+    print(Path(args.out) / "study.md")
+    for arm, r in study["summary"]["arms"].items():
+        u = r.get("vs_unguided") or {}
+        print(f"{arm}: test {study['headline']} {r['headline']:.1f} (− unguided {u.get('mean')})")
+    return 0
+
+
+def cmd_fair_table(args: argparse.Namespace) -> int:
+    from hill_dash.study.fair_report import arms_markdown, load_studies, table, table_markdown
+
+    t = table(load_studies(Path(args.folder)))
+    print(table_markdown(t))
+    print()
+    print(arms_markdown(t))
+    return 0
+
+
 COMMANDS = {
+    "fair-study": cmd_fair_study,
+    "fair-table": cmd_fair_table,
     "train": cmd_train,
     "serve": cmd_serve,
     "replay": cmd_replay,
@@ -353,6 +435,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args._argv = argv
     try:
         return COMMANDS[args.command](args)
     except HillError as exc:

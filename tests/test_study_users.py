@@ -7,12 +7,13 @@ import pytest
 
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.errors import HillError
-from hill_dash.engine.scenarios import DIGITS_PATCH
 from hill_dash.study.strategies import budget_used
 from hill_dash.study.users import InspectAndPull, RandomEdits
 from hill_dash.study.view import BudgetError, PersonView, make_view
 
 C, PER_TRAIN, PER_VAL = 10, 60, 20
+# where each class's mark sits in these tests: any table will do, the user learns it
+MARK = [(0, 0), (0, 4), (0, 8), (4, 10), (8, 10), (10, 8), (10, 4), (10, 0), (6, 0), (3, 3)]
 CENTRES = 10 * np.stack(
     [np.cos(np.arange(C) * 2 * np.pi / C), np.sin(np.arange(C) * 2 * np.pi / C)], 1
 )
@@ -41,9 +42,10 @@ def synthetic(unlabelled: float = 0.0, seed: int = 0, thumbnails: int = 50, mark
     truth = np.concatenate([y_tr, y_va, np.zeros(40, int)])
     shown = np.concatenate([shown_tr, y_va, np.zeros(40, int)])
     X = g.normal(size=(len(truth), 12, 12)).astype(np.float32)
-    if mark:
-        r, c = DIGITS_PATCH[5]
-        X[decoy, r : r + 2, c : c + 2] = 10.0
+    if mark:  # every training point shows its class's mark; the decoy minority class 5's
+        for i in range(len(y_tr)):
+            r, c = MARK[5] if i in set(decoy.tolist()) else MARK[y_tr[i]]
+            X[i, r : r + 2, c : c + 2] = 10.0
     logits = np.eye(C)[np.concatenate([shown_tr.clip(0), y_va, np.zeros(40, int)])]
     split = np.array(["train"] * len(y_tr) + ["val"] * len(y_va) + ["test"] * 40)
     view = make_view(
@@ -161,9 +163,12 @@ def many_decoys(thumbnails: int):
     X = g.normal(size=(len(y_tr) + len(y_va), 12, 12)).astype(np.float32)
     pairs = {}
     for c in range(C):
-        idx = np.flatnonzero(y_tr == c)[:2]
+        idx = np.flatnonzero(y_tr == c)
+        r, col = MARK[c]
+        X[idx[2:], r : r + 2, col : col + 2] = 10.0
+        idx = idx[:2]
         where[idx] = (c + 3) % C
-        r, col = DIGITS_PATCH[(c + 3) % C]
+        r, col = MARK[(c + 3) % C]
         X[idx, r : r + 2, col : col + 2] = 10.0
         pairs[c] = idx
     coords = np.concatenate([CENTRES[where], CENTRES[y_va]]) + g.normal(
@@ -179,7 +184,7 @@ def many_decoys(thumbnails: int):
 
 @pytest.mark.parametrize("trust_after", [0, 5])
 def test_after_enough_confirmed_decoys_it_pulls_the_rest_home_unread(trust_after):
-    view, pairs = many_decoys(thumbnails=C + 5 * 2)  # typical points, then five pairs
+    view, pairs = many_decoys(thumbnails=2 * C + 5 * 2)  # typical points, then five pairs
     user = InspectAndPull(trust_after=trust_after)
     edits = user(view)
     target = {i: e.target_class for e in edits for i in e.indices}
@@ -209,3 +214,79 @@ def test_it_pulls_again_what_it_pulled_before():
     no_keep = InspectAndPull(keep_pulls=False)
     no_keep(synthetic()[0])
     assert no_keep(dataclasses.replace(later, inspected=[])) == []
+
+
+def test_the_user_module_knows_no_generator_table():
+    """The decoy reader learns mark -> class from thumbnails: users.py imports nothing of
+    the scenario generator, and running a user does not load it."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hill_dash.study.users as users
+
+    tree = ast.parse(Path(users.__file__).read_text())
+    imported = {
+        n.module if isinstance(n, ast.ImportFrom) else a.name
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        for a in n.names
+    }
+    assert not any(m and "scenarios" in m for m in imported)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    assert not names & {"DIGITS_PATCH", "MNIST1D_BUMP", "read_mark", "DIGITS_PAD", "mark"}
+    code = (
+        "import sys, numpy as np\n"
+        "from tests.test_study_users import synthetic\n"
+        "from hill_dash.study.users import InspectAndPull, GroupWithoutNames\n"
+        "InspectAndPull()(synthetic()[0]); GroupWithoutNames()(synthetic(0.8)[0])\n"
+        "assert 'hill_dash.engine.scenarios' not in sys.modules, 'generator loaded'\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+
+
+def test_the_mark_reader_learns_where_marks_sit_from_thumbnails():
+    from hill_dash.study.users import MarkReader
+
+    g = np.random.default_rng(0)
+    reader = MarkReader()
+    for c in range(C):
+        for _ in range(2):
+            x = g.normal(size=(12, 12))
+            r, col = MARK[c]
+            x[r : r + 2, col : col + 2] = 10.0
+            reader.learn(x, c)
+    x = g.normal(size=(12, 12))
+    assert reader.read(x) is None  # no mark
+    r, col = MARK[7]
+    x[r : r + 2, col : col + 2] = 10.0
+    assert reader.read(x) == 7
+    signal = g.normal(size=40) * 0.1  # signals: a narrow spike
+    sig = MarkReader()
+    for c in range(C):
+        s = g.normal(size=40) * 0.1
+        s[3 * c + 5] += 3.0
+        sig.learn(s, c)
+    signal[3 * 4 + 5] += 3.0
+    assert sig.read(signal) == 4
+
+
+def test_group_without_names_compacts_pure_clusters_and_logs_no_label():
+    from hill_dash.study.users import GroupWithoutNames
+
+    view, planted = synthetic(unlabelled=0.8)
+    user = GroupWithoutNames()
+    edits = user(view)
+    assert edits and all(e.kind in ("compact", "separate") for e in edits)
+    assert len(view.inspected) <= view.thumbnails
+    assert budget_used(edits, view.split) <= view.edit_budget
+    truth = planted["y_train"]
+    compacts = [truth[e.indices] for e in edits if e.kind == "compact"]
+    purity = [np.bincount(t).max() / len(t) for t in compacts]
+    assert compacts and np.mean(purity) > 0.8  # three reads of a lasso can still miss some
+    assert all(c == -1 for _, c in user.log[0]["inspected"])  # nothing named is kept

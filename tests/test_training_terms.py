@@ -75,6 +75,26 @@ def test_output_distillation_is_the_kl_of_the_frozen_head_at_the_targets(small):
     assert np.mean(kl) > 0.01  # the targets differ enough for the term to matter
 
 
+def test_distillation_only_counts_at_lam_0(small):
+    """λ = λ_anchor = 0 with kd_weight > 0 is distillation alone (the study's arm that tells
+    the output term from the latent term): the extra term is the KL, and nothing else."""
+    model, X, y, Z = small
+    rng = np.random.default_rng(1)
+    edited = rng.choice(len(X), 40, replace=False)
+    targets = Z[edited] + rng.normal(scale=2.0, size=(40, Z.shape[1]))
+    teacher = make_teacher(Z, edited, targets)
+    base = ChunkConfig(epochs=2, batch_size=64, lam=1.0, seed=5, kd_temperature=2.0)
+    kd = base.to_dict() | {"kd_weight": 0.7}
+    lam_only = frozen_step_terms(model, X, y, base, teacher)
+    both = frozen_step_terms(model, X, y, ChunkConfig(**kd), teacher)
+    kd_only = frozen_step_terms(model, X, y, ChunkConfig(**(kd | {"lam": 0.0})), teacher)
+    assert kd_only > 0.01
+    assert kd_only == pytest.approx(both - lam_only, rel=2e-3)  # float32 sums
+    # and with every weight 0 the teacher stays off: a bare chunk
+    off = ChunkConfig(**(kd | {"lam": 0.0, "kd_weight": 0.0}))
+    assert frozen_step_terms(model, X, y, off, teacher) == 0.0
+
+
 def test_anchor_is_the_procrustes_residual_of_the_rest_in_the_frozen_frame(small):
     """λ_anchor · mean over a batch's reference rows of ‖(z − μ)/σ − (z⁰ − μ⁰)/σ⁰‖²
     (first epoch: the frame's rotation is still the identity)."""

@@ -165,7 +165,10 @@ def train_chunk(
     wt = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
     if wt is not None and (wt.shape != yt.shape or bool((wt < 0).any())):
         raise HillError(f"weights: expected {len(y)} values >= 0, one per training point")
-    guided = teacher is not None and not teacher.empty and (cfg.lam > 0 or cfg.anchor > 0)
+    # the latent term (λ, λ_anchor) and output distillation (kd_weight) each switch the
+    # teacher on; with λ = λ_anchor = 0 and kd_weight > 0 the chunk is distillation only
+    latent = cfg.lam > 0 or cfg.anchor > 0
+    guided = teacher is not None and not teacher.empty and (latent or cfg.kd_weight > 0)
     table = TeacherTable(teacher, len(X), device) if guided else None
     frozen_head = _frozen_head(model) if guided and cfg.kd_weight > 0 else None
     batches = batch_order(len(X), cfg.batch_size, cfg.epochs, cfg.seed)
@@ -178,7 +181,7 @@ def train_chunk(
     per_epoch = -(-len(X) // cfg.batch_size)
     terms = (
         batch_terms(batches, table, cfg.lam, cfg.anchor, per_epoch)
-        if table is not None
+        if table is not None and latent
         else itertools.repeat(None)
     )
     for step, (idx, term) in enumerate(zip(batches, terms, strict=False)):  # terms may repeat

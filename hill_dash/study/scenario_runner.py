@@ -222,6 +222,7 @@ def run_scenario_study(
     out_dir: str | Path,
     work_dir: str | Path | None = None,
     command: str | None = None,
+    git: dict | None = None,
 ) -> dict:
     """Train every seed, summarise, and write study.json, study.md and the plots."""
     from hill_dash.engine.data import load_dataset
@@ -254,6 +255,7 @@ def run_scenario_study(
         "kind": "scenario",
         "config": cfg.to_dict(),
         "command": command,
+        "git": git,  # commit and whether the tree was clean (hill_dash.study.fair.git_state)
         "dataset": {
             "name": data.name,
             "description": data.description,

@@ -18,12 +18,13 @@ is in. Before each chunk it
    predictions are most mixed first (the model is least sure there), taking turns;
 3. inspects `per_group` thumbnails of a group (up to twice as many when they disagree;
    at most `view.thumbnails` per chunk; it remembers what it read in earlier chunks; in
-   its first chunk it also looks at one typical point of each class, the one nearest the
-   centre of its colour on the map);
+   its first chunk it also looks at `typical` typical points of each class, the ones
+   nearest the centre of their colour on the map);
 4. pulls a group whose reads agree (at least `agree` of them name one class t) to class
    t, α = 1: every point of the group except those it read as something else, and each of
    those to the class it read. A group read as the colour it is shown in is pulled home
-   only when its thumbnails show a mark naming the region it sits in (a decoy; `read_mark`),
+   only when its thumbnails show a mark naming the region it sits in (a decoy; `MarkReader`:
+   what mark names which class is *learned* from the thumbnails it has read, never told),
    else left alone (its labels are right). Mixed reads: the lasso is split in two on the
    map and each half decided again; in the end only the points read are pulled. Once it
    has confirmed `trust_after` decoy groups (read as their colour, marked with their
@@ -34,11 +35,19 @@ is in. Before each chunk it
 What it reads: the map coordinates, the labels shown, the predictions (only to order
 unlabelled clusters), the splits, and `view.inspect` (raw input and the label a person
 reads from the thumbnail). It never reads groups, latents, the test split or a true label
-it did not inspect. Pulling out-of-place groups home unread, after five confirmed
-decoys, rests on the same things: where the group sits on the map, the colour it is
-shown in, and the marks it saw on earlier thumbnails (the log names such pulls "unread").
+it did not inspect, and it imports nothing from the scenario generator (no patch table,
+no bump positions: a test checks). `trust_after` is 0 (never pull unread) by default;
+pulling out-of-place groups home unread, after `trust_after` confirmed decoys (5 in a
+disclosed sensitivity run), rests on the same things: where the group sits on the map,
+the colour it is shown in, and the marks it saw on earlier thumbnails (the log names such
+pulls "unread").
 Its memory of reads (`reads`) and of the groups it pulled (`log`) is what the study's
 annotation controls are given.
+
+`GroupWithoutNames` is the person of the channel a label cannot carry: it can tell from
+thumbnails whether points look alike, but not which class they are. It Compacts a pure
+unlabelled cluster and Separates the two halves of a mixed one; it uses what it reads only
+to compare thumbnails with each other, and its log keeps no label.
 
 `RandomEdits` is the control at the same edit budget: random training points, random
 edit kinds and targets, on the same view; it inspects nothing.
@@ -74,6 +83,79 @@ def region_of(view: PersonView, among: np.ndarray, k: int = NEIGHBOURS) -> np.nd
     return out
 
 
+class MarkReader:
+    """What a person learns about marks from the thumbnails they have read.
+
+    A person who reads thumbnails of points sitting in the region of their own class sees,
+    after a few, that every class has its spot: a small bright square, a narrow spike. This
+    learns it, from nothing but those thumbnails and the labels read from them:
+
+    - a thumbnail's *spots*: for images the mean of every 2×2 window, for signals the
+      height of every value over the mean of its neighbours two steps either side;
+    - a class's spot position: where its thumbnails' spots are brightest compared with
+      every other class read so far (argmax of mean − the other classes' highest mean),
+      with that margin as its strength;
+    - a thumbnail shows the mark of class d when its spot at d's position is at least half
+      of d's strength above the other classes' mean there; of several, the strongest.
+
+    Nothing is known in advance: no positions, no sizes of the planted mark. On data
+    without marks the positions are wherever classes happen to differ, and `read` seldom
+    agrees with a region over several thumbnails, which is what a decoy decision needs.
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[int, np.ndarray] = {}
+        self.counts: dict[int, int] = {}
+        self._fitted: tuple | None = None
+
+    @staticmethod
+    def spots(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim >= 2:
+            img = x.reshape(x.shape[-2:])
+            return (img[:-1, :-1] + img[1:, :-1] + img[:-1, 1:] + img[1:, 1:]).ravel() / 4
+        v = x.reshape(-1)
+        pad = np.pad(v, 2, mode="edge")
+        return v - (pad[:-4] + pad[4:]) / 2
+
+    def learn(self, x: np.ndarray, label: int) -> None:
+        f = self.spots(x)
+        self.sums[label] = self.sums.get(label, 0.0) + f
+        self.counts[label] = self.counts.get(label, 0) + 1
+        self._fitted = None
+
+    def _fit(self) -> tuple:
+        if self._fitted is None:
+            classes = sorted(self.sums)
+            means = np.stack([self.sums[c] / self.counts[c] for c in classes])
+            pos, base, strength = {}, {}, {}
+            for k, c in enumerate(classes):
+                others = np.delete(means, k, axis=0)
+                top = others.max(0) if len(others) else np.zeros(means.shape[1])
+                margin = means[k] - top
+                p = int(np.argmax(margin))
+                pos[c], strength[c] = p, float(margin[p])
+                base[c] = float(others[:, p].mean()) if len(others) else 0.0
+            self._fitted = (pos, base, strength)
+        return self._fitted
+
+    def read(self, x: np.ndarray) -> int | None:
+        """The class whose learned mark this thumbnail shows, None if none (or nothing
+        learned yet)."""
+        if len(self.sums) < 2:
+            return None
+        pos, base, strength = self._fit()
+        f = self.spots(x)
+        best, score = None, 0.0
+        for c, p in pos.items():
+            if strength[c] <= 0:
+                continue
+            s = (f[p] - base[c]) / strength[c]
+            if s >= 0.5 and s > score:
+                best, score = c, s
+        return best
+
+
 @dataclass
 class Group:
     """A lasso a person would draw: training points and why they look suspicious."""
@@ -96,7 +178,9 @@ class InspectAndPull:
     reads: dict[int, int] = field(default_factory=dict)  # index -> label read, all chunks
     marks: dict[int, int | None] = field(default_factory=dict)  # index -> mark seen on it
     keep_pulls: bool = True  # pull again, every chunk, what it pulled in earlier chunks
-    trust_after: int = 5  # decoy groups confirmed before out-of-place ones are pulled unread
+    trust_after: int = 0  # decoy groups confirmed before out-of-place ones are pulled unread
+    typical: int = 2  # typical points read per class in the first chunk (marks are learned)
+    mark_reader: MarkReader = field(default_factory=MarkReader)
     decoys_seen: int = 0
     log: list[dict] = field(default_factory=list)  # per chunk: inspected, pulls
 
@@ -182,20 +266,26 @@ class InspectAndPull:
         return groups
 
     def _look_at_typical_points(self, view: PersonView) -> None:
-        """One thumbnail per class: the training point nearest the centre of its colour."""
+        """`typical` thumbnails per class: the training points nearest the centre of its
+        colour on the map. They teach the mark reader what each class looks like."""
         train = view.train_idx
         for c in range(view.n_classes):
             members = train[view.labels[train] == c]
-            if len(members) == 0 or view.thumbnails_left == 0:
+            n = min(self.typical, len(members), view.thumbnails_left)
+            if n <= 0:
                 continue
             centre = view.coords[members].mean(0)
-            nearest = members[np.argmin(np.linalg.norm(view.coords[members] - centre, axis=1))]
-            self._read(view, [int(nearest)])
+            order = np.argsort(np.linalg.norm(view.coords[members] - centre, axis=1))
+            self._read(view, [int(i) for i in members[order[:n]]], learn_as=c)
 
-    def _read(self, view: PersonView, indices: list[int]) -> None:
-        for thumb in view.inspect(indices):
+    def _read(self, view: PersonView, indices: list[int], learn_as: int | None = None) -> None:
+        thumbs = view.inspect(indices)
+        for thumb in thumbs:
             self.reads[thumb.index] = thumb.label
-            self.marks[thumb.index] = thumb.mark
+            if learn_as is not None and thumb.label == learn_as:
+                self.mark_reader.learn(thumb.x, thumb.label)  # in place: read as its colour
+        for thumb in thumbs:
+            self.marks[thumb.index] = self.mark_reader.read(thumb.x)
 
     def _decide(
         self, view: PersonView, group: Group, depth: int = 0
@@ -280,6 +370,118 @@ class InspectAndPull:
 
 
 @dataclass
+class GroupWithoutNames:
+    """The channel a label cannot carry: tell alike from unlike, never name the class.
+
+    Before each chunk it redoes its earlier edits while the budget lasts (`keep`), then
+    takes the unlabelled training points' k-means clusters on the map (about
+    `cluster_size` points each; the model's most mixed predictions first, as
+    `InspectAndPull` does) and reads `per_group` thumbnails of one. What it reads it only
+    compares: do these look like the same thing?
+
+    - all alike: Compact the cluster (β = `beta`: "these belong together");
+    - not alike: split the lasso in two on the map (k-means halves), read up to
+      `per_group` of each; when each half is alike within and the halves differ from each
+      other, Separate them (γ = `gamma`: "these two are not the same"); otherwise leave it.
+
+    Its log (`log`: per chunk the inspected indices, with no label, and the selections)
+    is all the pseudo-labelling arm gets.
+    """
+
+    per_group: int = 3
+    cluster_size: int = 25
+    beta: float = 0.5
+    gamma: float = 1.0
+    keep: bool = True
+    log: list[dict] = field(default_factory=list)
+    _seen: dict[int, int] = field(default_factory=dict, repr=False)  # compared, never named
+
+    name = "group-without-names"
+
+    def __call__(self, view: PersonView) -> list[Edit]:
+        before = len(view.inspected)
+        used: set[int] = set()
+        compacts: list[list[int]] = []
+        separates: list[tuple[list[int], list[int]]] = []
+
+        def fits(*parts: list[int]) -> bool:
+            pts = {i for p in parts for i in p}
+            return not (pts & used) and len(used) + len(pts) <= view.edit_budget
+
+        if self.keep:
+            for entry in self.log:
+                for idx in entry["compacts"]:
+                    if fits(idx):
+                        used.update(idx)
+                        compacts.append(idx)
+                for a, b in entry["separates"]:
+                    if fits(a, b):
+                        used.update(a + b)
+                        separates.append((a, b))
+        clusters = InspectAndPull(cluster_size=self.cluster_size)._unlabelled_clusters(view)
+        clusters.sort(key=lambda g: (-round(g.mixed, 6), -len(g.indices), g.region))
+        for g in clusters:
+            if len(used) >= view.edit_budget or view.thumbnails_left == 0:
+                break
+            idx = [i for i in g.indices if i not in used]
+            if len(idx) < 2:
+                continue
+            alike = self._alike(view, idx)
+            if alike is True and fits(idx):
+                used.update(idx)
+                compacts.append(idx)
+            elif alike is False and len(idx) >= 4:
+                a, b = self._halves(view, idx)
+                if (
+                    self._alike(view, a) is True
+                    and self._alike(view, b) is True
+                    and not self._same(a, b)
+                    and fits(a, b)
+                ):
+                    used.update(a + b)
+                    separates.append((a, b))
+        self.log.append(
+            {
+                "inspected": [[i, -1] for i in view.inspected[before:]],  # no label kept
+                "compacts": [sorted(c) for c in compacts],
+                "separates": [[sorted(a), sorted(b)] for a, b in separates],
+            }
+        )
+        edits = [Edit("compact", sorted(c), beta=self.beta) for c in compacts]
+        edits += [
+            Edit("separate", sorted(a), other=sorted(b), gamma=self.gamma) for a, b in separates
+        ]
+        return edits
+
+    def _alike(self, view: PersonView, idx: list[int]) -> bool | None:
+        """Read up to `per_group` thumbnails of `idx`; do they all show the same thing?
+        None when fewer than two could be read."""
+        known = [i for i in idx if i in self._seen]
+        need = min(self.per_group, len(idx)) - len(known)
+        if need > 0 and view.thumbnails_left > 0:
+            unread = [i for i in idx if i not in self._seen]
+            pick = view.rng.choice(unread, size=min(need, view.thumbnails_left), replace=False)
+            for t in view.inspect(sorted(int(i) for i in pick)):
+                self._seen[t.index] = t.label  # used only to compare thumbnails
+            known = [i for i in idx if i in self._seen]
+        if len(known) < 2:
+            return None
+        return len({self._seen[i] for i in known}) == 1
+
+    def _same(self, a: list[int], b: list[int]) -> bool:
+        ra = {self._seen[i] for i in a if i in self._seen}
+        rb = {self._seen[i] for i in b if i in self._seen}
+        return bool(ra & rb)
+
+    @staticmethod
+    def _halves(view: PersonView, idx: list[int]) -> tuple[list[int], list[int]]:
+        arr = np.asarray(idx)
+        seed = int(view.rng.integers(2**31))
+        parts = KMeans(2, n_init=1, random_state=seed).fit_predict(view.coords[arr])
+        return sorted(int(i) for i in arr[parts == 0]), sorted(int(i) for i in arr[parts == 1])
+
+
+@dataclass
 class RandomEdits:
     """The control at the same budget: random training points, kinds and targets."""
 
@@ -319,4 +521,8 @@ class RandomEdits:
         return edits
 
 
-USERS = {"inspect-and-pull": InspectAndPull, "random": RandomEdits}
+USERS = {
+    "inspect-and-pull": InspectAndPull,
+    "group-without-names": GroupWithoutNames,
+    "random": RandomEdits,
+}

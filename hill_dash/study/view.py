@@ -40,11 +40,6 @@ class Thumb:
     x: np.ndarray  # the raw input (image or signal), as the sample panel shows it
     label: int  # what the sample is, as a person reads it from the thumbnail
 
-    @property
-    def mark(self) -> int | None:
-        """The class a decoy mark on the thumbnail names (`read_mark`), None if none fits."""
-        return read_mark(self.x)
-
 
 def read_mark(x: np.ndarray) -> int | None:
     """Where a decoy mark sits on a thumbnail, as the class that position names.
@@ -52,8 +47,8 @@ def read_mark(x: np.ndarray) -> int | None:
     Images (12×12 and larger): the brightest of the ten 2×2 border patches of the
     digits-decoy layout (position 0–9 clockwise). Signals: the sharpest narrow spike among
     the positions 2 + 4·c (height over the mean of the values two steps either side).
-    A person looking at the sample sees the same thing; on data without marks the answer
-    is arbitrary, and users only trust it when it agrees over several thumbnails.
+    Knows the generator's layout: used only by the legacy `controls.dfr` (study side),
+    never by a scripted user (they learn marks, `users.MarkReader`).
     """
     from hill_dash.engine.scenarios import DIGITS_PATCH
 
