@@ -151,14 +151,19 @@ def _share(logits: np.ndarray, idx: np.ndarray, target: np.ndarray) -> float:
 
 
 def run_scenario_seed(cfg: ScenarioConfig, seed: int, work_dir: str, data_dir: str) -> dict:
-    import torch
+    """One seed on `cfg.threads` torch threads; the caller's count is put back after."""
+    from hill_dash.engine.training import torch_threads
 
+    with torch_threads(cfg.threads):
+        return _run_scenario_seed(cfg, seed, work_dir, data_dir)
+
+
+def _run_scenario_seed(cfg: ScenarioConfig, seed: int, work_dir: str, data_dir: str) -> dict:
     from hill_dash.engine import loop
     from hill_dash.engine.data import load_dataset
     from hill_dash.engine.store import RunStore
     from hill_dash.engine.training import ChunkConfig
 
-    torch.set_num_threads(cfg.threads)
     t0 = time.time()
     root = Path(work_dir) / f"seed{seed}"
     base = RunStore(root / "base")
