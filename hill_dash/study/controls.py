@@ -32,7 +32,7 @@ from hill_dash.engine.dataset import Dataset
 from hill_dash.engine.lineage import restore
 from hill_dash.engine.loop import RunConfig, chunk_seed
 from hill_dash.engine.store import RunStore
-from hill_dash.engine.training import ChunkConfig, infer, train_chunk
+from hill_dash.engine.training import ChunkConfig, infer, torch_threads, train_chunk
 from hill_dash.study.view import read_mark
 
 CONTROLS = (
@@ -108,11 +108,13 @@ def train_control(
             cfg.chunk.to_dict()
             | {"seed": chunk_seed(cfg.seed, k), "lam": 0.0, "anchor": 0.0, "kd_weight": 0.0}
         )
-        train_chunk(model, opt, data.X_train, y, ccfg, None, weights=w)
-        val_logits.append(infer(model, data.X_val)[0])
+        with torch_threads(ccfg.threads):  # as run_chunk trains: same numbers
+            train_chunk(model, opt, data.X_train, y, ccfg, None, weights=w)
+            val_logits.append(infer(model, data.X_val)[0])
         relabelled = int(np.sum(y != data.y_train))
         weighted = 0 if w is None else int(np.sum(w > 1))
-    logits, _ = infer(model, data.all_X())
+    with torch_threads(cfg.chunk.threads):
+        logits, _ = infer(model, data.all_X())
     return {
         "val_logits": val_logits,
         "logits": logits,
