@@ -43,31 +43,13 @@ import numpy as np
 
 from hill_dash.engine.edits import MAX_WEIGHT, Edit
 from hill_dash.engine.errors import HillError
-
-LATENT_ARMS = ("latent", "latent+kd", "kd-only")
-DIRECT_ARMS = ("relabel", "upweight", "dfr", "queue")
-ARMS_BY_USER = {
-    "inspect-and-pull": (
-        "latent",
-        "latent+kd",
-        "kd-only",
-        "relabel",
-        "upweight",
-        "dfr",
-        "random",
-        "queue",
-    ),
-    "group-without-names": ("shape", "pseudo-label", "queue"),
-}
-PRIMARY_ARM = {"inspect-and-pull": "latent", "group-without-names": "shape"}
-# chunk overrides of the arms that train the user's latent edits (the run: λ 1, kd 0)
-OVERRIDES = {
-    "latent": {},
-    "latent+kd": {"kd_weight": 1.0},
-    "kd-only": {"lam": 0.0, "anchor": 0.0, "kd_weight": 1.0},
-    "shape": {},
-    "random": {},
-}
+from hill_dash.study.fair_arms import (  # noqa: F401 - re-exported names of the arms
+    ARMS_BY_USER,
+    DIRECT_ARMS,
+    LATENT_ARMS,
+    OVERRIDES,
+    PRIMARY_ARM,
+)
 
 
 @dataclass

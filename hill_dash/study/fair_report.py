@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hill_dash.study.fair import DIRECT_ARMS, PRIMARY_ARM
+from hill_dash.study.fair_arms import DIRECT_ARMS, PRIMARY_ARM
 from hill_dash.study.fair_stats import holm, holm_interval, paired
 
 # (key, dataset, user, arm, metric, baseline): docs/results.md, "Pre-registration"
