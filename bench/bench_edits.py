@@ -22,6 +22,7 @@ separate's class), guided and twin, with the exact one-sided paired McNemar p of
 
     python bench/bench_edits.py [--seeds 0 1 2] [--datasets digits mnist1d] [--maps pca umap]
         [--kinds move pull compact separate] [--targets far near] [--sizes class 20]
+        [--threads N]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
 import numpy as np
+import torch
 from common import write_result
 
 from hill_dash.engine import loop
@@ -164,6 +166,7 @@ def main() -> None:
     p.add_argument(
         "--set", nargs="*", default=[], help="NAME=VALUE of teacher(_loss) constants (calibration)"
     )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="edits")
     args = p.parse_args()
     if args.row_weight is not None:
@@ -172,6 +175,8 @@ def main() -> None:
         T.SIZE_EXPONENT = args.size_exponent
     if args.compact_weight is not None:
         T.KIND_WEIGHT["compact"] = args.compact_weight
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     for item in args.set:
         name, value = item.split("=")
         setattr(TL if hasattr(TL, name) else T, name, float(value))

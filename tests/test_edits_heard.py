@@ -1,12 +1,17 @@
-"""What you move is where it lands: every edit kind is heard on the next guided map.
+"""What you move is where it lands: every edit kind is heard by the model, not only the map.
 
 For digits and MNIST-1D (each with its default model), with a PCA and a UMAP map: chunk 0,
 then one chunk per edit kind on class 3's training points (λ = 1, default epochs), each
-from a copy of the same run. The chunk record's realized share (the part of the requested
-change that happened relative to the unedited points, `hill_dash.engine.realized`) must
-be large on the guided map and small for the twin, which trained from the same
-checkpoint on the same batches without the edit. The full numbers over three seeds are
-`bench/bench_edits.py`'s (docs/benchmarks.md); these bounds hold for seed 0 with a margin.
+from a copy of the same run: move ⅓ of the map's width, pull to the nearest class (α = 1),
+compact (β = 0.5), separate from the nearest class (γ = 1). The chunk record's realized
+share (the part of the requested change that happened relative to the unedited points,
+`hill_dash.engine.realized`) must be large for the guided run and small for the twin,
+which trained from the same checkpoint on the same batches without the edit.
+
+The bounds are below the worst of seeds 0, 1 and 2, each run with 1 and with 2 torch
+threads, measured by `bench/bench_edits.py` (docs/benchmarks.md §0, the whole-class cells
+of these four edits): they do not rest on one lucky seed or thread count. The test runs
+seed 0 with one torch thread.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from hill_dash.engine import loop
 from hill_dash.engine.data import load_builtin
@@ -28,7 +34,16 @@ CASES = [("digits", "pca"), ("digits", "umap"), ("mnist1d", "pca"), ("mnist1d", 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{d}-{m}" for d, m in CASES])
 def heard(request, tmp_path_factory):
     """{kind: (chunk record, guided map, twin map)} plus what the edits were made on."""
-    dataset, projection = request.param
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield _heard(request.param, tmp_path_factory)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _heard(param, tmp_path_factory) -> dict:
+    dataset, projection = param
     data = load_builtin(dataset, seed=0)
     base = RunStore(tmp_path_factory.mktemp(f"{dataset}-{projection}"))
     run_id = loop.create_run(base, data, projection=projection, seed=0)
@@ -70,11 +85,16 @@ def shares(heard, kind: str, space: str = "map") -> tuple[float, float]:
     return r[space]["guided"], r[space]["twin"]
 
 
-def test_a_moved_class_moves_on_the_next_map(heard):
-    guided, twin = shares(heard, "move")
-    assert guided >= 0.5 and guided >= twin + 0.4, (guided, twin)
-    latent, _ = shares(heard, "move", "latent")
-    assert latent >= 0.45
+def test_a_moved_class_moves_in_every_space(heard):
+    for space in ("map", "latent"):
+        guided, twin = shares(heard, "move", space)
+        assert guided >= 0.5 and twin <= 0.2, (space, guided, twin)
+    # a layout fitted afresh to the new latents shows it too (the guided run's)
+    (r,) = heard["move"][0]["realized"]
+    assert r["fresh_map"]["guided"] >= 0.5, r["fresh_map"]
+    # the validation points of the class, which no edit touched, follow
+    guided, twin = shares(heard, "move", "val_latent")
+    assert guided >= 0.45 and twin <= 0.2, (guided, twin)
 
 
 def test_a_pulled_class_lands_on_its_target_class(heard):
@@ -85,18 +105,18 @@ def test_a_pulled_class_lands_on_its_target_class(heard):
         k: class_distance_change(sel, members, before, similarity_align(c, before, rest))
         for k, c in heard["pull"][1].items()
     }
-    assert shrink["guided"] >= 0.45 and shrink["guided"] >= shrink["twin"] + 0.35, shrink
-    guided, twin = shares(heard, "pull")
-    assert guided >= twin + 0.3
+    assert shrink["guided"] >= 0.45 and shrink["guided"] >= shrink["twin"] + 0.3, shrink
+    guided, twin = shares(heard, "pull", "latent")
+    assert guided >= 0.5 and guided >= twin + 0.3, (guided, twin)
 
 
 def test_a_compacted_class_shrinks_more_than_without_the_edit(heard):
     guided, twin = shares(heard, "compact", "latent")
-    assert guided >= twin + 0.25, (guided, twin)
+    assert guided >= 0.4 and guided >= twin + 0.25, (guided, twin)
     guided, twin = shares(heard, "compact")
     assert guided > twin, (guided, twin)
 
 
 def test_a_separated_class_moves_away_from_the_other(heard):
-    guided, twin = shares(heard, "separate")
-    assert guided >= 0.4 and guided >= twin + 0.3, (guided, twin)
+    guided, twin = shares(heard, "separate", "latent")
+    assert guided >= 0.3 and guided >= twin + 0.3, (guided, twin)

@@ -246,7 +246,7 @@ def test_a_small_edit_has_the_expected_weight_per_batch_of_a_large_one():
 
 
 def test_build_teacher_weighs_each_edit_by_its_own_size(latents):
-    from hill_dash.engine.teacher import group_factor
+    from hill_dash.engine.teacher import KIND_WEIGHT, group_factor
 
     Z, y, split = latents
     edits = [
@@ -255,7 +255,7 @@ def test_build_teacher_weighs_each_edit_by_its_own_size(latents):
     ]
     t = build_teacher(edits, Z, fit_map(Z, "pca"), y, split)
     w = dict(zip(t.train_idx.tolist(), t.row_weights().tolist(), strict=True))
-    assert w[0] == pytest.approx(group_factor(30, 90))
+    assert w[0] == pytest.approx(KIND_WEIGHT["compact"] * group_factor(30, 90))
     assert w[40] == pytest.approx(group_factor(3, 90))
 
 
