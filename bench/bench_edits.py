@@ -22,7 +22,7 @@ separate's class), guided and twin, with the exact one-sided paired McNemar p of
 
     python bench/bench_edits.py [--seeds 0 1 2] [--datasets digits mnist1d] [--maps pca umap]
         [--kinds move pull compact separate] [--targets far near] [--sizes class 20]
-        [--threads N]
+        [--threads N] [--test-cells]
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ from hill_dash.engine.store import RunStore
 CLASS = 3
 SMALL = 20
 KINDS = ("move", "pull", "compact", "separate")
+# the four edits of tests/test_edits_heard.py (the whole class)
+TEST_TARGET = {"move": "far", "pull": "near", "compact": "far", "separate": "far"}
 
 
 def selection(coords: np.ndarray, y: np.ndarray, split: np.ndarray, size: str) -> np.ndarray:
@@ -98,6 +100,8 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
         sel = selection(coords0, y, split, size)
         for kind in args.kinds:
             for target in args.targets:
+                if args.test_cells and (size, target) != ("class", TEST_TARGET[kind]):
+                    continue
                 edit, named = make_edit(kind, target, sel, coords0, y)
                 root = work / f"{size}-{kind}-{target}"
                 shutil.copytree(base.root, root)
@@ -152,6 +156,47 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
     return rows
 
 
+def _num(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}"
+
+
+def table(paths: list[str]) -> str:
+    """docs/benchmarks.md's table of result files: one line per cell, seeds side by side."""
+    import json
+
+    rows = [r for path in paths for r in json.loads(Path(path).read_text())["rows"]]
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r["dataset"], r["projection"], r["kind"], r["target"], r["size"])
+        cells.setdefault(key, []).append(r)
+    lines = [
+        "| data, map | edit, target, selection | latent | carried map | fresh map "
+        "| validation points (latent) | unguided: latent / map | untouched classes "
+        "(points, p of a loss) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, rs in cells.items():
+        rs = sorted(rs, key=lambda r: r["seed"])
+
+        def seeds(space: str, lineage: str = "guided", rs=rs) -> str:
+            return " / ".join(_num(r["realized"].get(space, {}).get(lineage)) for r in rs)
+
+        twin = " ; ".join(
+            f"{_num(r['realized']['latent']['twin'])} / {_num(r['realized']['map']['twin'])}"
+            for r in rs
+        )
+        untouched = " / ".join(
+            f"{100 * r['untouched_val_acc']['delta']:+.1f} ({r['untouched_val_acc']['p_loss']:.3f})"
+            for r in rs
+        )
+        lines.append(
+            f"| {key[0]}, {key[1]} | {key[2]}, {key[3]}, {key[4]} | {seeds('latent')} "
+            f"| {seeds('map')} | {seeds('fresh_map')} | {seeds('val_latent')} | {twin} "
+            f"| {untouched} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -166,9 +211,14 @@ def main() -> None:
     p.add_argument(
         "--set", nargs="*", default=[], help="NAME=VALUE of teacher(_loss) constants (calibration)"
     )
+    p.add_argument("--test-cells", action="store_true", help="only tests/test_edits_heard's")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="edits")
+    p.add_argument("--table", nargs="+", help="print the table of these result files and stop")
     args = p.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     if args.row_weight is not None:
         TL.ROW_WEIGHT = args.row_weight
     if args.size_exponent is not None:

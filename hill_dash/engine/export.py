@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from hill_dash.engine.data import BUILTINS, SPLITS, Dataset
+from hill_dash.engine.realized_text import REALIZED_SPACES
 from hill_dash.engine.store import RunStore, check_run_id
 
 SESSION_FORMAT = "hill-dash-session/1"
@@ -45,17 +46,11 @@ METRIC_COLUMNS = (
     "drift_rest",
     "cka",
 )
-REALIZED_COLUMNS = (
-    "chunk",
-    "edit",
-    "kind",
-    "latent_guided",
-    "latent_counterfactual",
-    "latent_unguided",
-    "map_guided",
-    "map_counterfactual",
-    "map_unguided",
-)
+REALIZED_COLUMNS = ("chunk", "edit", "kind") + tuple(
+    f"{space}_{lineage}"
+    for space in REALIZED_SPACES
+    for lineage in ("guided", "counterfactual", "unguided")
+)  # an older chunk's missing spaces are empty cells
 HEAD_MEMBERS = {"guided": "guided_model.pt", "twin": "unguided_model.pt"}
 LINEAGE_NAMES = {"twin": "unguided"}  # run.json's keys → the names a reader sees
 
@@ -113,13 +108,14 @@ def metric_row(rec: dict) -> dict:
 
 def realized_rows(run: dict) -> list[dict]:
     """Per edit of every chunk: the share of the requested change that happened, relative
-    to the rest of the space, in latent space and on the map, for the guided run, the
-    counterfactual chunk (same start, no edits) and the unguided lineage."""
+    to the rest of the space, in each of REALIZED_SPACES (latent space, the carried map, a
+    fresh map, the unedited validation points nearest the selection), for the guided run,
+    the counterfactual chunk (same start, no edits) and the unguided lineage."""
     rows = []
     for ch in run.get("chunks", []):
         for r in ch.get("realized") or []:
             row = {"chunk": ch["index"], "edit": r.get("edit"), "kind": r.get("kind")}
-            for space in ("latent", "map"):
+            for space in REALIZED_SPACES:
                 values = r.get(space) or {}
                 row[f"{space}_guided"] = values.get("guided")
                 row[f"{space}_counterfactual"] = values.get("counterfactual")
