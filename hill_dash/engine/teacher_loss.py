@@ -31,8 +31,7 @@ Landmarks of an edit (the class a pull moves toward, the side a separate moves a
 from) get the same term toward their own frozen latents, each row weighted by the
 landmarks' own group factor, so an edit cannot be met by moving its landmark instead.
 With λ_anchor > 0 every reference row gets it too (λ_anchor over the batch's reference
-rows): the rest keeps its relative layout, not its absolute position. σ enters without
-gradient (`DETACH_SCALE`).
+rows): the rest keeps its relative layout, not its absolute position.
 
 Speed: the per-batch frozen quantities (μ⁰, σ⁰, the scaled targets, the weights) are
 prepared `window` batches at a time without autograd, so a step adds a handful of small
@@ -57,10 +56,6 @@ MIN_REFERENCE = 2  # fewer reference rows in a batch: its frame falls back to th
 # class of a ten-class data set is asked about as strongly as with the former per-batch
 # mean over the edited rows (docs/benchmarks.md §0).
 ROW_WEIGHT = 10.0
-# σ measures the frame, it does not pull: with its gradient the network could meet a far
-# target by shrinking the rest instead of moving the selection (measured: the same share,
-# the untouched classes' paired loss p 0.006 instead of 0.0007 on a far pull, digits PCA)
-DETACH_SCALE = True
 
 
 def target_ramp(epochs: int) -> list[float]:
@@ -216,8 +211,6 @@ def teacher_term(
     mu = term.ref_w @ z
     zc = z - mu
     var = term.ref_w @ zc.pow(2).sum(1)
-    if DETACH_SCALE:  # σ measures, it does not pull: shrinking the rest is no way to meet L
-        var = var.detach()
     targets = term.targets if rotation is None else term.targets @ rotation.T
     # ‖(z − μ) Q / σ − τ‖ = ‖(z − μ) / σ − τ Qᵀ‖: rotate the (constant) targets instead
     return F.mse_loss(zc * (term.root * var.rsqrt()), targets, reduction="sum")
