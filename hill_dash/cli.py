@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hill_dash.engine.errors import HillError
 from hill_dash.engine.naming import public
+from hill_dash.engine.realized_text import realized_text
 from hill_dash.engine.scenarios import SCENARIOS
 
 EXIT_BAD_INPUT = 2
@@ -245,20 +246,6 @@ def _print_chunk(store, run_id: str, chunk: dict, as_json: bool) -> None:
         else:
             r_text = realized_text(r)
         print(f"  {r['kind']} {r['edit']}: {r_text}")
-
-
-def realized_text(r: dict) -> str:
-    """'moved 78 % of the way on the map (latent 81 %) · counterfactual 3 % · unguided 1 %'."""
-
-    def pct(value) -> str:
-        return "n/a" if value is None else f"{100 * value:.0f} %"
-
-    m, z = r.get("map", {}), r.get("latent", {})
-    return (
-        f"moved {pct(m.get('guided'))} of the way on the map (latent {pct(z.get('guided'))})"
-        f" · counterfactual {pct(m.get('counterfactual'))}"
-        f" · unguided lineage {pct(m.get('unguided', m.get('twin')))}"
-    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -200,9 +200,13 @@ class Session:
         checkpoint, same batches, without this chunk's edits).
 
         "realized": per edit, the share of the requested change that happened relative to
-        the rest of the space, in latent space and on the map, for the guided run, the
-        counterfactual and the unguided lineage. "bias" / "shifts": paired tests against
-        the unguided lineage; "counterfactual": the same against the counterfactual.
+        the rest of the space, for the guided run, the counterfactual and the unguided
+        lineage, in each space of `engine.realized_text.REALIZED_SPACES`: "latent", "map"
+        (the carried map), "fresh_map" (a new layout of the new latents; UMAP: the guided
+        run's only), "val_latent" and "val_map" (the unedited validation points nearest
+        the selection). `engine.realized_text.realized_text` says one in words.
+        "bias" / "shifts": paired tests against the unguided lineage; "counterfactual":
+        the same against the counterfactual.
         """
         run = self.run
         chunk = run["chunks"][-1]

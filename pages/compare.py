@@ -175,9 +175,6 @@ def realized_view(view: CV.CompareView) -> html.Div | str:
             [
                 html.Strong(f"{r['what']}: "),
                 CV.realized_text(r, "latent"),
-                html.Span(f" (map: {CV.pct(r['map']['guided'])})", className="text-muted")
-                if not r.get("text")
-                else "",
             ]
         )
         for r in view.realized

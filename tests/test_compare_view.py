@@ -156,9 +156,12 @@ def test_realized_shares_in_words():
     (row,) = CV.realized_rows(chunk, [str(i) for i in range(10)])
     assert row["what"] == "Pull 3 points to class 8 (α 1)"
     assert CV.realized_text(row) == (
-        "moved 78 % of the way · counterfactual 3 % · unguided lineage -1 %"
+        "in latent space: moved 78 % of the way · counterfactual 3 % · unguided lineage -1 %"
+        " (guided: map 80 %)"
     )
-    assert CV.realized_text(row, "map").endswith("counterfactual – · unguided lineage 0 %")
+    assert CV.realized_text(row, "map") == (
+        "on the map: moved 80 % of the way · unguided lineage 0 % (guided: latent 78 %)"
+    )
 
 
 def test_runs_lineage_names_both_baselines(run):

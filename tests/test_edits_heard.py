@@ -1,12 +1,18 @@
-"""What you move is where it lands: every edit kind is heard on the next guided map.
+"""What you move is where it lands: every edit kind is heard by the model, not only the map.
 
 For digits and MNIST-1D (each with its default model), with a PCA and a UMAP map: chunk 0,
 then one chunk per edit kind on class 3's training points (λ = 1, default epochs), each
-from a copy of the same run. The chunk record's realized share (the part of the requested
-change that happened relative to the unedited points, `hill_dash.engine.realized`) must
-be large on the guided map and small for the twin, which trained from the same
-checkpoint on the same batches without the edit. The full numbers over three seeds are
-`bench/bench_edits.py`'s (docs/benchmarks.md); these bounds hold for seed 0 with a margin.
+from a copy of the same run: move ⅓ of the map's width, pull to the class farthest on the
+map (α = 1), compact (β = 0.5), separate from the nearest class (γ = 1): the "far"
+whole-class cells of `bench/bench_edits.py`. The chunk record's realized
+share (the part of the requested change that happened relative to the unedited points,
+`hill_dash.engine.realized`) must be large for the guided run and small for the twin,
+which trained from the same checkpoint on the same batches without the edit.
+
+The bounds are below the worst of seeds 0, 1 and 2, each run with 1 and with 2 torch
+threads, measured by `bench/bench_edits.py` (docs/benchmarks.md §0; results
+`edits_class_far.json` and `edits_class_far_1thread.json`): they do not rest on one
+lucky seed or thread count. The test runs seed 0 with one torch thread.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from hill_dash.engine import loop
 from hill_dash.engine.data import load_builtin
@@ -28,7 +35,16 @@ CASES = [("digits", "pca"), ("digits", "umap"), ("mnist1d", "pca"), ("mnist1d", 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{d}-{m}" for d, m in CASES])
 def heard(request, tmp_path_factory):
     """{kind: (chunk record, guided map, twin map)} plus what the edits were made on."""
-    dataset, projection = request.param
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield _heard(request.param, tmp_path_factory)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _heard(param, tmp_path_factory) -> dict:
+    dataset, projection = param
     data = load_builtin(dataset, seed=0)
     base = RunStore(tmp_path_factory.mktemp(f"{dataset}-{projection}"))
     run_id = loop.create_run(base, data, projection=projection, seed=0)
@@ -40,14 +56,16 @@ def heard(request, tmp_path_factory):
     d = np.linalg.norm(centres - centres[3], axis=1)
     d[3] = np.inf
     near = int(np.argmin(d))
+    d[3] = -np.inf
+    far = int(np.argmax(d))
     sel = np.flatnonzero((y == 3) & (split == "train"))
     edits = {
         "move": Edit("translate", sel.tolist(), dx=float(np.ptp(before[:, 0])) / 3, dy=0.0),
-        "pull": Edit("pull", sel.tolist(), target_class=near, alpha=1.0),
+        "pull": Edit("pull", sel.tolist(), target_class=far, alpha=1.0),
         "compact": Edit("compact", sel.tolist(), beta=0.5),
         "separate": Edit("separate", sel.tolist(), other=np.flatnonzero(y == near).tolist()),
     }
-    out = {"before": before, "sel": sel, "near": near, "y": y, "split": split}
+    out = {"before": before, "sel": sel, "far": far, "y": y, "split": split}
     for kind, edit in edits.items():
         root = tmp_path_factory.mktemp(kind)
         shutil.rmtree(root)
@@ -70,33 +88,57 @@ def shares(heard, kind: str, space: str = "map") -> tuple[float, float]:
     return r[space]["guided"], r[space]["twin"]
 
 
-def test_a_moved_class_moves_on_the_next_map(heard):
-    guided, twin = shares(heard, "move")
-    assert guided >= 0.5 and guided >= twin + 0.4, (guided, twin)
-    latent, _ = shares(heard, "move", "latent")
-    assert latent >= 0.45
+# Worst over seeds 0–2 with 1 thread (seed 0 with 2 threads agrees but for which class is
+# nearest on a UMAP map; hence one thread in the fixture), per bound: move map 0.54,
+# latent 0.60, fresh PCA map 0.53, validation points 0.43, twin at most 0.07; pull far
+# latent 0.73, distance shrink 0.60, twin latent at most 0.13; compact latent 0.52, twin
+# at most 0.11; separate on digits latent 0.67, twin at most 0.22.
+
+
+def test_a_moved_class_moves_in_every_space(heard):
+    for space in ("map", "latent"):
+        guided, twin = shares(heard, "move", space)
+        assert guided >= 0.45 and twin <= 0.2, (space, guided, twin)
+    # the validation points of the class, which no edit touched, follow
+    guided, twin = shares(heard, "move", "val_latent")
+    assert guided >= 0.35 and twin <= 0.2, (guided, twin)
+
+
+def test_a_fresh_pca_map_shows_the_move(heard, request):
+    # a fresh UMAP layout aligns onto the old one too loosely for a bound (MNIST-1D seed 1:
+    # 0.03 while the carried map shows 0.54 and latent space 0.76); a fresh PCA does not
+    if "pca" not in request.node.callspec.id:
+        pytest.skip("fresh UMAP layouts: no bound holds for every seed (docs/benchmarks.md §0)")
+    (r,) = heard["move"][0]["realized"]
+    assert r["fresh_map"]["guided"] >= 0.45, r["fresh_map"]
+    assert r["fresh_map"]["twin"] <= 0.2, r["fresh_map"]
 
 
 def test_a_pulled_class_lands_on_its_target_class(heard):
     sel, y, split, before = heard["sel"], heard["y"], heard["split"], heard["before"]
-    members = np.setdiff1d(np.flatnonzero((y == heard["near"]) & (split == "train")), sel)
+    members = np.setdiff1d(np.flatnonzero((y == heard["far"]) & (split == "train")), sel)
     rest = np.setdiff1d(np.arange(len(y)), sel)
     shrink = {
         k: class_distance_change(sel, members, before, similarity_align(c, before, rest))
         for k, c in heard["pull"][1].items()
     }
-    assert shrink["guided"] >= 0.45 and shrink["guided"] >= shrink["twin"] + 0.35, shrink
-    guided, twin = shares(heard, "pull")
-    assert guided >= twin + 0.3
+    assert shrink["guided"] >= 0.45 and shrink["guided"] >= shrink["twin"] + 0.3, shrink
+    guided, twin = shares(heard, "pull", "latent")
+    assert guided >= 0.6 and guided >= twin + 0.3, (guided, twin)
 
 
 def test_a_compacted_class_shrinks_more_than_without_the_edit(heard):
     guided, twin = shares(heard, "compact", "latent")
-    assert guided >= twin + 0.25, (guided, twin)
+    assert guided >= 0.4 and guided >= twin + 0.25, (guided, twin)
     guided, twin = shares(heard, "compact")
     assert guided > twin, (guided, twin)
 
 
-def test_a_separated_class_moves_away_from_the_other(heard):
-    guided, twin = shares(heard, "separate")
-    assert guided >= 0.4 and guided >= twin + 0.3, (guided, twin)
+def test_a_separated_class_moves_away_from_the_other(heard, request):
+    if "mnist1d" in request.node.callspec.id:
+        # issue 18's goal missed: separating class 3 from class 0 (the nearest on the map
+        # in seeds 1 and 2) gives -0.44 and -0.01 in latent space; from class 7 (seed 0)
+        # 0.58. No bound holds for every seed, so none is claimed
+        pytest.xfail("separate on MNIST-1D: not heard in 2 of 3 seeds (docs/benchmarks.md §0)")
+    guided, twin = shares(heard, "separate", "latent")
+    assert guided >= 0.5 and guided >= twin + 0.3, (guided, twin)

@@ -212,7 +212,7 @@ def test_compare_says_how_much_of_each_edit_happened(run, pages):
     view = dataclasses.replace(view, realized=CV.realized_rows(chunk, ["a", "b"]))
     text = str(pages["compare"].realized_view(view))
     assert "Compact 2 points (β 0.5)" in text and "moved 78 % of the way" in text
-    assert "counterfactual 3 %" in text and "map: 79 %" in text
+    assert "counterfactual 3 %" in text and "map 79 %" in text
 
 
 def test_slider_covers_the_chunks_and_reveal_is_recorded(run, pages):

@@ -136,8 +136,13 @@ def test_realized_shares_read_from_the_chunk_record():
     rows = history.realized_edits(chunk)
     assert [r["tool"] for r in rows] == ["pull", "move"]
     text = history.realized_text(rows[0])
-    assert text == "moved 78 % of the way · counterfactual 3 % · unguided 1 %"
-    assert history.realized_text(rows[1]) == "moved 50 % of the way · unguided -10 %"
+    assert text == (
+        "in latent space: moved 78 % of the way · counterfactual 3 % · unguided lineage 1 %"
+        " (guided: map 80 %)"
+    )
+    assert history.realized_text(rows[1]) == (
+        "in latent space: moved 50 % of the way · unguided lineage -10 %"
+    )
     s = history.realized_summary(chunk)
     assert s["guided"] == pytest.approx(0.64) and s["counterfactual"] == pytest.approx(0.03)
     run = {"chunks": [{"index": 0, "edits": []}, {"index": 1, "edits": [{}]}, chunk]}

@@ -209,3 +209,69 @@ def test_anchor_term_holds_the_rest_in_its_relative_layout(latents):
 def test_bad_edits_name_the_field(bad, field):
     with pytest.raises(StoreError, match=field):
         Edit.from_dict(bad, n_points=120, n_classes=3)
+
+
+# -- the teacher's weight: per row like cross-entropy, one λ for every selection size ------
+
+
+def _terms(t, batches, lam=1.0, ramp=None):
+    from hill_dash.engine.teacher_loss import batch_terms
+
+    table = TeacherTable(t, len(t.frozen), torch.device("cpu"))
+    return list(batch_terms([torch.as_tensor(b) for b in batches], table, lam, 0.0, None, ramp))
+
+
+def test_a_rows_weight_does_not_depend_on_the_batchs_other_edited_rows():
+    from hill_dash.engine.teacher import Teacher
+    from hill_dash.engine.teacher_loss import ROW_WEIGHT
+
+    r = np.random.default_rng(1)
+    Z = r.normal(size=(200, 4)).astype(np.float32)
+    t = Teacher.from_targets(Z, np.arange(20), Z[:20] + 1.0)
+    alone = _terms(t, [np.array([0] + list(range(100, 163)))])[0]  # 1 edited row of 64
+    crowded = _terms(t, [np.array(list(range(10)) + list(range(100, 154)))])[0]  # 10 of 64
+    assert float(alone.root[0, 0]) == pytest.approx(float(crowded.root[0, 0]))
+    # λ·κ·g / |batch|, g = (0.1 · 200 / 20)^1 = 1 for 20 of 200 rows
+    assert float(alone.root[0, 0]) ** 2 == pytest.approx(ROW_WEIGHT / 64)
+
+
+def test_a_small_edit_has_the_expected_weight_per_batch_of_a_large_one():
+    from hill_dash.engine.teacher import group_factor
+
+    n = 3000
+    for m in (20, 100, 300, 1000):
+        # expected rows per batch × per-row factor: the same for every size (capped at 32)
+        assert m / n * group_factor(m, n) == pytest.approx(0.1)
+    assert group_factor(1, n) == 32.0 and group_factor(0, n) == 0.0
+
+
+def test_build_teacher_weighs_each_edit_by_its_own_size(latents):
+    from hill_dash.engine.teacher import KIND_WEIGHT, group_factor
+
+    Z, y, split = latents
+    edits = [
+        Edit("compact", list(range(30)), beta=0.5),
+        Edit("translate", [40, 41, 42], dx=1.0, dy=0.0),
+    ]
+    t = build_teacher(edits, Z, fit_map(Z, "pca"), y, split)
+    w = dict(zip(t.train_idx.tolist(), t.row_weights().tolist(), strict=True))
+    assert w[0] == pytest.approx(KIND_WEIGHT["compact"] * group_factor(30, 90))
+    assert w[40] == pytest.approx(group_factor(3, 90))
+
+
+def test_the_targets_are_ramped_over_the_epochs():
+    from hill_dash.engine.teacher import Teacher
+    from hill_dash.engine.teacher_loss import target_ramp
+
+    assert target_ramp(5) == pytest.approx([1 / 3, 2 / 3, 1, 1, 1])
+    assert target_ramp(1) == [1.0] and target_ramp(3) == [1.0, 1.0, 1.0]
+    r = np.random.default_rng(2)
+    Z = r.normal(size=(100, 3)).astype(np.float32)
+    t = Teacher.from_targets(Z, np.arange(10), Z[:10] + 3.0)
+    batch = np.arange(50)
+    full = _terms(t, [batch])[0]
+    third = _terms(t, [batch, batch], ramp=[1 / 3, 1.0])
+    # window = all batches here: the first window's fraction applies to both
+    start = _terms(Teacher.from_targets(Z, np.arange(10), Z[:10]), [batch])[0]
+    expected = start.targets + (full.targets - start.targets) / 3
+    assert torch.allclose(third[0].targets, expected, atol=1e-5)

@@ -29,6 +29,7 @@ from hill_dash.dashboard.annotation_text import (
     is_annotation_row,
 )
 from hill_dash.dashboard.views import checkpoint_arrays, checkpoint_member, run_dataset
+from hill_dash.engine import realized_text as RT
 from hill_dash.engine.edits import ANNOTATION_KINDS
 from hill_dash.engine.store import RunStore
 
@@ -230,10 +231,11 @@ def realized_rows(chunk: dict, label_names: list[str]) -> list[dict]:
             {
                 "edit": r.get("edit"),
                 "what": edit_words(e or {"kind": r.get("kind")}, label_names),
-                "latent": {
-                    k: _share(r.get("latent"), k) for k in ("guided", COUNTERFACTUAL, LINEAGE)
-                },
-                "map": {k: _share(r.get("map"), k) for k in ("guided", COUNTERFACTUAL, LINEAGE)},
+            }
+            | {
+                space: {k: _share(r.get(space), k) for k in ("guided", COUNTERFACTUAL, LINEAGE)}
+                for space in RT.REALIZED_SPACES
+                if space in ("latent", "map") or isinstance(r.get(space), dict)
             }
         )
     return rows
@@ -259,20 +261,15 @@ def edit_words(e: dict, label_names: list[str]) -> str:
     return str(kind or "edit")
 
 
-def pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.0f} %"
+pct = RT.pct
 
 
 def realized_text(row: dict, space: str = "latent") -> str:
-    """ "moved 78 % of the way · counterfactual 3 % · unguided 1 %"; an annotation's own
-    measures (`annotation_text`)."""
+    """The realized share in words, its space named (`RT.realized_text`); an annotation's
+    own measures (`annotation_text`)."""
     if row.get("text"):
         return row["text"]
-    s = row[space]
-    return (
-        f"moved {pct(s['guided'])} of the way · counterfactual {pct(s[COUNTERFACTUAL])} · "
-        f"unguided lineage {pct(s[LINEAGE])}"
-    )
+    return RT.realized_text(row, space)
 
 
 # -- the test split ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ import numpy as np
 
 from hill_dash.dashboard import views
 from hill_dash.dashboard.annotation_text import annotation_sentence, is_annotation_row
+from hill_dash.engine import realized_text as RT
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.store import RunStore
 
@@ -145,9 +146,10 @@ def _share(value: object) -> float | None:
 
 
 def realized_edits(chunk: dict) -> list[dict]:
-    """One row per edit of a chunk: its tool and the realized shares (latent and map)
-    of the guided chunk, the counterfactual chunk and the unguided lineage (None: not
-    measured, or no counterfactual)."""
+    """One row per edit of a chunk: its tool and the realized shares of the guided chunk,
+    the counterfactual chunk and the unguided lineage (None: not measured, or no
+    counterfactual): flat as "<space>_<lineage>" for latent space and the map, and every
+    recorded space under "shares" ({space: {lineage: share}}, `RT.REALIZED_SPACES`)."""
     edits = {e.get("id"): e for e in chunk.get("edits", []) if isinstance(e, dict)}
     rows = []
     for r in chunk.get("realized") or []:
@@ -161,24 +163,29 @@ def realized_edits(chunk: dict) -> list[dict]:
             shares = r.get(space) if isinstance(r.get(space), dict) else {}
             for lineage in LINEAGE_NAMES:
                 row[f"{space}_{lineage}"] = _share(shares.get(lineage))
+        row["shares"] = {
+            space: {lineage: _share(r[space].get(lineage)) for lineage in LINEAGE_NAMES}
+            for space in RT.REALIZED_SPACES
+            if isinstance(r.get(space), dict)
+        }
         rows.append(row)
     return rows
 
 
 def realized_text(row: dict, space: str = "latent") -> str:
-    """ "moved 78 % of the way · counterfactual 3 % · unguided 1 %" (latent space); an
-    annotation's own measures (`annotation_text`)."""
+    """The realized share in words (`RT.realized_text`: the space named, the other measured
+    spaces after it); an annotation's own measures (`annotation_text`). `row`: a
+    `realized_edits` row, or flat "<space>_<lineage>" values."""
     if row.get("text"):
         return row["text"]
-
-    def pct(v: float | None) -> str:
-        return "–" if v is None else f"{100 * v:.0f} %"
-
-    parts = [f"moved {pct(row[f'{space}_guided'])} of the way"]
-    if row.get(f"{space}_counterfactual") is not None:
-        parts.append(f"counterfactual {pct(row[f'{space}_counterfactual'])}")
-    parts.append(f"unguided {pct(row[f'{space}_twin'])}")
-    return " · ".join(parts)
+    shares = row.get("shares")
+    if not isinstance(shares, dict):
+        shares = {
+            s: {lin: row.get(f"{s}_{lin}") for lin in LINEAGE_NAMES}
+            for s in RT.REALIZED_SPACES
+            if any(f"{s}_{lin}" in row for lin in LINEAGE_NAMES)
+        }
+    return RT.realized_text(shares, space)
 
 
 def realized_summary(chunk: dict) -> dict | None:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from hill_dash.engine.data import BUILTINS, SPLITS, Dataset
+from hill_dash.engine.realized_text import REALIZED_SPACES
 from hill_dash.engine.store import RunStore, check_run_id
 
 SESSION_FORMAT = "hill-dash-session/1"
@@ -48,22 +49,21 @@ METRIC_COLUMNS = (
     "cka",
 )
 REALIZED_COLUMNS = (
-    "chunk",
-    "edit",
-    "kind",
-    "latent_guided",
-    "latent_counterfactual",
-    "latent_unguided",
-    "map_guided",
-    "map_counterfactual",
-    "map_unguided",
-    "measure",
-    "guided_before",
-    "guided_after",
-    "counterfactual_before",
-    "counterfactual_after",
-    "unguided_before",
-    "unguided_after",
+    ("chunk", "edit", "kind")
+    + tuple(
+        f"{space}_{lineage}"
+        for space in REALIZED_SPACES
+        for lineage in ("guided", "counterfactual", "unguided")
+    )  # an older chunk's missing spaces are empty cells
+    + (
+        "measure",
+        "guided_before",
+        "guided_after",
+        "counterfactual_before",
+        "counterfactual_after",
+        "unguided_before",
+        "unguided_after",
+    )
 )
 ANNOTATION_MEASURES = {  # row key → what realized.csv's "measure" says
     "train": "share of the selection's training points predicted as the new class",
@@ -127,8 +127,9 @@ def metric_row(rec: dict) -> dict:
 
 def realized_rows(run: dict) -> list[dict]:
     """Per edit of every chunk: the share of the requested change that happened, relative
-    to the rest of the space, in latent space and on the map, for the guided run, the
-    counterfactual chunk (same start, no edits) and the unguided lineage."""
+    to the rest of the space, in each of REALIZED_SPACES (latent space, the carried map, a
+    fresh map, the unedited validation points nearest the selection), for the guided run,
+    the counterfactual chunk (same start, no edits) and the unguided lineage."""
     rows = []
     for ch in run.get("chunks", []):
         for r in ch.get("realized") or []:
@@ -148,7 +149,7 @@ def realized_rows(run: dict) -> list[dict]:
                     rows[-1][f"{name}_after"] = v.get("after")
             if measures:
                 continue
-            for space in ("latent", "map"):
+            for space in REALIZED_SPACES:
                 values = r.get(space) or {}
                 row[f"{space}_guided"] = values.get("guided")
                 row[f"{space}_counterfactual"] = values.get("counterfactual")

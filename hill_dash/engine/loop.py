@@ -40,6 +40,8 @@ from hill_dash.engine.models import ModelConfig, build_model, default_arch
 from hill_dash.engine.pending import add_edit, add_edits, clear_edits, redo_edit, undo_edit
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.realized import Request, shares
+from hill_dash.engine.realized_spaces import fresh_coords, validation_requests
+from hill_dash.engine.realized_text import REALIZED_SPACES
 from hill_dash.engine.run_actions import fork_run, record_root, refit_map, reveal_test
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Teacher, build_teacher
@@ -275,7 +277,9 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         sorted(set(teacher.touched_classes) | set(labels.touched)),
         B.annotation_signals(labels, data.n_classes),
     )
-    realized = _realized([e for e, _ in latent], [r for _, r in latent], teacher, trained, data)
+    realized = _realized(
+        [e for e, _ in latent], [r for _, r in latent], teacher, trained, data, cfg.seed
+    )
     logits_of = lambda ck: store.load_arrays(run_id, ck)["logits"]  # noqa: E731
     realized = in_edit_order(
         pending, realized + chunk_rows(labels, trained, logits_of, steady, len(data.y_val))
@@ -362,14 +366,21 @@ _NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfact
 
 
 def _realized(
-    edits: list[Edit], pending: list[dict], teacher: Teacher, trained: dict, data: Dataset
+    edits: list[Edit],
+    pending: list[dict],
+    teacher: Teacher,
+    trained: dict,
+    data: Dataset,
+    seed: int = 0,
 ) -> list[dict]:
-    """Per edit, the realized share in latent space and on the map, for every lineage."""
+    """Per edit, the realized share for every lineage in each of REALIZED_SPACES: latent
+    space, the carried map, a fresh map (`realized_spaces.fresh_coords`), and the unedited
+    validation points nearest the selection in latent space and on the carried map."""
     if not edits:
         return []
     visible = len(data.y_train) + len(data.y_val)
     reference = steady_rows(edits, visible)
-    out = {"latent": {}, "map": {}}
+    out = {space: {} for space in REALIZED_SPACES}
     for lineage, key in (
         ("guided", "guided"),
         ("counterfactual", "counterfactual"),
@@ -386,15 +397,25 @@ def _realized(
         out["map"][key] = _shares(
             on_map, t.map_p.coords[:visible], t.map_state.coords[:visible], reference
         )
+        # a fresh layout of the new latents: every lineage's for PCA; UMAP's costs seconds,
+        # so only the guided run's (realized_spaces.FRESH_UMAP_EPOCHS)
+        if key == "guided" or t.map_state.method == "pca":
+            fresh = fresh_coords(t.Z, t.map_state.method, seed, visible)
+            out["fresh_map"][key] = _shares(on_map, t.map_p.coords[:visible], fresh, reference)
+        val = validation_requests(requests, t.Zp, len(data.y_train), visible, reference)
+        out["val_latent"][key] = _shares(val, t.Zp[:visible], t.Z[:visible], reference)
+        val_map = [_on_map(r, e) for r, e in zip(val, edits, strict=True)]
+        out["val_map"][key] = _shares(
+            val_map, t.map_p.coords[:visible], t.map_state.coords[:visible], reference
+        )
     rows = []
     for i, (edit, rec) in enumerate(zip(edits, pending, strict=True)):
         rows.append(
             {
                 "edit": rec.get("id"),
                 "kind": edit.kind,
-                "latent": {k: v[i] for k, v in out["latent"].items()},
-                "map": {k: v[i] for k, v in out["map"].items()},
             }
+            | {space: {k: v[i] for k, v in out[space].items()} for space in REALIZED_SPACES}
         )
     return rows
 

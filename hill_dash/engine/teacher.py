@@ -52,6 +52,14 @@ class Teacher:
     relabels: int  # training points pulled to a class that is not their label
     touched_classes: list[int]  # labels of the edited training points
     requests: list[Request | None]  # per edit, in latent space (None: no training point)
+    weights: np.ndarray | None = None  # (m,) per edited row: its edit's group factor × kind
+
+    def row_weights(self) -> np.ndarray:
+        """(m,) each edited row's weight factor (its edit's `group_factor`, by default)."""
+        if self.weights is not None:
+            return np.asarray(self.weights, dtype=np.float32)
+        n_train = len(self.frozen)
+        return np.full(len(self.train_idx), group_factor(len(self.train_idx), n_train), np.float32)
 
     @property
     def empty(self) -> bool:
@@ -82,6 +90,26 @@ class Teacher:
             touched_classes=[],
             requests=[],
         )
+
+
+# An edit's m rows weigh (GROUP_SHARE · n_train / m)^SIZE_EXPONENT each, on top of the
+# teacher's per-row weight λ·κ/|batch| (`teacher_loss`): with exponent 1 every edit has the
+# same expected weight per batch whatever its size. A 20-point selection must move against
+# its unselected neighbours, so it needs more weight per row than a whole class to be
+# heard as much (measured: docs/benchmarks.md §0); exponent 0 would weigh every row alike.
+GROUP_SHARE = 0.1  # the size a factor of 1 stands for: a class of a ten-class data set
+SIZE_EXPONENT = 1.0
+MAX_GROUP_FACTOR = 32.0  # a handful of points must not drown the batch's cross-entropy
+# per edit kind, a factor on top: compact asks every point for a small displacement against
+# the stiffest part of the layout (a class's own spread), so it weighs more (§0)
+KIND_WEIGHT = {"translate": 1.0, "pull": 1.0, "compact": 3.0, "separate": 1.0}
+
+
+def group_factor(rows: int, n_train: int) -> float:
+    """The per-row weight factor of a group of `rows` of `n_train` training rows."""
+    if rows <= 0:
+        return 0.0
+    return float(min((GROUP_SHARE * n_train / rows) ** SIZE_EXPONENT, MAX_GROUP_FACTOR))
 
 
 def rms_scale(Z_train: np.ndarray) -> float:
@@ -140,6 +168,7 @@ def build_teacher(
     left = {"val": 0, "test": 0}
     relabels = np.zeros(n_train, dtype=bool)
     requests: list[Request | None] = []
+    weight = np.zeros(n_train, dtype=np.float64)  # per training row: its edits' largest
     for edit in edits:
         if edit.kind not in LATENT_KINDS:  # annotations change labels, not latents
             requests.append(None)
@@ -185,6 +214,8 @@ def build_teacher(
             targets[tr] += edit.gamma * (centre - other_pts.mean(axis=0))
             requests.append(Request("separate", tr, other=other, amount=edit.gamma))
         edited[tr] = True
+        kind_w = KIND_WEIGHT.get(edit.kind, 1.0) * group_factor(len(tr), n_train)
+        weight[tr] = np.maximum(weight[tr], kind_w)
     idx = np.flatnonzero(edited)
     held &= ~edited
     reference = np.flatnonzero(~edited & ~held)
@@ -202,4 +233,5 @@ def build_teacher(
         relabels=int(relabels.sum()),
         touched_classes=sorted({int(c) for c in y[idx] if c >= 0}),
         requests=requests,
+        weights=weight[idx].astype(np.float32),
     )

@@ -10,7 +10,13 @@ R and edited rows E, with frozen edit-time latents z⁰ and targets t:
     μ,  σ  = centre and RMS spread of z  over R        (current, with gradient)
     Q      = the rotation that best aligns the reference latents onto their z⁰ (Procrustes
              over every reference point of the previous epoch; the identity in the first)
-    L      = λ · mean_{i∈E} ‖ (z_i − μ) Q / σ − (t_i − μ⁰) / σ⁰ ‖²
+    L      = (λ κ / |B|) · Σ_{i∈E} g_i ‖ (z_i − μ) Q / σ − (t_i(e) − μ⁰) / σ⁰ ‖²
+
+Each edited row weighs λ·κ·g_i/|B| (a cross-entropy row weighs 1/|B|): g_i is its edit's
+group factor (`teacher.group_factor`: (0.1·n_train/m)^1 for an edit of m rows, so every
+edit has the same expected weight per batch whatever its size, and no row's weight
+depends on how many other edited rows its batch happens to hold). t_i(e) is the target
+of epoch e: the ramp `target_ramp` asks for 1/3, 2/3 and then all of the way.
 
 No global translation or uniform scaling of the latent layer changes L (μ and σ absorb
 them, at every step), nor a global rotation (Q absorbs it, from the next epoch on). Only
@@ -22,9 +28,10 @@ dimensions fits noise: measured on MNIST-1D, it cut a move's realized share from
 0.31 and the validation accuracy from 0.58 to 0.36.
 
 Landmarks of an edit (the class a pull moves toward, the side a separate moves away
-from) get the same term toward their own frozen latents, with weight λ over their rows,
-so an edit cannot be met by moving its landmark instead. With λ_anchor > 0 every
-reference row gets it too: the rest keeps its relative layout, not its absolute position.
+from) get the same term toward their own frozen latents, each row weighted by the
+landmarks' own group factor, so an edit cannot be met by moving its landmark instead.
+With λ_anchor > 0 every reference row gets it too (λ_anchor over the batch's reference
+rows): the rest keeps its relative layout, not its absolute position.
 
 Speed: the per-batch frozen quantities (μ⁰, σ⁰, the scaled targets, the weights) are
 prepared `window` batches at a time without autograd, so a step adds a handful of small
@@ -40,9 +47,26 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from hill_dash.engine.teacher import Teacher
+from hill_dash.engine.teacher import Teacher, group_factor
 
 MIN_REFERENCE = 2  # fewer reference rows in a batch: its frame falls back to the global one
+# κ: an edited (or held) row's teacher weight is λ·κ·g/|batch|, a cross-entropy row's
+# 1/|batch|, with g the row's group factor (`teacher.group_factor`: an edit's rows share
+# one expected weight per batch, whatever the edit's size). Calibrated so that a whole
+# class of a ten-class data set is asked about as strongly as with the former per-batch
+# mean over the edited rows (docs/benchmarks.md §0).
+ROW_WEIGHT = 10.0
+
+
+def target_ramp(epochs: int) -> list[float]:
+    """Per epoch of a chunk, the fraction of the way to the targets it asks for.
+
+    A far target is approached along the straight path over the first K − 2 epochs
+    (1/3, 2/3, 1, 1, 1 for K = 5) instead of asked for at once: the early steps then do not
+    tear the selection through the classes on its way, and the last epochs hold it there.
+    """
+    ramp_epochs = max(epochs - 2, 1)
+    return [min(1.0, (e + 1) / ramp_epochs) for e in range(max(epochs, 1))]
 
 
 class TeacherTable:
@@ -64,6 +88,11 @@ class TeacherTable:
         if len(idx):
             self.table[idx] = torch.as_tensor(teacher.targets, device=device)
         self.reference = ~self.mask & ~self.held
+        # each row's group factor (edited: its edit's, `Teacher.weights`; held: their own)
+        self.weight = torch.zeros(n_train, dtype=torch.float32, device=device)
+        if len(idx):
+            self.weight[idx] = torch.as_tensor(teacher.row_weights(), device=device)
+        self.weight[held] = group_factor(len(teacher.held_idx), n_train)
         ref = self.frozen[self.reference]
         self.centre = ref.mean(0) if len(ref) else frozen.mean(0)
         # the frame's rotation, re-estimated once per epoch from every reference latent the
@@ -109,8 +138,13 @@ def batch_terms(
     lam: float,
     anchor: float = 0.0,
     window: int | None = None,
+    ramp: list[float] | None = None,
 ) -> Iterator[Term | None]:
-    """The teacher's share of each batch (None where it has none), `window` batches at a time."""
+    """The teacher's share of each batch (None where it has none), `window` batches at a time.
+
+    ``ramp``: per window (one epoch of batches in `train_chunk`), the fraction of the way
+    from the frozen latent to the target that window asks for (`target_ramp`); None: all.
+    """
     window = window or max(len(batches), 1)
     dev, dtype = table.frozen.device, table.frozen.dtype
     for start in range(0, len(batches), window):
@@ -124,8 +158,7 @@ def batch_terms(
         edited = table.mask[flat].to(dtype)
         held = table.held[flat].to(dtype)
         ref = table.reference[flat].to(dtype)
-        n_e, n_r = _per_batch(len(group), bid, edited), _per_batch(len(group), bid, ref)
-        n_h = _per_batch(len(group), bid, held)
+        n_r = _per_batch(len(group), bid, ref)
         z0 = table.frozen[flat]
         mu0 = _per_batch(len(group), bid, ref[:, None] * z0) / n_r.clamp(min=1.0)[:, None]
         dev0 = z0 - mu0[bid]
@@ -134,11 +167,18 @@ def batch_terms(
         # a batch of (almost) only edited rows: the frame of all reference points, frozen
         mu0 = torch.where(local[:, None], mu0, table.centre)
         sigma0 = torch.where(local & (sigma0 > 0), sigma0, torch.tensor(table.scale, dtype=dtype))
-        w = edited * lam / n_e.clamp(min=1.0)[bid] + held * lam / n_h.clamp(min=1.0)[bid]
+        # per row, like a cross-entropy row: λ·κ / |batch| for every edited or held row, so
+        # a row weighs the same whatever the selection's size or the batch's composition
+        size = torch.tensor(sizes, dtype=dtype, device=dev)[bid]
+        w = table.weight[flat] * (edited + held) * (lam * ROW_WEIGHT) / size
         if anchor > 0:
             w = w + ref * anchor / n_r.clamp(min=1.0)[bid]
         root = w.sqrt().unsqueeze(1)
-        targets = root * (table.table[flat] - mu0[bid]) / sigma0[bid, None]
+        goal = table.table[flat]
+        if ramp is not None:  # this window's epoch asks for part of the way (the schedule)
+            frac = ramp[min(start // window, len(ramp) - 1)]
+            goal = z0 + frac * (goal - z0)
+        targets = root * (goal - mu0[bid]) / sigma0[bid, None]
         ref_w = ref / n_r.clamp(min=1.0)[bid]
         used = _per_batch(len(group), bid, w).gt(0).tolist()
         parts = zip(root.split(sizes), targets.split(sizes), ref_w.split(sizes), strict=True)
@@ -178,7 +218,7 @@ def teacher_term(
 
 def teacher_loss(
     z: torch.Tensor, batch_idx: torch.Tensor, table: TeacherTable, lam: float, anchor: float = 0.0
-) -> torch.Tensor:
+) -> torch.Tensor:  # the full targets (no ramp)
     """The teacher term of one batch of latents `z` at training positions `batch_idx`."""
     loss = teacher_term(z, next(batch_terms([batch_idx], table, lam, anchor)), table.rotation)
     return z.new_zeros(()) if loss is None else loss

@@ -23,7 +23,7 @@ from torch import nn
 
 from hill_dash.engine.errors import HillError
 from hill_dash.engine.teacher import Teacher
-from hill_dash.engine.teacher_loss import TeacherTable, batch_terms, teacher_term
+from hill_dash.engine.teacher_loss import TeacherTable, batch_terms, target_ramp, teacher_term
 
 ProgressFn = Callable[[int, int, float], None]  # (step, total steps, running loss)
 
@@ -66,6 +66,7 @@ class ChunkConfig:
     anchor: float = 0.0  # λ_anchor: unedited training points keep their latent
     kd_weight: float = 0.0  # output-level distillation through the frozen head
     kd_temperature: float = 2.0
+    ramp: bool = True  # the teacher's targets approached over the epochs (target_ramp)
     seed: int = 0  # batch-order seed of this chunk
     # torch threads per lineage: part of the chunk, so its numbers do not depend on the
     # thread count of whatever process runs it (a reduction's order does)
@@ -179,8 +180,9 @@ def train_chunk(
     model.train()
     # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
     per_epoch = -(-len(X) // cfg.batch_size)
+    ramp = target_ramp(cfg.epochs) if cfg.ramp else None
     terms = (
-        batch_terms(batches, table, cfg.lam, cfg.anchor, per_epoch)
+        batch_terms(batches, table, cfg.lam, cfg.anchor, per_epoch, ramp)
         if table is not None and latent
         else itertools.repeat(None)
     )

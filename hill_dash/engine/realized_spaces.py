@@ -1,0 +1,81 @@
+"""Two more places to measure an edit's realized share: a fresh map, and unedited points.
+
+The chunk record measures each edit in latent space and on the carried map
+(`hill_dash.engine.realized`). Two checks that the model, not only the map, heard it:
+
+- **fresh map**: a new layout fitted to the new latents alone (no carried positions, no
+  surrogate placing the moved points), then aligned on the unedited points like the
+  carried map. A PCA is refitted whole (cheap). A fresh UMAP costs seconds on a small
+  machine, so it is fitted with FRESH_UMAP_EPOCHS optimisation epochs instead of the
+  library's default (500 below 10 000 points) and, by `loop._realized`, only for the guided
+  lineage.
+- **validation points**: the same request asked of the validation points no edit selected
+  whose nearest training latent (at edit time) is one of the edit's points: for a whole
+  class, roughly that class's validation points. Nothing in training saw them as edited,
+  so their share says whether the model generalised the edit or memorised its points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from hill_dash.engine.projection import fit_map
+from hill_dash.engine.projection.umap_map import fit_umap
+from hill_dash.engine.realized import Request
+
+FRESH_UMAP_EPOCHS = 100
+_BLOCK = 2048  # rows of a nearest-neighbour search at a time
+
+
+def fresh_coords(Z: np.ndarray, method: str, seed: int, fitted: int) -> np.ndarray:
+    """(fitted, 2) coordinates of a fresh map of Z's first `fitted` rows (not aligned)."""
+    Zf = np.asarray(Z[:fitted], dtype=np.float32)
+    if method == "umap":
+        state = fit_umap(Zf, seed, parallel=False, fitted=fitted, n_epochs=FRESH_UMAP_EPOCHS)
+    else:
+        state = fit_map(Zf, method, seed=seed, fitted=fitted)
+    return np.asarray(state.coords[:fitted], dtype=np.float64)
+
+
+def nearest_train(Z: np.ndarray, n_train: int, rows: np.ndarray) -> np.ndarray:
+    """For each of `rows`, the index of its nearest training latent (Euclidean)."""
+    T = np.asarray(Z[:n_train], dtype=np.float64)
+    t2 = np.sum(T**2, axis=1)
+    out = np.empty(len(rows), dtype=np.int64)
+    for start in range(0, len(rows), _BLOCK):
+        Q = np.asarray(Z[rows[start : start + _BLOCK]], dtype=np.float64)
+        d2 = t2[None, :] - 2.0 * Q @ T.T
+        out[start : start + _BLOCK] = np.argmin(d2, axis=1)
+    return out
+
+
+def validation_requests(
+    requests: list[Request | None],
+    Z: np.ndarray,
+    n_train: int,
+    visible: int,
+    steady: np.ndarray,
+) -> list[Request | None]:
+    """Each request asked of the unedited validation points whose nearest training latent
+    (in `Z`, the latents the edits were made on) is one of its points (None: no such point).
+
+    `steady`: the visible rows no edit selected. A move keeps its shift, a pull its landmark
+    class, a separate its other side; compact asks the same β of these points' own spread.
+    """
+    val = np.asarray(steady)[np.asarray(steady) >= n_train]
+    val = val[val < visible]
+    if len(val) == 0:
+        return [None] * len(requests)
+    owner = nearest_train(Z, n_train, val)
+    out: list[Request | None] = []
+    for r in requests:
+        if r is None:
+            out.append(None)
+            continue
+        mine = val[np.isin(owner, r.points)]
+        if r.other is not None:  # a separate's other side is not the selection's
+            mine = mine[~np.isin(mine, r.other)]
+        out.append(replace(r, points=mine) if len(mine) >= 2 else None)
+    return out
