@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, clientside_callback, dcc, html
+from dash import Input, Output, dcc, html
 
 from hill_dash.dashboard.config import AppConfig
 from hill_dash.dashboard.jobs import make_manager, make_web_process_fork_safe
@@ -31,27 +31,6 @@ EARLY_THEME = (
     f"<script>try{{var t=JSON.parse(localStorage.getItem('{THEME_KEY}'));"
     "if(t==='dark'){document.documentElement.setAttribute('data-bs-theme','dark');"
     "document.documentElement.setAttribute('data-ag-theme-mode','dark');}}catch(e){}</script>"
-)
-
-# The switch and the stored choice kept in step; <html> carries the mode for Bootstrap
-# (data-bs-theme) and AG Grid (data-ag-theme-mode). Figures read the store themselves.
-clientside_callback(
-    """
-    function (dark, stored) {
-        const ctx = window.dash_clientside.callback_context;
-        const trig = ctx.triggered.length ? ctx.triggered[0].prop_id : '';
-        const theme = trig.startsWith('theme-switch')
-            ? (dark ? 'dark' : 'light') : (stored === 'dark' ? 'dark' : 'light');
-        document.documentElement.setAttribute('data-bs-theme', theme);
-        document.documentElement.setAttribute('data-ag-theme-mode', theme);
-        const nu = window.dash_clientside.no_update;
-        return [(theme === 'dark') === dark ? nu : theme === 'dark', theme === stored ? nu : theme];
-    }
-    """,
-    Output("theme-switch", "value"),
-    Output(THEME_KEY, "data"),
-    Input("theme-switch", "value"),
-    Input(THEME_KEY, "data"),
 )
 
 
@@ -81,10 +60,22 @@ def navbar() -> dbc.NavbarSimple:
     )
 
 
+def forget_page_modules() -> None:
+    """Let Dash import the pages and their helper modules (`pages/_*.py`) afresh.
+
+    Their `@callback`s register when a module runs. Dash re-runs the page modules for every
+    app, but a helper module a page imports is cached in `sys.modules`, so a second app in
+    the same process (the tests make many) would lose every callback the helpers hold.
+    """
+    for name in [m for m in sys.modules if m == "pages" or m.startswith("pages.")]:
+        del sys.modules[name]
+
+
 def create_app(config: AppConfig) -> dash.Dash:
     """The Dash app with pages, theme, background manager and app-level stores."""
     config.export_env()  # background jobs (forked or on workers) read the same settings
     make_web_process_fork_safe()
+    forget_page_modules()
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -96,6 +87,28 @@ def create_app(config: AppConfig) -> dash.Dash:
         title="HILL Dash",
     )
     app.index_string = app.index_string.replace("{%metas%}", "{%metas%}" + EARLY_THEME, 1)
+    # The switch and the stored choice kept in step; <html> carries the mode for Bootstrap
+    # (data-bs-theme) and AG Grid (data-ag-theme-mode). Figures read the store themselves.
+    app.clientside_callback(
+        """
+        function (dark, stored) {
+            const ctx = window.dash_clientside.callback_context;
+            const trig = ctx.triggered.length ? ctx.triggered[0].prop_id : '';
+            const theme = trig.startsWith('theme-switch')
+                ? (dark ? 'dark' : 'light') : (stored === 'dark' ? 'dark' : 'light');
+            document.documentElement.setAttribute('data-bs-theme', theme);
+            document.documentElement.setAttribute('data-ag-theme-mode', theme);
+            const nu = window.dash_clientside.no_update;
+            const darkOut = (theme === 'dark') === dark ? nu : theme === 'dark';
+            return [darkOut, theme === stored ? nu : theme];
+        }
+        """,
+        Output("theme-switch", "value"),
+        Output(THEME_KEY, "data"),
+        Input("theme-switch", "value"),
+        Input(THEME_KEY, "data"),
+    )
+
     # an upload travels base64-encoded in a JSON callback request: 4/3 of the file, plus slack
     app.server.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT_BYTES * 4 // 3 + 2**20
     app.layout = html.Div(
