@@ -153,7 +153,10 @@ def test_takers_on_many_hosts_leave_one_writer(tiny):
     write_lock(store, run_id, **stale_other_host())
     out = race(store, run_id, other_host=True)
     assert out["error"] == []
-    assert 1 <= len(out["won"]) <= 2, out  # a second "winner" is caught by its lease
+    # more than one may believe it won: a taker that moved a fresh lock aside while
+    # judging the stale one can lose the race to put it back (under load, twice); each
+    # such "winner" is caught by its lease, and exactly one lease still writes
+    assert len(out["won"]) >= 1, out
     assert len(out["valid"]) == 1 and out["valid"][0] in out["won"], out
     assert len(out["busy"]) == TAKERS - len(out["won"])
 

@@ -76,8 +76,11 @@ def initial_responses(app, pages) -> dict:
 
 
 @pytest.fixture(scope="module")
-def empty_store_responses(app, pages):
-    return initial_responses(app, pages)
+def empty_store_responses(app, pages, tmp_path_factory):
+    """On a store of its own, so no other test's run or upload can be in it."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HILL_DASH_DATA_DIR", str(tmp_path_factory.mktemp("empty-store")))
+        return initial_responses(app, pages)
 
 
 def _initial_values(layout) -> dict:
@@ -325,7 +328,9 @@ def _csv(rows: int = 60) -> bytes:
     return "\n".join(lines).encode()
 
 
-def test_bad_upload_names_the_file_and_leaves_nothing_behind(root, pages):
+def test_bad_upload_names_the_file_and_leaves_nothing_behind(tmp_path, pages, monkeypatch):
+    root = tmp_path  # a store of its own: another test's good upload may sit in the shared one
+    monkeypatch.setenv("HILL_DASH_DATA_DIR", str(root))
     data_page = pages["data"]
     raw = b"f1,f2,label\n1,2,a\n3,oops,b\n"
     msg, is_open, *_ = data_page.accept_upload(
