@@ -29,7 +29,10 @@ def pytest_collection_modifyitems(config, items):
     elif order.startswith("random"):
         import random
 
-        seed = int(order.partition(":")[2] or random.randrange(10**6))
+        # one seed for every xdist worker of a run (they must collect the same order)
+        run_uid = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+        fallback = int(run_uid[:8], 16) % 10**6 if run_uid else random.randrange(10**6)
+        seed = int(order.partition(":")[2] or fallback)
         shuffler = random.Random(seed)
         by_file: dict = {}
         for item in items:

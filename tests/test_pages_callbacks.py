@@ -141,7 +141,13 @@ def test_initial_callbacks_answer_without_error_on_an_empty_store(empty_store_re
     assert "No run yet" in fig["layout"]["annotations"][0]["text"]
 
 
-def test_initial_callbacks_answer_without_error_with_a_run(run, app, pages):
+def test_initial_callbacks_answer_without_error_with_a_run(run, app, pages, tmp_path, monkeypatch):
+    store, run_id = run
+    # a store holding only this run: a fresh tab opens the newest run, and other tests of
+    # this file may have added newer ones to the shared store
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / run_id).symlink_to(store.run_dir(run_id))
+    monkeypatch.setenv("HILL_DASH_DATA_DIR", str(tmp_path))
     responses = initial_responses(app, pages)
     assert all(r.status_code == 200 for r in responses.values())
     compare = next(r for k, r in responses.items() if "compare-guided-graph" in k).get_json()
