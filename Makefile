@@ -19,17 +19,20 @@ system-deps:  ## chromium, chromium-driver, redis-server for the browser and sca
 run: install  ## install and start the dashboard on the built-in digits data
 	$(BIN)/python app.py
 
+# two workers (two cores); a file's tests stay on one worker (module fixtures: Redis, apps)
+XDIST := -n 2 --dist loadfile
+
 test: install system-deps  ## install everything and run the whole test suite
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-fast: install  ## everything but the browser and Redis tests
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not browser and not redis"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not browser and not redis"
 
 test-random: install  ## the fast tier in reverse and in a random order (order leaks)
-	$(BIN)/python -m pytest -q -m "not browser and not redis" --test-order=reverse
-	$(BIN)/python -m pytest -q -m "not browser and not redis" --test-order=random
+	$(BIN)/python -m pytest -q $(XDIST) -m "not browser and not redis" --test-order=reverse
+	$(BIN)/python -m pytest -q $(XDIST) -m "not browser and not redis" --test-order=random
 
 lint:
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -21,6 +21,7 @@ store, so a background job in a fresh process (or on a Celery worker) can run it
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -472,7 +473,8 @@ class _Steps:
                 last = self.done_steps >= self.total
                 if self.progress is not None and (last or now - self._last >= PROGRESS_SECONDS):
                     self._last = now
-                    self.progress(self.done_steps, self.total, f"{label}: loss {loss:.4f}")
+                    said = f"loss {loss:.4f}" if math.isfinite(loss) else "first epoch"
+                    self.progress(self.done_steps, self.total, f"{label}: {said}")
 
         return step
 

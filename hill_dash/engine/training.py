@@ -176,7 +176,10 @@ def train_chunk(
     total = total_steps or len(batches)
     curve: dict[str, list] = {"loss": [], "ce": [], "teacher": [], "acc": []}
     hits = []  # correct predictions per step, as tensors: one sync at the end, not per step
-    running = 0.0  # the sum of the step losses so far, for the progress message
+    # this epoch's (ce, teacher) per step, as tensors: read back once per epoch (no host
+    # sync inside a step); the progress message shows the mean loss of the epochs read
+    unread: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+    running = float("nan")
     model.train()
     # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
     per_epoch = -(-len(X) // cfg.batch_size)
@@ -207,25 +210,37 @@ def train_chunk(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        ce_value = ce.item()
-        extra_value = 0.0 if extra is None else extra.item()
-        if not abs(ce_value + extra_value) < DIVERGED_LOSS:  # NaN fails this too
-            raise ChunkDiverged(_diverged(step_offset + step + 1, ce_value, extra_value, cfg))
-        curve["ce"].append(ce_value)
-        curve["teacher"].append(extra_value)
-        curve["loss"].append(ce_value + extra_value)
-        running += ce_value + extra_value
+        unread.append((ce.detach(), None if extra is None else extra.detach()))
         hits.append(_accuracy(logits.detach(), yb))
+        epoch_end = (step + 1) % per_epoch == 0 or step + 1 == len(batches)
         if table is not None:
             table.observe(idx, z.detach())
             if (step + 1) % per_epoch == 0:
                 table.refresh_rotation()
+        if epoch_end:
+            _read_epoch(unread, curve, step_offset + step + 1 - len(unread), cfg)
+            unread = []
+            running = sum(curve["loss"]) / len(curve["loss"])
         if progress is not None:
-            progress(step_offset + step + 1, total, running / (step + 1))
+            progress(step_offset + step + 1, total, running)
     curve["acc"] = torch.stack(hits).tolist() if hits else []
     n = max(len(batches), 1)
     means = {k: sum(curve[k]) / n for k in ("loss", "ce", "teacher")}
     return means | {"steps": len(batches), "curve": curve}
+
+
+def _read_epoch(unread: list, curve: dict, first_step: int, cfg: ChunkConfig) -> None:
+    """One epoch's step losses read back in one sync, checked, and added to the curve."""
+    ce = torch.stack([c for c, _ in unread]).tolist()
+    extras = [e for _, e in unread if e is not None]
+    read = iter(torch.stack(extras).tolist() if extras else [])
+    teacher = [0.0 if e is None else next(read) for _, e in unread]
+    for i, (c, t) in enumerate(zip(ce, teacher, strict=True)):
+        if not abs(c + t) < DIVERGED_LOSS:  # NaN fails this too
+            raise ChunkDiverged(_diverged(first_step + i + 1, c, t, cfg))
+    curve["ce"].extend(ce)
+    curve["teacher"].extend(teacher)
+    curve["loss"].extend(c + t for c, t in zip(ce, teacher, strict=True))
 
 
 def _diverged(step: int, ce: float, extra: float, cfg: ChunkConfig) -> str:
