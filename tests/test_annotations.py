@@ -15,7 +15,7 @@ from hill_dash.engine.annotations import annotation_log, fold, shown_labels
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.lineage import restore
-from hill_dash.engine.training import ChunkConfig, pick_device, train_chunk
+from hill_dash.engine.training import ChunkConfig, pick_device, torch_threads, train_chunk
 
 # -- validation ------------------------------------------------------------------------
 
@@ -78,8 +78,8 @@ def _retrain(store, run_id, parent, chunk, guided, y, w=None, teacher=None):
     if not guided:
         ccfg = ChunkConfig.from_dict(ccfg.to_dict() | {"lam": 0.0, "anchor": 0.0, "kd_weight": 0})
     model, opt = restore(store, run_id, parent, cfg, pick_device("cpu"), lr=ccfg.lr)
-    torch.set_num_threads(1)
-    train_chunk(model, opt, data.X_train, y, ccfg, teacher, weights=w)
+    with torch_threads(1):  # as run_chunk trains
+        train_chunk(model, opt, data.X_train, y, ccfg, teacher, weights=w)
     return model.state_dict()
 
 

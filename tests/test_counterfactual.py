@@ -13,7 +13,7 @@ import torch
 from hill_dash.engine import loop
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.lineage import restore
-from hill_dash.engine.training import ChunkConfig, pick_device, train_chunk
+from hill_dash.engine.training import ChunkConfig, pick_device, torch_threads, train_chunk
 
 
 def _retrain(store, run_id, parent: str, chunk: dict, lam: bool, teacher=None) -> dict:
@@ -24,8 +24,8 @@ def _retrain(store, run_id, parent: str, chunk: dict, lam: bool, teacher=None) -
     if not lam:
         ccfg = ChunkConfig.from_dict(ccfg.to_dict() | {"lam": 0.0, "anchor": 0.0, "kd_weight": 0})
     model, opt = restore(store, run_id, parent, cfg, pick_device("cpu"), lr=ccfg.lr)
-    torch.set_num_threads(1)
-    train_chunk(model, opt, data.X_train, data.y_train, ccfg, teacher)
+    with torch_threads(1):  # as run_chunk trains
+        train_chunk(model, opt, data.X_train, data.y_train, ccfg, teacher)
     return model.state_dict()
 
 

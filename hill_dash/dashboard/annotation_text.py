@@ -19,7 +19,8 @@ def is_annotation_row(row: object) -> bool:
     return isinstance(row, dict) and row.get("kind") in ANNOTATION_KINDS
 
 
-def _class(c: object, label_names: list[str]) -> str:
+def class_name(c: object, label_names: list[str]) -> str:
+    """A class index as the data set names it (the index itself when it has no name)."""
     return str(label_names[c]) if isinstance(c, int) and 0 <= c < len(label_names) else str(c)
 
 
@@ -29,7 +30,7 @@ def annotation_words(e: dict, label_names: list[str]) -> str:
     pts = f"{n} point{'s' * (n != 1)}" if n else "points"
     kind = e.get("kind")
     if kind == "relabel":
-        return f"Relabel {pts} to class {_class(e.get('target_class'), label_names)}"
+        return f"Relabel {pts} to class {class_name(e.get('target_class'), label_names)}"
     if kind == "weight":
         return f"Weight {pts} ×{e.get('weight', 1.0):g}"
     return f"Exclude {pts} from training"
@@ -57,7 +58,7 @@ def annotation_measures(row: dict, label_names: list[str]) -> list[tuple[str, st
     """(measure with its space, values per lineage) lines of one annotation row."""
     n = row.get("n_train", 0)
     if row.get("kind") == "relabel":
-        c = _class(row.get("target_class"), label_names)
+        c = class_name(row.get("target_class"), label_names)
         return [
             (
                 f"predicted as {c}, selection ({n} training points)",
@@ -99,7 +100,7 @@ def bias_note(b: dict, label_names: list[str]) -> str:
     parts = []
     if a.get("relabelled"):
         to = a.get("to")
-        where = f" (mostly to {_class(to, label_names)})" if to is not None else ""
+        where = f" (mostly to {class_name(to, label_names)})" if to is not None else ""
         parts.append(f"relabel {_pct(a['relabelled'])} of its training points{where}")
     if a.get("excluded"):
         parts.append(f"exclude {_pct(a['excluded'])} of them")

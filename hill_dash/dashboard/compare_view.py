@@ -26,6 +26,7 @@ import numpy as np
 from hill_dash.dashboard.annotation_text import (
     annotation_sentence,
     annotation_words,
+    class_name,
     is_annotation_row,
 )
 from hill_dash.dashboard.views import checkpoint_arrays, checkpoint_member, run_dataset
@@ -249,8 +250,7 @@ def edit_words(e: dict, label_names: list[str]) -> str:
     if kind == "translate":
         return f"Move {pts} by ({e.get('dx', 0):+.2f}, {e.get('dy', 0):+.2f})"
     if kind == "pull":
-        c = e.get("target_class")
-        name = label_names[c] if isinstance(c, int) and 0 <= c < len(label_names) else c
+        name = class_name(e.get("target_class"), label_names)
         return f"Pull {pts} to class {name} (α {e.get('alpha', 1.0):g})"
     if kind == "compact":
         return f"Compact {pts} (β {e.get('beta', 0.5):g})"

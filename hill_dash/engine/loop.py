@@ -21,9 +21,7 @@ store, so a background job in a fresh process (or on a Celery worker) can run it
 
 from __future__ import annotations
 
-import math
 import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +37,7 @@ from hill_dash.engine.edits import Edit, dragged_rows, steady_rows
 from hill_dash.engine.lineage import Task, Trained, evaluate, restore, save, train_lineage
 from hill_dash.engine.models import ModelConfig, build_model, default_arch
 from hill_dash.engine.pending import add_edit, add_edits, clear_edits, redo_edit, undo_edit
+from hill_dash.engine.progress import ChunkProgress, Progress
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.realized import Request, shares
 from hill_dash.engine.realized_spaces import fresh_coords, validation_requests
@@ -70,7 +69,6 @@ __all__ = [
     "undo_edit",
 ]
 
-Progress = Callable[[int, int, str], None]  # (step, total, message)
 LINEAGES = ("guided", "twin")  # the heads of a run
 MAX_PARALLEL = 2  # lineages trained at once (each on one torch thread)
 PROGRESS_SECONDS = 0.25  # at most one progress report this often (the bar polls every 0.25 s)
@@ -197,7 +195,9 @@ def _first_chunk(store, lease, cfg: RunConfig, data, progress, should_stop) -> d
     ccfg = ChunkConfig.from_dict(cfg.chunk.to_dict() | {"seed": chunk_seed(cfg.seed, 0), "lam": 0})
     model = build_model(cfg.model, seed=cfg.seed).to(pick_device(cfg.device))
     task = Task("root", "c0", None, ccfg)
-    steps = _Steps(progress, ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size) + 1)
+    steps = ChunkProgress(
+        progress, ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size) + 1, PROGRESS_SECONDS
+    )
     trained = _train(
         [(task, model, make_optimizer(model, ccfg.lr), None)], data, cfg, steps, should_stop
     )[0]
@@ -259,7 +259,7 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         model, opt = restore(store, run_id, task.parent, cfg, device, lr=ccfg.lr)
         jobs.append((task, model, opt, parents[task.parent]))
     per = ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size)
-    steps = _Steps(progress, len(tasks) * per + 1)
+    steps = ChunkProgress(progress, len(tasks) * per + 1, PROGRESS_SECONDS)
     visible = len(data.y_train) + len(data.y_val)
     steady, dragged = steady_rows(edits, visible), dragged_rows(edits, visible)
     trained = {
@@ -334,7 +334,13 @@ def _teacher(edits: list[Edit], parent, data: Dataset, anchor: bool) -> Teacher:
 
 
 def _train(
-    jobs, data: Dataset, cfg: RunConfig, steps: _Steps, should_stop, steady=None, dragged=None
+    jobs,
+    data: Dataset,
+    cfg: RunConfig,
+    steps: ChunkProgress,
+    should_stop,
+    steady=None,
+    dragged=None,
 ) -> list[Trained]:
     """Train every (task, model, optimizer, parent map) at once, one torch thread each."""
 
@@ -450,38 +456,3 @@ def _teacher_summary(t: Teacher) -> dict:
 
 def _n_batches(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
-
-
-class _Steps:
-    """Progress of a chunk whose lineages train at once: one count, one bar.
-
-    Steps are counted as they happen but reported at most every PROGRESS_SECONDS: a report
-    is a write to the job's result cache (or Redis), and one per step cost a chunk on
-    digits seconds in the dashboard (300 writes).
-    """
-
-    def __init__(self, progress: Progress | None, total: int):
-        self.progress, self.total, self.done_steps = progress, total, 0
-        self._lock = threading.Lock()
-        self._last = 0.0
-
-    def reporter(self, label: str):
-        def step(_step: int, _total: int, loss: float) -> None:
-            with self._lock:
-                self.done_steps += 1
-                now = time.monotonic()
-                last = self.done_steps >= self.total
-                if self.progress is not None and (last or now - self._last >= PROGRESS_SECONDS):
-                    self._last = now
-                    said = f"loss {loss:.4f}" if math.isfinite(loss) else "first epoch"
-                    self.progress(self.done_steps, self.total, f"{label}: {said}")
-
-        return step
-
-    def report(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress(min(self.done_steps, self.total - 1), self.total, message)
-
-    def done(self, message: str) -> None:
-        if self.progress is not None:
-            self.progress(self.total, self.total, message)
