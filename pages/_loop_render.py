@@ -13,7 +13,7 @@ from hill_dash.dashboard.history import realized_text
 from pages._ui import plural
 
 TRAINING_REASON = (
-    "A chunk is training: edits apply to the next head when it finishes "
+    "A chunk is training: edits open as soon as its guided map is shown "
     "(Apply, Undo, Redo and Clear wait until then)."
 )
 

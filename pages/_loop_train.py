@@ -83,8 +83,9 @@ def check_advanced(lr, batch, anchor, kd):
         Output("chunk-progress", "value"),
         Output("chunk-progress", "max"),
         Output("chunk-progress", "label"),
+        Output("guided-ready", "data"),
     ],
-    progress_default=[0, 100, ""],
+    progress_default=[0, 100, "", None],
     running=[
         (Output("train-button", "disabled"), True, False),
         (Output("cancel-button", "disabled"), False, True),
@@ -105,6 +106,21 @@ def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection, lr, ba
     )
     ok, message = watchdog.job_message(result)
     return {"run_id": result.get("run_id"), "version": time.time()}, status(ok, message)
+
+
+@callback(
+    Output("store-change", "data", allow_duplicate=True),
+    Output("guided-published", "data"),
+    Input("guided-ready", "data"),
+    State("guided-published", "data"),
+    prevent_initial_call=True,
+)
+def show_guided_map(ready, published):
+    """The chunk's guided map is stored: show it (and open the edits) while the unguided
+    lineage and the counterfactual still train. Progress repeats it: announce it once."""
+    if not ready or ready == published:
+        raise PreventUpdate
+    return {"run_id": ready["run_id"], "version": time.time()}, ready
 
 
 @callback(

@@ -90,6 +90,8 @@ layout = html.Div(
         dcc.Store(id="selection-mirror"),  # never written: the mirror callback's output
         dcc.Store(id="run-state", data={}),  # pending / redo / training of the shown run
         dcc.Store(id="store-change"),  # {"version", "run_id"?}: published to run-id / run-version
+        dcc.Store(id="guided-ready"),  # a training job's progress: its guided map is stored
+        dcc.Store(id="guided-published"),  # the guided map already announced (once each)
         # the training watchdog: ticks only while a chunk runs (see watch_training)
         dcc.Interval(id="watchdog-interval", interval=WATCHDOG_MS, disabled=True),
         dcc.Store(id="watchdog-store"),  # watchdog.start_watch's record of the running chunk
@@ -136,11 +138,14 @@ def show_run(run_id, _version):
         if summary["head"]
         else "Latent map · not trained yet"
     )
+    if summary["arriving"]:
+        title += " · unguided lineage and counterfactual arriving"
     state = {
         "edits": len(rows),
         "pending": summary["pending"],
         "redo": summary["can_redo"],
         "training": summary["training"],
+        "arriving": summary["arriving"],
         "trained": summary["head"] is not None,
     }
     return (
@@ -350,7 +355,8 @@ def edit_buttons(training_here, state, *tool_values):
     state = state or {}
     if not state.get("trained"):
         return True, True, True, True, ""
-    if training_here or state.get("training"):
+    # while the references of a chunk arrive, its guided map is final: edits are open
+    if (training_here or state.get("training")) and not state.get("arriving"):
         return True, True, True, True, status_alert(TRAINING_REASON, "warning")
     _, problem = selection.tool_params(*tool_values)
     note = status_alert(f"Apply is off: {problem}", "warning") if problem else ""
@@ -377,7 +383,7 @@ def change_edits(_apply, _undo, _redo, _clear, run_id, sel_store, *tool_values):
     store, rid, run = views.open_run(data_dir(), run_id)
     if run is None:
         return no_update, status(False, "No run yet: train chunk 0 first."), no_update, no_update
-    if store.lock_holder(rid) is not None:  # the button may be stale: the store decides
+    if views.edits_closed(store, run):  # the button may be stale: the store decides
         return no_update, status_alert(TRAINING_REASON, "warning"), no_update, no_update
     action = ctx.triggered_id
     try:

@@ -74,9 +74,14 @@ def train_chunk_job(
     from hill_dash.engine.data import load_dataset
     from hill_dash.engine.store import RunStore
 
+    shown: dict = {}  # the guided checkpoint on the map, once the chunk stored it
+
     def report(step: int, total: int, message: str) -> None:
         if set_progress is not None:
-            set_progress(progress_tuple(step, total, message))
+            set_progress((*progress_tuple(step, total, message), shown.get("map")))
+
+    def guided_shown(ckpt: str) -> None:
+        shown["map"] = {"run_id": run_id, "checkpoint": ckpt}
 
     if job_revoked():  # cancelled (e.g. by the watchdog) while it waited in the queue
         return {"run_id": run_id, "ok": False, "message": "cancelled before a worker started it"}
@@ -91,7 +96,11 @@ def train_chunk_job(
                 store, data, projection=(overrides or {}).get("projection", "umap")
             )
         chunk = loop.run_chunk(
-            store, run_id, progress=report, overrides=_chunk_overrides(overrides)
+            store,
+            run_id,
+            progress=report,
+            overrides=_chunk_overrides(overrides),
+            on_guided=guided_shown,
         )
     except HillError as exc:
         return {"run_id": run_id, "ok": False, "message": str(exc)}

@@ -27,6 +27,7 @@ from hill_dash.engine.annotations import shown_labels
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.npy import NPY_READ_LOCK
+from hill_dash.engine.pending import guided_head
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
 
@@ -137,8 +138,14 @@ def open_run(data_dir: str | Path, run_id: object) -> tuple[RunStore, str | None
 
 
 def head(run: dict | None) -> str | None:
-    """The guided head checkpoint, or None before the first chunk."""
-    return (run or {}).get("heads", {}).get("guided")
+    """The checkpoint the Loop map shows and edits are made on (the guided head, or the
+    arriving chunk's guided checkpoint while its references train), None before chunk 0."""
+    return guided_head(run or {})
+
+
+def edits_closed(store: RunStore, run: dict) -> bool:
+    """Whether a chunk is training its guided lineage: edits wait for its map."""
+    return store.lock_holder(run["id"]) is not None and not run.get("arriving")
 
 
 def map_key(run: dict | None) -> str:
@@ -167,6 +174,7 @@ def run_summary(store: RunStore, run: dict) -> dict:
         "pending": sum(not r["stale"] for r in rows),
         "stale": sum(r["stale"] for r in rows),
         "training": holder is not None,
+        "arriving": bool(run.get("arriving")),
         "can_redo": bool(run.get("redo")),
     }
 

@@ -175,6 +175,15 @@ def save(
 
     `lease`: the chunk's hold on the training lock; nothing is written once it is lost.
     """
+    save_checkpoint(store, run_id, trained, data, lease)
+    save_records(store, run_id, trained, rec, lease)
+
+
+def save_checkpoint(
+    store: RunStore, run_id: str, trained: Trained, data: Dataset, lease=None
+) -> None:
+    """The checkpoint's files alone (weights, latents, logits, map, curves): enough to show
+    its map while the chunk's other lineages still train (`save_records` comes after)."""
     state = {
         "model": {k: v.cpu() for k, v in trained.model.state_dict().items()},
         "optimizer": trained.opt.state_dict(),
@@ -191,6 +200,10 @@ def save(
         arrays["drift"] = M.point_drift(trained.Z, trained.Zp, scale)
         arrays["edited"] = trained.edited
     store.save_checkpoint(run_id, trained.task.ckpt, state, arrays, lease=lease, curves=curves)
+
+
+def save_records(store: RunStore, run_id: str, trained: Trained, rec: dict, lease=None) -> None:
+    """The checkpoint's metrics records (validation and the locked test split)."""
     rec = dict(rec)
     test = rec.pop("test")
     test_rec = {"checkpoint": trained.task.ckpt, **test}

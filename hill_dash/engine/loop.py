@@ -34,9 +34,25 @@ from hill_dash.engine.annotation_effects import chunk_rows, in_edit_order
 from hill_dash.engine.annotations import chunk_labels, task_labels
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.edits import Edit, dragged_rows, steady_rows
-from hill_dash.engine.lineage import Task, Trained, evaluate, restore, save, train_lineage
+from hill_dash.engine.lineage import (
+    Task,
+    Trained,
+    evaluate,
+    restore,
+    save,
+    save_checkpoint,
+    save_records,
+    train_lineage,
+)
 from hill_dash.engine.models import ModelConfig, build_model, default_arch
-from hill_dash.engine.pending import add_edit, add_edits, clear_edits, redo_edit, undo_edit
+from hill_dash.engine.pending import (
+    add_edit,
+    add_edits,
+    clear_edits,
+    guided_head,
+    redo_edit,
+    undo_edit,
+)
 from hill_dash.engine.progress import ChunkProgress, Progress
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.realized import Request, shares
@@ -46,6 +62,7 @@ from hill_dash.engine.run_actions import fork_run, record_root, refit_map, revea
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Teacher, build_teacher
 from hill_dash.engine.training import (
+    ChunkCancelled,
     ChunkConfig,
     check_overrides,
     make_optimizer,
@@ -62,6 +79,7 @@ __all__ = [
     "clear_edits",
     "create_run",
     "fork_run",
+    "guided_head",
     "redo_edit",
     "refit_map",
     "reveal_test",
@@ -164,8 +182,18 @@ def run_chunk(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     overrides: dict | None = None,
+    references: bool = True,
+    on_guided: Callable[[str], None] | None = None,
 ) -> dict:
     """Train the next chunk of a run (the first chunk when it has none); returns its record.
+
+    The guided lineage trains first: as soon as its checkpoint is stored the run names it
+    `arriving` (the Loop map shows it and takes the next edits) and `on_guided(ckpt)` is
+    called, while the unguided lineage and the counterfactual finish; only then is the
+    chunk recorded. A chunk stopped before that leaves the run at its last complete
+    checkpoint, the chunk's edits pending again. `references=False` trains the guided
+    lineage alone (a study's replayed arms, which never read the references): the record
+    then names no unguided or counterfactual checkpoint and the unguided head stays put.
 
     `overrides` may change this chunk's hyper-parameters (epochs, lam, anchor, lr,
     batch_size, kd_weight, kd_temperature, threads); an unknown key or a value out of
@@ -180,13 +208,49 @@ def run_chunk(
         # read under run.json's lock: an edit being added now is either in this read or
         # sees the training lock and is refused (never stranded on the old head)
         run = store.read_run_locked(run_id)
+        if run.get("arriving"):  # a chunk whose job died after its guided map was shown
+            roll_back_arriving(store, run_id, lease)
+            run = store.read_run_locked(run_id)
         cfg = RunConfig.from_dict(run["config"])
         data = store.load_dataset(run_id)
         threads = ChunkConfig.from_dict(cfg.chunk.to_dict() | overrides).threads
         with torch_threads(threads):
             if not run["heads"]:
                 return _first_chunk(store, lease, cfg, data, progress, should_stop)
-            return _paired_chunk(store, lease, run, cfg, data, progress, should_stop, overrides)
+            try:
+                return _paired_chunk(
+                    store,
+                    lease,
+                    run,
+                    cfg,
+                    data,
+                    progress,
+                    should_stop,
+                    overrides,
+                    references,
+                    on_guided,
+                )
+            except BaseException:
+                if lease.holds() and store.load_run(run_id).get("arriving"):
+                    roll_back_arriving(store, run_id, lease)
+                raise
+
+
+def roll_back_arriving(store: RunStore, run_id: str, lease=None) -> None:
+    """Forget a chunk that showed its guided map but was never recorded: its edits are
+    pending again; edits made on the arriving map are set aside in `stale_edits` (their
+    map is gone), named, never silently lost."""
+
+    def change(r: dict) -> None:
+        arriving = r.pop("arriving", None)
+        if not arriving:
+            return
+        made_on_it = [e for e in r.get("pending", []) if e.get("on") == arriving["guided"]]
+        rest = [e for e in r.get("pending", []) if e.get("on") != arriving["guided"]]
+        r.setdefault("stale_edits", []).extend(made_on_it)
+        r["pending"] = list(arriving.get("edits", [])) + rest
+
+    store.update_run(run_id, change, lease=lease)
 
 
 def _first_chunk(store, lease, cfg: RunConfig, data, progress, should_stop) -> dict:
@@ -220,7 +284,9 @@ def _first_chunk(store, lease, cfg: RunConfig, data, progress, should_stop) -> d
     return chunk
 
 
-def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop, overrides):
+def _paired_chunk(
+    store, lease, run, cfg: RunConfig, data, progress, should_stop, overrides, references, on_guided
+):
     t0 = time.time()
     run_id = lease.run_id
     index = len(run["chunks"])
@@ -246,7 +312,9 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         Task("twin", f"u{index}", heads["twin"], bare),
     ]
     counterfactual = None
-    if not teacher.empty or labels.edits:
+    if not references:
+        tasks = tasks[:1]
+    elif not teacher.empty or labels.edits:
         counterfactual = f"u{index}"
         if heads["guided"] != heads["twin"] or before.changed:
             counterfactual = f"f{index}"
@@ -262,22 +330,37 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
     steps = ChunkProgress(progress, len(tasks) * per + 1, PROGRESS_SECONDS)
     visible = len(data.y_train) + len(data.y_val)
     steady, dragged = steady_rows(edits, visible), dragged_rows(edits, visible)
+    consumed = {e.get("id") for e in pending}
+
+    def guided_ready(t: Trained) -> None:
+        """In the guided lineage's thread: store its checkpoint and show it."""
+        if t.task.lineage != "guided" or len(tasks) == 1:
+            return
+        save_checkpoint(store, run_id, t, data, lease)
+
+        def arrive(r: dict) -> None:
+            r["arriving"] = {
+                "chunk": index,
+                "guided": t.task.ckpt,
+                "edits": [e for e in r.get("pending", []) if e.get("id") in consumed],
+            }
+            r["pending"] = [e for e in r.get("pending", []) if e.get("id") not in consumed]
+
+        store.update_run(run_id, arrive, lease=lease)
+        if on_guided is not None:
+            on_guided(t.task.ckpt)
+        steps.report(f"chunk {index}: guided map shown · unguided lineage arriving")
+
     trained = {
-        t.task.lineage: t for t in _train(jobs, data, cfg, steps, should_stop, steady, dragged)
+        t.task.lineage: t
+        for t in _train(jobs, data, cfg, steps, should_stop, steady, dragged, guided_ready)
     }
+    if should_stop is not None and should_stop():  # a Cancel is heard until it is recorded
+        raise ChunkCancelled(f"chunk {index} cancelled before it was recorded")
     steps.report(f"chunk {index}: evaluating")
     recs = {lin: evaluate(data, t) | {"chunk": index} for lin, t in trained.items()}
-    reference = trained.get("counterfactual", trained["twin"])
-    val = slice(len(data.y_train), len(data.y_train) + len(data.y_val))
-    recs["guided"] |= B.lineage_bias(
-        data.y_val,
-        {lin: t.logits[val].argmax(1) for lin, t in trained.items()},
-        reference.logits[val].argmax(1),
-        data.n_classes,
-        run.get("chunks", []),
-        sorted(set(teacher.touched_classes) | set(labels.touched)),
-        B.annotation_signals(labels, data.n_classes),
-    )
+    if references:
+        recs["guided"] |= _bias(run, data, trained, teacher, labels)
     realized = _realized(
         [e for e, _ in latent], [r for _, r in latent], teacher, trained, data, cfg.seed
     )
@@ -286,8 +369,10 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         pending, realized + chunk_rows(labels, trained, logits_of, steady, len(data.y_val))
     )
     for lineage, t in trained.items():
-        save(store, run_id, t, recs[lineage], data, lease)
-    consumed = {e.get("id") for e in pending}
+        if lineage == "guided" and len(tasks) > 1:  # its files are stored (guided_ready)
+            save_records(store, run_id, t, recs[lineage], lease)
+        else:
+            save(store, run_id, t, recs[lineage], data, lease)
     chunk = {
         "index": index,
         "seed": ccfg.seed,
@@ -296,28 +381,46 @@ def _paired_chunk(store, lease, run, cfg: RunConfig, data, progress, should_stop
         "teacher": _teacher_summary(teacher),
         "annotations": labels.summary(),
         "guided": f"g{index}",
-        "twin": f"u{index}",
+        "twin": f"u{index}" if references else None,
         "counterfactual": counterfactual,
         "from": dict(heads),
         "realized": realized,
         "seconds": time.time() - t0,
     }
+    guided_ckpt = f"g{index}"
 
     def record(r: dict) -> None:
         for t in tasks:
             r["checkpoints"][t.ckpt] = {"lineage": t.lineage, "chunk": index, "parent": t.parent}
-        r["heads"] = {"guided": f"g{index}", "twin": f"u{index}"}
+        r["heads"] = {"guided": guided_ckpt, "twin": f"u{index}" if references else heads["twin"]}
         r["chunks"].append(chunk)
+        r.pop("arriving", None)
+        # edits made on the arriving map wait for the next chunk; any other edit was made
+        # on an older head and cannot be trained any more (its selection and arrow belong
+        # to a map that is gone): kept aside, named, never silently lost
         left = [e for e in r.get("pending", []) if e.get("id") not in consumed]
-        # an edit made on an older head cannot be trained any more (its selection and
-        # arrow belong to a map that is gone): kept aside, named, never silently lost
-        r.setdefault("stale_edits", []).extend(left)
-        r["pending"] = []
-        r["redo"] = []
+        r.setdefault("stale_edits", []).extend(e for e in left if e.get("on") != guided_ckpt)
+        r["pending"] = [e for e in left if e.get("on") == guided_ckpt]
+        r["redo"] = [e for e in r.get("redo", []) if e.get("on") == guided_ckpt]
 
     store.update_run(run_id, record, lease=lease)
     steps.done(f"chunk {index} done")
     return chunk
+
+
+def _bias(run, data: Dataset, trained: dict, teacher: Teacher, labels) -> dict:
+    """The paired tests of the guided chunk against the references (`bias.lineage_bias`)."""
+    reference = trained.get("counterfactual", trained["twin"])
+    val = slice(len(data.y_train), len(data.y_train) + len(data.y_val))
+    return B.lineage_bias(
+        data.y_val,
+        {lin: t.logits[val].argmax(1) for lin, t in trained.items()},
+        reference.logits[val].argmax(1),
+        data.n_classes,
+        run.get("chunks", []),
+        sorted(set(teacher.touched_classes) | set(labels.touched)),
+        B.annotation_signals(labels, data.n_classes),
+    )
 
 
 def _parent(store: RunStore, run_id: str, ckpt: str) -> tuple[np.ndarray, MapState]:
@@ -341,13 +444,15 @@ def _train(
     should_stop,
     steady=None,
     dragged=None,
+    on_done: Callable[[Trained], None] | None = None,
 ) -> list[Trained]:
-    """Train every (task, model, optimizer, parent map) at once, one torch thread each."""
+    """Train the (task, model, optimizer, parent map) jobs, MAX_PARALLEL at once in their
+    order, one torch thread each; `on_done(trained)` runs in a job's thread as it ends."""
 
     def one(job) -> Trained:
         task, model, opt, parent_map = job
         label = "chunk 0" if task.lineage == "root" else f"{task.ckpt} {_NAMES[task.lineage]}"
-        return train_lineage(
+        trained = train_lineage(
             task,
             model,
             opt,
@@ -360,6 +465,9 @@ def _train(
             steady,
             dragged,
         )
+        if on_done is not None:
+            on_done(trained)
+        return trained
 
     if len(jobs) == 1:
         return [one(jobs[0])]
@@ -393,7 +501,7 @@ def _realized(
         ("counterfactual", "counterfactual"),
         ("twin", "twin"),
     ):
-        t = trained.get(lineage) or (trained["twin"] if lineage == "counterfactual" else None)
+        t = trained.get(lineage) or (trained.get("twin") if lineage == "counterfactual" else None)
         if t is None or t.Zp is None:
             continue
         requests = teacher.requests

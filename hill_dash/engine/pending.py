@@ -18,6 +18,15 @@ from hill_dash.engine.errors import StoreError
 from hill_dash.engine.store import RunStore
 
 
+def guided_head(run: dict) -> str | None:
+    """The checkpoint the Loop map shows and new edits are made on: the arriving chunk's
+    guided checkpoint while its references train, else the guided head."""
+    arriving = run.get("arriving")
+    if arriving:
+        return arriving["guided"]
+    return (run.get("heads") or {}).get("guided")
+
+
 def add_edit(store: RunStore, run_id: str, edit: Edit) -> dict:
     """Append a pending edit made on the guided head's map; clears redo."""
     return add_edits(store, run_id, [edit])[0]
@@ -35,10 +44,12 @@ def add_edits(store: RunStore, run_id: str, edits: list[Edit]) -> list[dict]:
         # checked under run.json's lock, which a chunk also takes to read its edits after
         # it took the training lock: the edit is either read by the chunk or refused here,
         # never stamped with a head that is about to be replaced and left untrained
-        if store.lock_holder(run_id) is not None:
+        # while a chunk's references train (r["arriving"]) its guided map is final: the
+        # edit is made on it and waits for the next chunk
+        if store.lock_holder(run_id) is not None and not r.get("arriving"):
             raise StoreError(
-                f"run {run_id!r}: a chunk is training; make the edit when it has finished "
-                "(it would be made on a head that is about to be replaced)"
+                f"run {run_id!r}: a chunk is training; make the edit when its guided map is "
+                "shown (it would be made on a head that is about to be replaced)"
             )
         if not r["heads"]:
             raise StoreError(f"run {run_id!r}: train a first chunk before editing")
@@ -50,7 +61,7 @@ def add_edits(store: RunStore, run_id: str, edits: list[Edit]) -> list[dict]:
                 n_classes=r["config"]["model"]["n_classes"],
                 n_train=r["sizes"]["train"],
             )
-            record["on"] = r["heads"]["guided"]
+            record["on"] = guided_head(r)
         r["pending"].extend(records)
         r["redo"] = []
 

@@ -230,6 +230,10 @@ class Lease:
                 "so it writes nothing more; the run stays at its last complete checkpoint"
             )
 
+    def holds(self) -> bool:
+        """Whether the run's lock file still carries this lease's token."""
+        return (self.store.read_lock(self.run_id) or {}).get("token") == self.token
+
     def beat(self) -> bool:
         return self.store.beat(self.run_id, self.token)
 

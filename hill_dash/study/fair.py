@@ -502,7 +502,8 @@ def _replay(cfg, arm, base, run_id, data, seed, root, log) -> dict:
         edits, effort = plan(k, logits)
         for e in edits:
             loop.add_edit(store, run_id, e)
-        rec = loop.run_chunk(store, run_id, overrides=OVERRIDES.get(arm, {}))
+        # the replayed arms read only their guided lineage: no references to train
+        rec = loop.run_chunk(store, run_id, overrides=OVERRIDES.get(arm, {}), references=False)
         chunks.append(_chunk_row(store, run_id, rec, data, effort, len(edits)))
     test = _final(store, run_id, data)
     shutil.rmtree(store.root, ignore_errors=True)

@@ -114,7 +114,7 @@ def test_edits_wait_while_a_chunk_trains(browser, live_app):
     click(br, "#train-button")
     wait_for(lambda: (progress_value(br.driver) or 0) >= 1, 300, "the chunk to run")
     note = wait_for(lambda: text_of(br.driver, "apply-note"), 20, "the reason Apply waits")
-    assert "A chunk is training: edits apply to the next head when it finishes" in note
+    assert "A chunk is training: edits open as soon as its guided map is shown" in note
     for button in ("apply-edit-button", "undo-button", "redo-button", "clear-button"):
         assert not br.find_element(f"#{button}").is_enabled(), button
     dx.send_keys(Keys.ENTER)  # the key is refused too
