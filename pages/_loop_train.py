@@ -66,7 +66,7 @@ def check_advanced(lr, batch, anchor, kd):
 
 
 @callback(
-    Output("store-change", "data"),
+    Output("chunk-done", "data"),
     Output("chunk-status", "children"),
     Input("train-button", "n_clicks"),
     State("run-id", "data"),
@@ -106,6 +106,20 @@ def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection, lr, ba
     )
     ok, message = watchdog.job_message(result)
     return {"run_id": result.get("run_id"), "version": time.time()}, status(ok, message)
+
+
+@callback(
+    Output("store-change", "data", allow_duplicate=True),
+    Input("chunk-done", "data"),
+    prevent_initial_call=True,
+)
+def publish_chunk(done):
+    """The job writes `chunk-done`, never `store-change` itself: Dash holds back every
+    callback that reads an output of a callback in flight, and the edits and the guided
+    map publish through `store-change` while the job still trains the references."""
+    if not done:
+        raise PreventUpdate
+    return done
 
 
 @callback(

@@ -90,6 +90,7 @@ layout = html.Div(
         dcc.Store(id="selection-mirror"),  # never written: the mirror callback's output
         dcc.Store(id="run-state", data={}),  # pending / redo / training of the shown run
         dcc.Store(id="store-change"),  # {"version", "run_id"?}: published to run-id / run-version
+        dcc.Store(id="chunk-done"),  # the training job's result, published to store-change
         dcc.Store(id="guided-ready"),  # a training job's progress: its guided map is stored
         dcc.Store(id="guided-published"),  # the guided map already announced (once each)
         # the training watchdog: ticks only while a chunk runs (see watch_training)

@@ -68,12 +68,21 @@ def test_relabel_and_upweight_arms_use_the_users_reads_and_selections():
 
 
 def test_random_arm_pulls_groups_of_the_same_size_to_their_shown_class():
-    edits, effort = ArmEdits("random", _data(), LOG, np.random.default_rng(1))(1, None)
+    data = SimpleNamespace(y_train=np.repeat([0, 1, 2], 3), y_train_true=None, n_classes=3)
+    edits, effort = ArmEdits("random", data, LOG, np.random.default_rng(1))(1, None)
     (e,) = edits
-    y = _data().y_train
     assert e.kind == "pull" and len(e.indices) == 2  # the pull had 2 training points
-    assert set(y[e.indices]) == {e.target_class}
+    assert set(data.y_train[e.indices]) == {e.target_class}
     assert effort["thumbnails"] == 0
+
+
+def test_a_random_group_leaves_a_point_of_its_class_to_pull_toward():
+    """Few labels: a class with no more points than the group keeps one outside it (a
+    pull of every point of a class has nothing to pull toward)."""
+    for seed in range(10):
+        edits, _ = ArmEdits("random", _data(), LOG, np.random.default_rng(seed))(1, None)
+        (e,) = edits
+        assert len(e.indices) == 1  # every class has 2 training points
 
 
 def test_queue_reads_the_least_confident_points_and_relabels_them():

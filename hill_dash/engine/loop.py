@@ -469,12 +469,16 @@ def _train(
             on_done(trained)
         return trained
 
-    if len(jobs) == 1:
-        return [one(jobs[0])]
-    # the lineages train at once, each on the chunk's torch thread count (run_chunk set it)
-    workers = min(len(jobs), MAX_PARALLEL, os.cpu_count() or 1)
+    # the guided lineage (the first job) trains alone, so its map is shown as early as the
+    # machine allows; then the references train at once, each on the chunk's torch
+    # thread count (two threads on a two-core machine slow each other ~1.4x)
+    first = one(jobs[0])
+    rest = jobs[1:]
+    workers = min(len(rest), MAX_PARALLEL, os.cpu_count() or 1)
+    if workers <= 1:
+        return [first] + [one(job) for job in rest]
     with ThreadPoolExecutor(workers, thread_name_prefix="lineage") as pool:
-        return list(pool.map(one, jobs))
+        return [first, *pool.map(one, rest)]
 
 
 _NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfactual"}

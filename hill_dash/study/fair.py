@@ -258,17 +258,21 @@ class ArmEdits:
 
     def _random(self, entry, logits):
         """Groups of the user's sizes: random training points shown as a random class c,
-        pulled to c (their shown label)."""
+        pulled to c (their shown label). A group never takes every point of c: a pull
+        needs one outside the selection to pull toward (few labels: a class may have
+        fewer points than the user's group)."""
         y = self.data.y_train
         used: set[int] = set()
         edits = []
         for idx, _ in selections(entry):
             size = len(self._train_only(idx))
             c = int(self.rng.integers(self.data.n_classes))
-            pool = np.array([i for i in np.flatnonzero(y == c) if int(i) not in used])
-            if size == 0 or len(pool) == 0:
+            members = np.flatnonzero(y == c)
+            pool = np.array([i for i in members if int(i) not in used])
+            k = min(size, len(pool), len(members) - 1)
+            if k <= 0:
                 continue
-            pick = self.rng.choice(pool, size=min(size, len(pool)), replace=False)
+            pick = self.rng.choice(pool, size=k, replace=False)
             used.update(int(i) for i in pick)
             edits.append(Edit("pull", sorted(int(i) for i in pick), target_class=c))
         return edits, {"gestures": gestures(entry), "thumbnails": 0}
