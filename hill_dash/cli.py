@@ -124,6 +124,11 @@ def _fair_parser(sub) -> None:
     p.add_argument("--budget", type=float, default=0.1)
     p.add_argument("--thumbnails", type=int, default=50)
     p.add_argument("--trust-after", type=int, default=0)
+    p.add_argument(
+        "--live",
+        help="the arm whose map the scripted user reads (default: the primary arm); "
+        "a sensitivity run: the others replay its reads and selections",
+    )
     p.add_argument("--projection", choices=("umap", "pca"), default="umap")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", required=True)
@@ -385,6 +390,7 @@ def cmd_fair_study(args: argparse.Namespace) -> int:
         trust_after=args.trust_after,
         projection=args.projection,
         jobs=args.jobs,
+        live=args.live,
     )
     cfg.check()
     command = command_line(sys.argv[1:] if args._argv is None else args._argv)

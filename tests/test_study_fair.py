@@ -129,3 +129,32 @@ def test_provenance_and_the_invocation_log(tmp_path):
     rows = log.read_text().splitlines()
     assert rows[0] == "time,command,commit,clean,out" and len(rows) == 3
     assert rows[2].endswith(",out/b") and git["commit"] in rows[1]
+
+
+def test_a_live_arm_other_than_the_primary_reads_its_own_map(tmp_path):
+    """--live upweight (a sensitivity run): the user reads the up-weight arm's map, its
+    reads and selections become that arm's Relabel and Weight edits, and the primary
+    (latent) arm replays them."""
+    from hill_dash.engine.data import load_dataset
+    from hill_dash.study.fair import FairConfig, run_fair_seed
+
+    cfg = FairConfig(
+        dataset="digits-decoy",
+        arms=["latent", "upweight"],
+        model="mlp",
+        chunks=1,
+        epochs=1,
+        projection="pca",
+        live="upweight",
+    )
+    cfg.check()
+    assert cfg.arm_list == ["upweight", "latent"]
+    load_dataset(cfg.dataset, tmp_path / "data", 0)
+    out = run_fair_seed(cfg, 0, str(tmp_path / "work"), str(tmp_path / "data"))
+    assert set(out["arms"]) == {"upweight", "latent", "unguided"}
+    (entry,) = out["log"]
+    assert entry["pulls"] or entry["inspected"]
+    (row,) = out["arms"]["upweight"]["chunks"]
+    assert row["edits"] >= 1 and row["thumbnails"] == len(entry["inspected"])
+    with pytest.raises(Exception, match="--live 'dfr'"):
+        FairConfig(live="dfr").check()

@@ -74,6 +74,7 @@ class FairConfig:
     projection: str = "umap"
     threads: int = 1
     jobs: int = 1
+    live: str | None = None  # the arm whose map the user reads (None: the primary arm)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -91,14 +92,22 @@ class FairConfig:
                 raise HillError(
                     f"fair study: --arms {a!r}: expected some of {ARMS_BY_USER[self.user]}"
                 )
+        live_arms = [a for a in ARMS_BY_USER[self.user] if a not in NOT_LIVE]
+        if self.live is not None and self.live not in live_arms:
+            raise HillError(f"fair study: --live {self.live!r}: expected one of {live_arms}")
         if self.seeds < 1 or self.chunks < 1 or self.epochs < 1:
             raise HillError("fair study: --seeds, --chunks, --epochs must be at least 1")
 
     @property
     def arm_list(self) -> list[str]:
+        """The live arm first (the user reads its map), then the replayed arms."""
         arms = list(self.arms or ARMS_BY_USER[self.user])
-        primary = PRIMARY_ARM[self.user]
-        return [primary] + [a for a in arms if a != primary]
+        live = self.live or PRIMARY_ARM[self.user]
+        return [live] + [a for a in arms if a != live]
+
+
+# arms that cannot host the user: a refit after the fact, and two that read nothing
+NOT_LIVE = ("dfr", "random", "queue")
 
 
 def headline(dataset: str) -> str:
@@ -386,6 +395,13 @@ def _live_arm(cfg, arm, base, run_id, data, seed, root) -> tuple[dict, list[dict
     else:
         user = USERS[cfg.user](keep=cfg.keep)
     rng = np.random.default_rng([seed, zlib.crc32(cfg.user.encode())])
+    # a live arm other than the primary turns each chunk's reads and selections into its
+    # own edits (as it does when replayed), on its own map
+    plan = None
+    if arm != PRIMARY_ARM[cfg.user]:
+        plan = ArmEdits(
+            arm, data, user.log, np.random.default_rng([seed, zlib.crc32(arm.encode())])
+        )
     truth = np.concatenate(
         [data.y_train_true if data.y_train_true is not None else data.y_train, data.y_val]
     )
@@ -411,9 +427,11 @@ def _live_arm(cfg, arm, base, run_id, data, seed, root) -> tuple[dict, list[dict
         edits = user(view)
         if budget_used(edits, split) > budget or len(view.inspected) > cfg.thumbnails:
             raise AssertionError(f"{arm}: over budget")
+        if plan is not None:
+            edits, _ = plan(len(user.log), before["logits"])
         for e in edits:
             loop.add_edit(store, run_id, e)
-        rec = loop.run_chunk(store, run_id, overrides=OVERRIDES[arm])
+        rec = loop.run_chunk(store, run_id, overrides=OVERRIDES.get(arm, {}))
         effort = {"gestures": gestures(user.log[-1]), "thumbnails": len(view.inspected)}
         chunks.append(_chunk_row(store, run_id, rec, data, effort, len(edits)))
     result = {"chunks": chunks, "test": _final(store, run_id, data)}
@@ -454,7 +472,7 @@ def _run_fair_seed(cfg: FairConfig, seed: int, work_dir: str, data_dir: str) -> 
     loop.run_chunk(base, run_id)
     seconds = {"c0": time.time() - t0}
     arms: dict[str, dict] = {}
-    primary = PRIMARY_ARM[cfg.user]
+    primary = cfg.arm_list[0]  # the live arm
     t = time.time()
     live, log = _live_arm(cfg, primary, base, run_id, data, seed, root)
     arms[primary] = {k: v for k, v in live.items() if k not in ("unguided", "store")}

@@ -39,6 +39,8 @@ def scenario_key(study: dict) -> str:
     key = cfg["dataset"] + ("-unnamed" if cfg["user"] == "group-without-names" else "")
     if cfg.get("trust_after"):
         key += f"-trust{cfg['trust_after']}"
+    if cfg.get("live"):  # a sensitivity run: the user reads another arm's map
+        key += f"-live-{cfg['live']}"
     return key
 
 
