@@ -42,7 +42,8 @@ def run_header(summary: dict | None, no_run: str) -> list:
         dbc.Badge(s["projection"].upper(), color="info", className="me-1"),
     ]
     if s["training"]:
-        badges.append(dbc.Badge("training…", color="warning", className="me-1"))
+        said = "edits open · references training…" if s.get("arriving") else "training…"
+        badges.append(dbc.Badge(said, color="warning", className="me-1"))
     return [
         html.Div([html.Span(s["dataset"], className="fw-semibold me-2"), *badges]),
         html.Small(
