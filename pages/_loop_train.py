@@ -207,6 +207,9 @@ def watch_training(_n, watch, training, clicks, run_id):
     prevent_initial_call=True,
 )
 def report_cancel(_n_clicks, run_id):
-    """After Cancel the store still names the last complete checkpoint: say so."""
-    _, _, run = views.open_run(data_dir(), run_id)
+    """After Cancel the store still names the last complete checkpoint: say so (and forget
+    a guided map that was shown before its references were trained)."""
+    store, rid, run = views.open_run(data_dir(), run_id)
+    if run is not None:
+        run = watchdog.settle_cancelled(store, rid)
     return status_alert(watchdog.cancelled_message(run), "warning"), {"version": time.time()}

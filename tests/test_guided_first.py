@@ -106,3 +106,21 @@ def test_the_guided_lineage_does_not_depend_on_its_references(digits_run, tmp_pa
         assert sorted(run["checkpoints"]) == (["c0", "g1", "u1"] if references else ["c0", "g1"])
     for name, w in weights[True].items():
         assert torch.equal(w, weights[False][name]), name
+
+
+def test_after_cancel_the_dashboard_forgets_a_guided_map_whose_job_was_killed(run_copy):
+    """Cancel kills the job: nothing of it runs its own roll-back, so the Cancel callback
+    does (once the killed job's lock is gone)."""
+    from hill_dash.dashboard.watchdog import cancelled_message, settle_cancelled
+
+    store, run_id = run_copy
+    edit = loop.add_edit(store, run_id, Edit("compact", _threes(store, run_id), beta=0.5))
+
+    def killed(r: dict) -> None:
+        r["arriving"] = {"chunk": 1, "guided": "g1", "edits": r["pending"]}
+        r["pending"] = []
+
+    store.update_run(run_id, killed)
+    run = settle_cancelled(store, run_id, wait=0.5)
+    assert "arriving" not in run and [e["id"] for e in run["pending"]] == [edit["id"]]
+    assert "guided c0" in cancelled_message(run)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hill_dash.dashboard.views import head, open_run
 from hill_dash.engine.errors import StoreError
+from hill_dash.engine.pending import roll_back_arriving
 from hill_dash.engine.store import RUN_ID, RunStore
 
 WATCH_GRACE_SECONDS = 20.0  # a job may take this long to take its run's training lock
@@ -176,6 +177,19 @@ def job_message(result: dict | None) -> tuple[bool, str]:
         return False, "The training job ended without a result."
     ok = bool(result.get("ok"))
     return ok, str(result.get("message") or ("done" if ok else "failed"))
+
+
+def settle_cancelled(store, run_id: str, wait: float = 3.0) -> dict | None:
+    """After Cancel: once the killed job's lock is gone (at most `wait` s), roll back a
+    chunk that had shown its guided map but was never recorded; returns the run."""
+    deadline = time.time() + wait
+    while store.lock_holder(run_id) is not None and time.time() < deadline:
+        time.sleep(0.1)
+    run = store.load_run(run_id)
+    if run.get("arriving") and store.lock_holder(run_id) is None:
+        roll_back_arriving(store, run_id)
+        run = store.load_run(run_id)
+    return run
 
 
 def cancelled_message(run: dict | None) -> str:

@@ -51,6 +51,7 @@ from hill_dash.engine.pending import (
     clear_edits,
     guided_head,
     redo_edit,
+    roll_back_arriving,
     undo_edit,
 )
 from hill_dash.engine.progress import ChunkProgress, Progress
@@ -83,6 +84,7 @@ __all__ = [
     "redo_edit",
     "refit_map",
     "reveal_test",
+    "roll_back_arriving",
     "run_chunk",
     "undo_edit",
 ]
@@ -234,23 +236,6 @@ def run_chunk(
                 if lease.holds() and store.load_run(run_id).get("arriving"):
                     roll_back_arriving(store, run_id, lease)
                 raise
-
-
-def roll_back_arriving(store: RunStore, run_id: str, lease=None) -> None:
-    """Forget a chunk that showed its guided map but was never recorded: its edits are
-    pending again; edits made on the arriving map are set aside in `stale_edits` (their
-    map is gone), named, never silently lost."""
-
-    def change(r: dict) -> None:
-        arriving = r.pop("arriving", None)
-        if not arriving:
-            return
-        made_on_it = [e for e in r.get("pending", []) if e.get("on") == arriving["guided"]]
-        rest = [e for e in r.get("pending", []) if e.get("on") != arriving["guided"]]
-        r.setdefault("stale_edits", []).extend(made_on_it)
-        r["pending"] = list(arriving.get("edits", [])) + rest
-
-    store.update_run(run_id, change, lease=lease)
 
 
 def _first_chunk(store, lease, cfg: RunConfig, data, progress, should_stop) -> dict:

@@ -27,6 +27,23 @@ def guided_head(run: dict) -> str | None:
     return (run.get("heads") or {}).get("guided")
 
 
+def roll_back_arriving(store: RunStore, run_id: str, lease=None) -> None:
+    """Forget a chunk that showed its guided map but was never recorded: its edits are
+    pending again; edits made on the arriving map are set aside in `stale_edits` (their
+    map is gone), named, never silently lost."""
+
+    def change(r: dict) -> None:
+        arriving = r.pop("arriving", None)
+        if not arriving:
+            return
+        made_on_it = [e for e in r.get("pending", []) if e.get("on") == arriving["guided"]]
+        rest = [e for e in r.get("pending", []) if e.get("on") != arriving["guided"]]
+        r.setdefault("stale_edits", []).extend(made_on_it)
+        r["pending"] = list(arriving.get("edits", [])) + rest
+
+    store.update_run(run_id, change, lease=lease)
+
+
 def add_edit(store: RunStore, run_id: str, edit: Edit) -> dict:
     """Append a pending edit made on the guided head's map; clears redo."""
     return add_edits(store, run_id, [edit])[0]
