@@ -54,5 +54,5 @@ def test_the_guided_map_is_shown_and_edited_while_the_references_train(browser, 
     assert run["chunks"][2]["counterfactual"] == "f2"
     assert [e["on"] for e in run["pending"]] == ["g2"]  # waits for chunk 3, not stale
     assert len(run["chunks"][2]["edits"]) == 1 and not run.get("stale_edits")
-    assert "arriving" not in text_of(br.driver, "map-title")
+    wait_for(lambda: "arriving" not in text_of(br.driver, "map-title"), 30, "the title")
     assert severe_logs(br) == []
