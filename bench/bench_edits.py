@@ -12,7 +12,7 @@ with one edit on class 3's training points. The grid: kind × target × selectio
 - selections: the whole class ("class") or the 20 training points of class 3 nearest its
   map centre ("20": a small lasso).
 
-Recorded per chunk: the chunk record's realized rows (`loop._realized`: the share of the
+Recorded per chunk: the chunk record's realized rows (`realized_rows`: the share of the
 request that happened, relative to the unedited points, 1 = all of it) in latent space,
 on the carried map, on a fresh map aligned on the unedited points, and for the unedited
 validation points nearest the selection; for a pull the distance shrink on the map; and

@@ -46,6 +46,7 @@ from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures import latent_map as LM
 from hill_dash.engine import loop
 from hill_dash.engine.errors import HillError
+from hill_dash.engine.pending import edits_closed
 from pages._loop_layout import gallery_card, map_card, no_run_message, panels
 from pages._loop_render import (
     TRAINING_REASON,
@@ -384,7 +385,7 @@ def change_edits(_apply, _undo, _redo, _clear, run_id, sel_store, *tool_values):
     store, rid, run = views.open_run(data_dir(), run_id)
     if run is None:
         return no_update, status(False, "No run yet: train chunk 0 first."), no_update, no_update
-    if views.edits_closed(store, run):  # the button may be stale: the store decides
+    if edits_closed(store, rid, run):  # the button may be stale: the store decides
         return no_update, status_alert(TRAINING_REASON, "warning"), no_update, no_update
     action = ctx.triggered_id
     try:

@@ -143,11 +143,6 @@ def head(run: dict | None) -> str | None:
     return guided_head(run or {})
 
 
-def edits_closed(store: RunStore, run: dict) -> bool:
-    """Whether a chunk is training its guided lineage: edits wait for its map."""
-    return store.lock_holder(run["id"]) is not None and not run.get("arriving")
-
-
 def map_key(run: dict | None) -> str:
     """Changes exactly when the map's points move: another run, another head checkpoint,
     or a re-fit of the map."""

@@ -56,9 +56,7 @@ from hill_dash.engine.pending import (
 )
 from hill_dash.engine.progress import ChunkProgress, Progress
 from hill_dash.engine.projection import MapState
-from hill_dash.engine.realized import Request, shares
-from hill_dash.engine.realized_spaces import fresh_coords, validation_requests
-from hill_dash.engine.realized_text import REALIZED_SPACES
+from hill_dash.engine.realized_rows import realized_rows
 from hill_dash.engine.run_actions import fork_run, record_root, refit_map, reveal_test
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Teacher, build_teacher
@@ -346,7 +344,7 @@ def _paired_chunk(
     recs = {lin: evaluate(data, t) | {"chunk": index} for lin, t in trained.items()}
     if references:
         recs["guided"] |= _bias(run, data, trained, teacher, labels)
-    realized = _realized(
+    realized = realized_rows(
         [e for e, _ in latent], [r for _, r in latent], teacher, trained, data, cfg.seed
     )
     logits_of = lambda ck: store.load_arrays(run_id, ck)["logits"]  # noqa: E731
@@ -467,78 +465,6 @@ def _train(
 
 
 _NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfactual"}
-
-
-def _realized(
-    edits: list[Edit],
-    pending: list[dict],
-    teacher: Teacher,
-    trained: dict,
-    data: Dataset,
-    seed: int = 0,
-) -> list[dict]:
-    """Per edit, the realized share for every lineage in each of REALIZED_SPACES: latent
-    space, the carried map, a fresh map (`realized_spaces.fresh_coords`), and the unedited
-    validation points nearest the selection in latent space and on the carried map."""
-    if not edits:
-        return []
-    visible = len(data.y_train) + len(data.y_val)
-    reference = steady_rows(edits, visible)
-    out = {space: {} for space in REALIZED_SPACES}
-    for lineage, key in (
-        ("guided", "guided"),
-        ("counterfactual", "counterfactual"),
-        ("twin", "twin"),
-    ):
-        t = trained.get(lineage) or (trained.get("twin") if lineage == "counterfactual" else None)
-        if t is None or t.Zp is None:
-            continue
-        requests = teacher.requests
-        if t.task.parent != trained["guided"].task.parent:  # the unguided lineage's own map
-            requests = _teacher(edits, (t.Zp, t.map_p), data, anchor=False).requests
-        out["latent"][key] = _shares(requests, t.Zp[:visible], t.Z[:visible], reference)
-        on_map = [_on_map(r, e) for r, e in zip(requests, edits, strict=True)]
-        out["map"][key] = _shares(
-            on_map, t.map_p.coords[:visible], t.map_state.coords[:visible], reference
-        )
-        # a fresh layout of the new latents: every lineage's for PCA; UMAP's costs seconds,
-        # so only the guided run's (realized_spaces.FRESH_UMAP_EPOCHS)
-        if key == "guided" or t.map_state.method == "pca":
-            fresh = fresh_coords(t.Z, t.map_state.method, seed, visible)
-            out["fresh_map"][key] = _shares(on_map, t.map_p.coords[:visible], fresh, reference)
-        val = validation_requests(requests, t.Zp, len(data.y_train), visible, reference)
-        out["val_latent"][key] = _shares(val, t.Zp[:visible], t.Z[:visible], reference)
-        val_map = [_on_map(r, e) for r, e in zip(val, edits, strict=True)]
-        out["val_map"][key] = _shares(
-            val_map, t.map_p.coords[:visible], t.map_state.coords[:visible], reference
-        )
-    rows = []
-    for i, (edit, rec) in enumerate(zip(edits, pending, strict=True)):
-        rows.append(
-            {
-                "edit": rec.get("id"),
-                "kind": edit.kind,
-            }
-            | {space: {k: v[i] for k, v in out[space].items()} for space in REALIZED_SPACES}
-        )
-    return rows
-
-
-def _shares(requests, before, after, reference) -> list[float | None]:
-    present = [r for r in requests if r is not None]
-    values = iter(shares(present, before, after, reference))
-    return [None if r is None else _rounded(next(values)) for r in requests]
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
-
-
-def _on_map(request: Request | None, edit: Edit) -> Request | None:
-    """The same request in map coordinates: a move asks for the arrow itself."""
-    if request is None or request.kind != "translate":
-        return request
-    return Request("translate", request.points, shift=np.array([edit.dx, edit.dy]))
 
 
 def _teacher_summary(t: Teacher) -> dict:

@@ -27,6 +27,12 @@ def guided_head(run: dict) -> str | None:
     return (run.get("heads") or {}).get("guided")
 
 
+def edits_closed(store: RunStore, run_id: str, run: dict) -> bool:
+    """Whether a chunk is training its guided lineage: edits wait for its map. While a
+    chunk's references train (`arriving`) its guided map is final and takes edits."""
+    return store.lock_holder(run_id) is not None and not run.get("arriving")
+
+
 def roll_back_arriving(store: RunStore, run_id: str, lease=None) -> None:
     """Forget a chunk that showed its guided map but was never recorded: its edits are
     pending again; edits made on the arriving map are set aside in `stale_edits` (their
@@ -61,9 +67,7 @@ def add_edits(store: RunStore, run_id: str, edits: list[Edit]) -> list[dict]:
         # checked under run.json's lock, which a chunk also takes to read its edits after
         # it took the training lock: the edit is either read by the chunk or refused here,
         # never stamped with a head that is about to be replaced and left untrained
-        # while a chunk's references train (r["arriving"]) its guided map is final: the
-        # edit is made on it and waits for the next chunk
-        if store.lock_holder(run_id) is not None and not r.get("arriving"):
+        if edits_closed(store, run_id, r):
             raise StoreError(
                 f"run {run_id!r}: a chunk is training; make the edit when its guided map is "
                 "shown (it would be made on a head that is about to be replaced)"

@@ -7,7 +7,7 @@ The chunk record measures each edit in latent space and on the carried map
   surrogate placing the moved points), then aligned on the unedited points like the
   carried map. A PCA is refitted whole (cheap). A fresh UMAP costs seconds on a small
   machine, so it is fitted with FRESH_UMAP_EPOCHS optimisation epochs instead of the
-  library's default (500 below 10 000 points) and, by `loop._realized`, only for the guided
+  library's default (500 below 10 000 points) and, by `realized_rows`, only for the guided
   lineage.
 - **validation points**: the same request asked of the validation points no edit selected
   whose nearest training latent (at edit time) is one of the edit's points: for a whole

@@ -1,7 +1,7 @@
 """The realized share in words: one wording for the CLI, the dashboard and the report.
 
 A chunk record's realized row holds, per space, the share of each lineage
-({space: {"guided", "counterfactual", "twin"}}; `loop._realized`). Every number said
+({space: {"guided", "counterfactual", "twin"}}; `realized_rows.realized_rows`). Every number said
 names its space, because the same edit can be 80 % heard on the map and 50 % in latent
 space. No Dash or Plotly here: the engine, the CLI and the dashboard all use it.
 """
