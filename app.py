@@ -156,6 +156,7 @@ def parse_args(argv: list[str] | None) -> AppConfig:
         data_file=a.data_file,
         redis_url=a.redis_url,
         debug=a.debug,
+        projection_warmup=env.projection_warmup,  # HILL_DASH_WARMUP=0: no UMAP warm-up
     )
 
 

@@ -108,3 +108,14 @@ def test_launcher_writes_its_state_and_the_page_explains_the_wait(tmp_path: Path
     assert launcher_state(path) is None  # the file outlives its launcher; its word does not
     compiling = {"state": "compiling", "pid": os.getpid(), "since": time.time()}
     assert "UMAP compiles" in startup_note(compiling)
+
+
+def test_the_command_line_keeps_the_environments_warm_up_setting(monkeypatch):
+    """`HILL_DASH_WARMUP=0 python app.py` starts a launcher that does not compile UMAP
+    (the flags built their config without it, so every start compiled)."""
+    from app import parse_args
+
+    monkeypatch.setenv("HILL_DASH_WARMUP", "0")
+    assert parse_args(["--port", "8123"]).projection_warmup is False
+    monkeypatch.setenv("HILL_DASH_WARMUP", "1")
+    assert parse_args([]).projection_warmup is True

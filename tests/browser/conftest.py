@@ -54,9 +54,20 @@ def free_port() -> int:
 
 
 class LiveApp:
-    """`python app.py` in a subprocess on a free port with its own data directory."""
+    """`python app.py` in a subprocess on a free port with its own data directory.
 
-    def __init__(self, data_dir: Path, numba_cache: Path, extra_env: dict | None = None):
+    `warm_up`: the job launcher compiles UMAP at start (as `make run` does). It costs about
+    8 s of CPU per start, so only the tests whose jobs fit a UMAP map ask for it; the rest
+    draw PCA maps.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        numba_cache: Path,
+        extra_env: dict | None = None,
+        warm_up: bool = False,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -65,7 +76,7 @@ class LiveApp:
             | {
                 "PYTHONPATH": str(ROOT),
                 "NUMBA_CACHE_DIR": str(numba_cache),
-                "HILL_DASH_WARMUP": "1",
+                "HILL_DASH_WARMUP": "1" if warm_up else "0",
             }
             | (extra_env or {})
         )

@@ -1,16 +1,23 @@
-"""The guided map first (issue 17), in real Chromium: while the unguided lineage and the
-counterfactual still train, the Loop map shows the chunk's guided map, says the rest is
-arriving, and takes the next edit; the edit waits for the next chunk."""
+"""The guided map first (issue 17), in real Chromium: while the guided lineage trains, Apply
+(and Undo/Redo/Clear, and the Enter key) wait and say why; while the unguided lineage and
+the counterfactual still train, the Loop map shows the chunk's guided map, says the rest is
+arriving, and takes the next edit; the edit waits for the next chunk.
+
+One test walks the whole chunk: each phase needs a long chunk, and a browser test's chunk
+is the suite's most expensive part."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+from selenium.webdriver.common.keys import Keys
 
 from hill_dash.engine import loop
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.store import RunStore
 from hill_dash.session import Session
-from tests.browser.helpers import click, lasso, severe_logs
+from tests.browser.helpers import click, lasso, progress_value, severe_logs
 from tests.browser.loop_helpers import (
     choose_tool,
     drawn_points,
@@ -32,15 +39,29 @@ def test_the_guided_map_is_shown_and_edited_while_the_references_train(browser, 
     br.driver.get(live_app.url + "/")
     wait_for(lambda: drawn_points(br.driver) == n, 60, f"{n} points on the map")
     choose_tool(br.driver, "compact")  # β 0.5 by default
+    region = [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)]
+    lasso(br.driver, "latent-graph", region)
+    wait_for(lambda: br.find_element("#apply-edit-button").is_enabled(), 30, "Apply open")
     br.find_element("#epochs-input").clear()
-    br.find_element("#epochs-input").send_keys("100")  # the references train a while
+    br.find_element("#epochs-input").send_keys("60")  # each phase lasts a while
     click(br, "#train-button")
+
+    # the guided lineage trains: edits wait, and the page says until when
+    wait_for(lambda: (progress_value(br.driver) or 0) >= 1, 300, "the chunk to run")
+    note = wait_for(lambda: text_of(br.driver, "apply-note"), 20, "the reason Apply waits")
+    assert "arriving" not in text_of(br.driver, "map-title")  # still in the guided phase
+    assert "A chunk is training: edits open as soon as its guided map is shown" in note
+    for button in ("apply-edit-button", "undo-button", "redo-button", "clear-button"):
+        assert not br.find_element(f"#{button}").is_enabled(), button
+    br.find_element("#compact-beta").send_keys(Keys.ENTER)  # the key is refused too
+    time.sleep(1.0)
+    assert [e["on"] for e in store.load_run(s.run_id)["pending"]] in (["g1"], [])
 
     wait_for(lambda: "arriving" in text_of(br.driver, "map-title"), 300, "the guided map")
     assert "guided head g2" in text_of(br.driver, "map-title")
     assert not br.find_element("#train-button").is_enabled()  # the job still runs
     wait_for(lambda: drawn_points(br.driver) == n, 30, "the guided map drawn")
-    lasso(br.driver, "latent-graph", [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)])
+    lasso(br.driver, "latent-graph", region)
     wait_for(lambda: selection_count(br.driver) > 0, 30, "a selection")
     wait_for(lambda: br.find_element("#apply-edit-button").is_enabled(), 30, "Apply open")
     assert not br.find_element("#train-button").is_enabled()  # the references still train
@@ -55,4 +76,5 @@ def test_the_guided_map_is_shown_and_edited_while_the_references_train(browser, 
     assert [e["on"] for e in run["pending"]] == ["g2"]  # waits for chunk 3, not stale
     assert len(run["chunks"][2]["edits"]) == 1 and not run.get("stale_edits")
     wait_for(lambda: "arriving" not in text_of(br.driver, "map-title"), 30, "the title")
+    wait_for(lambda: "training" not in text_of(br.driver, "apply-note"), 30, "Apply's note")
     assert severe_logs(br) == []

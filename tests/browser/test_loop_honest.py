@@ -3,7 +3,8 @@
 - The test split is never on the page before (or after) the final evaluation: not drawn,
   selected, counted, hovered or coloured; after a reveal the page says the split is no
   longer untouched. On digits and MNIST-1D.
-- Apply (and Undo/Redo/Clear) wait while a chunk trains, and say why.
+- Apply (and Undo/Redo/Clear) wait while a chunk trains, and say why: in
+  tests/browser/test_guided_first.py, which walks a whole chunk.
 - An empty or invalid number field disables Apply with a message naming the field; it
   is never read as 0.
 """
@@ -19,7 +20,7 @@ from selenium.webdriver.common.keys import Keys
 from hill_dash.engine import loop
 from hill_dash.engine.store import RunStore
 from hill_dash.session import Session
-from tests.browser.helpers import click, lasso, progress_value, severe_logs
+from tests.browser.helpers import click, lasso, severe_logs
 from tests.browser.loop_helpers import (
     choose_tool,
     drawn_points,
@@ -99,32 +100,6 @@ def _loop_with_a_selection(br, live_app) -> Session:
     lasso(br.driver, "latent-graph", [(0.1, 0.1), (0.6, 0.1), (0.6, 0.6), (0.1, 0.6)])
     wait_for(lambda: selection_count(br.driver) > 0, 30, "a selection")
     return s
-
-
-def test_edits_wait_while_a_chunk_trains(browser, live_app):
-    br = browser
-    s = _loop_with_a_selection(br, live_app)
-    dx = br.find_element("#move-dx")
-    dx.send_keys(Keys.CONTROL, "a")
-    dx.send_keys("2")
-    wait_for(lambda: br.find_element("#apply-edit-button").is_enabled(), 20, "Apply enabled")
-
-    br.find_element("#epochs-input").clear()
-    br.find_element("#epochs-input").send_keys("30")  # long enough to try Apply meanwhile
-    click(br, "#train-button")
-    wait_for(lambda: (progress_value(br.driver) or 0) >= 1, 300, "the chunk to run")
-    note = wait_for(lambda: text_of(br.driver, "apply-note"), 20, "the reason Apply waits")
-    assert "A chunk is training: edits open as soon as its guided map is shown" in note
-    for button in ("apply-edit-button", "undo-button", "redo-button", "clear-button"):
-        assert not br.find_element(f"#{button}").is_enabled(), button
-    dx.send_keys(Keys.ENTER)  # the key is refused too
-    time.sleep(1.0)
-    assert RunStore(live_app.data_dir).load_run(s.run_id)["pending"] == []
-
-    wait_for(lambda: "chunk 1" in text_of(br.driver, "chunk-status"), 600, "the chunk")
-    wait_for(lambda: br.find_element("#apply-edit-button").is_enabled(), 30, "Apply back")
-    assert "training" not in text_of(br.driver, "apply-note")
-    assert severe_logs(br) == []
 
 
 def test_an_empty_number_field_disables_apply_and_names_the_field(browser, live_app):

@@ -2,10 +2,20 @@
 
 import json
 
+import pytest
 from selenium.webdriver.common.by import By
 
 from hill_dash.engine.store import RunStore
+from tests.browser.conftest import LiveApp
 from tests.browser.helpers import click, figure_data, lasso, severe_logs, text_of, watch_progress
+
+
+@pytest.fixture
+def live_app(tmp_path, numba_cache):
+    """The app as `make run` starts it: its launcher compiles UMAP, the newcomer's map."""
+    app = LiveApp(tmp_path / "data", numba_cache, warm_up=True)
+    yield app
+    app.stop()
 
 
 def test_lasso_move_train_and_compare(browser, live_app):

@@ -24,21 +24,26 @@ def trained_app(live_app):
     return live_app
 
 
-@pytest.mark.parametrize("path, marker", PAGES)
-def test_page_loads_with_empty_console_without_runs(browser, path, marker):
-    browser.driver.get(browser.server_url + path)
-    browser.wait_for_element(marker, timeout=30)
-    time.sleep(1.5)  # let the first callbacks answer
-    assert severe_logs(browser) == []
+def visit_every_page(br, url: str) -> None:
+    """Each page in turn: its marker drawn, its first callbacks answered, no console error.
+
+    One browser and one app for all four pages: a page's console is read (and emptied)
+    before the next one loads, so an error names the page it came from.
+    """
+    for path, marker in PAGES:
+        br.driver.get(url + path)
+        br.wait_for_element(marker, timeout=30)
+        time.sleep(1.5)  # let the first callbacks answer
+        assert severe_logs(br) == [], path
 
 
-@pytest.mark.parametrize("path, marker", PAGES)
-def test_page_loads_with_empty_console_with_a_run(dash_br, trained_app, path, marker):
+def test_every_page_loads_with_empty_console_without_runs(browser, live_app):
+    visit_every_page(browser, live_app.url)
+
+
+def test_every_page_loads_with_empty_console_with_a_run(dash_br, trained_app):
     dash_br.server_url = trained_app.url
-    dash_br.driver.get(trained_app.url + path)
-    dash_br.wait_for_element(marker, timeout=30)
-    time.sleep(2)
-    assert severe_logs(dash_br) == []
+    visit_every_page(dash_br, trained_app.url)
 
 
 def test_bad_upload_shows_error_inline_and_app_keeps_working(browser, live_app, tmp_path):
