@@ -1,17 +1,23 @@
 """A training chunk with the teacher term vs a bare PyTorch loop over the same batches.
 
-Both start from the same weights with a fresh Adam, see the same batches (the
-chunk's `batch_order`) and run the same epochs; the bare loop is forward,
-cross-entropy, backward, step and nothing else. Per repetition the three
-variants (bare, twin = train_chunk without teacher, guided = train_chunk with the
-relative teacher over 10 % of the training points, λ = 1: pull edits to random
-classes, so their target classes' points are held as landmarks too) run back to
-back in a rotating order, and the ratios are taken within the repetition, so machine
-load hits both sides alike. train_chunk also records the per-step curves (loss,
+Both start from the same weights with a fresh Adam, see the same batches (the chunk's
+`batch_order`) and run the same epochs; the bare loop is forward, cross-entropy,
+backward, step and nothing else. Per repetition the three variants (bare, twin =
+train_chunk without teacher, guided = train_chunk with the relative teacher, λ = 1) run
+back to back in a rotating order, and the ratios are taken within the repetition, so
+machine load hits both sides alike. train_chunk also records the per-step curves (loss,
 cross-entropy, teacher term, batch accuracy) for the dashboard: that bookkeeping is in
-the twin's time as well. Both clocks are recorded: wall time, and the process's CPU
-time (torch runs single-threaded here, so CPU time is the work done and is
-not inflated when other jobs share the two cores). Target: guided / bare <= 1.10.
+the twin's time as well. Both clocks are recorded: wall time, and the process's CPU time
+(torch runs single-threaded here, so CPU time is the work done and is not inflated when
+other jobs share the two cores). Target: guided / bare <= 1.10.
+
+Two teachers per model:
+
+- **pulls**: pull edits on a random 10 % of the training points, to every class: their
+  target classes' points are all held as landmarks, so no reference frame is left and
+  every batch uses the global frame (the study's random control);
+- **move**: one class's training points moved (the product's default gesture): every
+  batch has reference rows, a frame of its own and the epoch's rotation.
 
     python bench/bench_chunk.py [--reps 7] [--threads 1]
 """
@@ -54,10 +60,17 @@ def bare_loop(model, opt, X, y, cfg: ChunkConfig) -> None:
         opt.step()
 
 
-def make_teacher(model, data: Dataset, share: float = 0.10):
-    """Pull edits on a random 10 % of the training points (to random classes), as the study."""
+def make_teacher(model, data: Dataset, kind: str = "pulls", share: float = 0.10):
+    """`pulls`: pull edits on a random 10 % of the training points (to every class), as the
+    study's random control; `move`: class 3's training points moved a third of the map."""
     _, Z = infer(model, data.all_X())
     state = fit_map(Z, "pca")
+    if kind == "move":
+        sel = np.flatnonzero(data.y_train == 3).tolist()
+        dx = float(np.ptp(state.coords[:, 0])) / 3
+        return build_teacher(
+            [Edit("translate", sel, dx=dx, dy=0.0)], Z, state, data.all_y(), data.split_array()
+        )
     rng = np.random.default_rng(0)
     pick = rng.choice(len(data.y_train), int(share * len(data.y_train)), replace=False)
     edits = [
@@ -74,9 +87,11 @@ def synthetic(n: int, features: int, classes: int = 10) -> Dataset:
     return flat_dataset(f"synthetic-{n}x{features}", X, y, [str(c) for c in range(classes)])
 
 
-def bench_case(name: str, data: Dataset, arch: str, epochs: int, reps: int) -> dict:
+def bench_case(
+    name: str, data: Dataset, arch: str, epochs: int, reps: int, teacher_kind: str
+) -> dict:
     model0 = build_model(ModelConfig(arch, data.sample_shape, data.n_classes), seed=0)
-    teacher = make_teacher(model0, data)
+    teacher = make_teacher(model0, data, teacher_kind)
     cfg = ChunkConfig(epochs=epochs, batch_size=64, lam=1.0, seed=3)
     twin_cfg = ChunkConfig(epochs=epochs, batch_size=64, lam=0.0, seed=3)
 
@@ -120,7 +135,9 @@ def bench_case(name: str, data: Dataset, arch: str, epochs: int, reps: int) -> d
 
     steps = len(batch_order(len(data.y_train), 64, epochs, 3))
     return {
-        "case": name,
+        "case": f"{name}, {teacher_kind}",
+        "teacher": teacher_kind,
+        "reference_rows": len(teacher.reference_idx),
         "arch": arch,
         "n_train": len(data.y_train),
         "epochs": epochs,
@@ -142,18 +159,20 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="chunk")
+    p.add_argument("--teachers", nargs="+", default=["pulls", "move"], choices=["pulls", "move"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    digits = load_builtin("digits", seed=0)
+    mnist1d = load_builtin("mnist1d", data_dir=None, seed=0)  # generated in memory, no cache
+    big = synthetic(20_000, 784)
     cases = [
-        bench_case("digits mlp", load_builtin("digits", seed=0), "mlp", 5, args.reps),
-        bench_case(
-            "mnist1d cnn1d",
-            load_builtin("mnist1d", data_dir=None, seed=0),  # generated in memory, no cache
-            "cnn1d",
-            5,
-            args.reps,
-        ),
-        bench_case("synthetic 20k x 784 mlp", synthetic(20_000, 784), "mlp", 1, args.reps),
+        bench_case(name, data, arch, epochs, args.reps, kind)
+        for name, data, arch, epochs in (
+            ("digits mlp", digits, "mlp", 5),
+            ("mnist1d cnn1d", mnist1d, "cnn1d", 5),
+            ("synthetic 20k x 784 mlp", big, "mlp", 1),
+        )
+        for kind in args.teachers
     ]
     write_result(args.out, {"threads": args.threads, "cases": cases})
 

@@ -25,17 +25,17 @@ def rng(s: dict, fmt=lambda v: f"{v:.3f}") -> str:
 
 def chunk(r: dict) -> list[str]:
     out = [
-        "| case | steps | CPU ms/step bare / twin / guided | guided ÷ bare (CPU) | "
-        "guided ÷ bare (wall) | before the fix ÷ bare (CPU) | twin ÷ bare (CPU) |",
+        "| case | steps | reference rows | CPU ms/step bare / twin / guided | "
+        "guided ÷ bare (CPU) | guided ÷ bare (wall) | twin ÷ bare (CPU) |",
         "|---|---|---|---|---|---|---|",
     ]
     for c in r["cases"]:
         p = c["cpu_ms_per_step"]
         rc, rw = c["ratios_cpu"], c["ratios_wall"]
         out.append(
-            f"| {c['case']} | {c['steps']} | {p['bare']:.2f} / {p['twin']:.2f} / "
-            f"{p['guided']:.2f} | {rng(rc['guided_over_bare'])} | "
-            f"{rng(rw['guided_over_bare'])} | {rng(rc['guided_before_fix_over_bare'])} | "
+            f"| {c['case']} | {c['steps']} | {c.get('reference_rows', '–')} | "
+            f"{p['bare']:.2f} / {p['twin']:.2f} / {p['guided']:.2f} | "
+            f"{rng(rc['guided_over_bare'])} | {rng(rw['guided_over_bare'])} | "
             f"{rng(rc['twin_over_bare'])} |"
         )
     return out
@@ -109,6 +109,7 @@ def memory(r: dict) -> list[str]:
 def main() -> None:
     for name, fn in (
         ("chunk", chunk),
+        ("chunk_before_r16", chunk),
         ("projection", projection),
         ("projection_recheck", projection),
         ("projection_recheck70", projection),

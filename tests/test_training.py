@@ -79,3 +79,47 @@ def test_mlp_on_digits_reaches_90_percent_within_four_chunks(run_copy):
         loop.run_chunk(store, run_id)
         accs.append(store.metrics(run_id)[store.load_run(run_id)["heads"]["guided"]]["val"]["acc"])
     assert max(accs) >= 0.90, accs
+
+
+def test_the_curves_per_step_accuracy_is_each_batchs_share_of_right_labelled_rows():
+    """The accuracy curve is read once per epoch; it must still be per step, per batch,
+    over the labelled rows only (an unlabelled row, -1, counts for nothing)."""
+    import copy
+
+    from hill_dash.engine.models import ModelConfig, build_model
+    from hill_dash.engine.training import ChunkConfig, make_optimizer, train_chunk
+
+    g = np.random.default_rng(0)
+    X = g.normal(size=(150, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    y[::7] = -1
+    model = build_model(ModelConfig("mlp", (8,), 2), seed=0)
+    cfg = ChunkConfig(epochs=2, batch_size=32, lr=0.0, seed=4)  # lr 0: the weights stay
+    before = copy.deepcopy(model)
+    curve = train_chunk(model, make_optimizer(model, 0.0), X, y, cfg)["curve"]
+    before.train()
+    with torch.no_grad():
+        pred = before(torch.as_tensor(X))[0].argmax(1).numpy()
+    expected = []
+    for b in batch_order(len(X), 32, 2, seed=4):
+        rows = b.numpy()[y[b.numpy()] >= 0]
+        expected.append(float(np.mean(pred[rows] == y[rows])) if len(rows) else 0.0)
+    assert len(curve["acc"]) == len(expected) == 10  # 5 batches per epoch, 2 epochs
+    np.testing.assert_allclose(curve["acc"], expected, rtol=1e-6)
+
+
+def test_the_frames_rotation_is_only_estimated_when_it_can_be():
+    """No reference rows beyond the latent's dimension: no rotation, nothing observed."""
+    from hill_dash.engine.teacher import Teacher
+    from hill_dash.engine.teacher_loss import TeacherTable
+
+    frozen = np.random.default_rng(1).normal(size=(40, 16)).astype(np.float32)
+    few = Teacher.from_targets(frozen, np.arange(30), frozen[:30] + 1)  # 10 reference rows
+    many = Teacher.from_targets(frozen, np.arange(5), frozen[:5] + 1)  # 35 reference rows
+    assert not TeacherTable(few, 40, torch.device("cpu")).rotates
+    table = TeacherTable(many, 40, torch.device("cpu"))
+    assert table.rotates and not table.rotated
+    table.observe(torch.arange(40), torch.as_tensor(frozen))
+    table.refresh_rotation()
+    assert table.rotated
+    torch.testing.assert_close(table.rotation, torch.eye(16), atol=1e-5, rtol=0)

@@ -33,10 +33,12 @@ landmarks' own group factor, so an edit cannot be met by moving its landmark ins
 With λ_anchor > 0 every reference row gets it too (λ_anchor over the batch's reference
 rows): the rest keeps its relative layout, not its absolute position.
 
-Speed: the per-batch frozen quantities (μ⁰, σ⁰, the scaled targets, the weights) are
-prepared `window` batches at a time without autograd, so a step adds a handful of small
-operations; a batch without edited (or anchored) rows adds nothing: the twin's step and
-an unedited batch are bare steps.
+Speed: the per-batch frozen quantities (μ⁰, σ⁰, the scaled and rotated targets, the
+weights) are prepared `window` batches (one epoch) at a time without autograd, so a step
+adds a handful of small operations and no host sync; a batch without edited (or
+anchored) rows adds nothing: the twin's step and an unedited batch are bare steps. The
+latents Q is estimated from are collected per epoch, and only when a rotation can be
+estimated at all.
 """
 
 from __future__ import annotations
@@ -98,12 +100,23 @@ class TeacherTable:
         # the frame's rotation, re-estimated once per epoch from every reference latent the
         # epoch produced (`observe`, `refresh_rotation`); identity until then
         self.rotation = torch.eye(frozen.shape[1], device=device)
+        self.rotated = False  # still the identity: nothing to apply
+        self._n_reference = int(self.reference.sum())
         self._seen = torch.zeros_like(frozen)
         self._seen_mask = torch.zeros(n_train, dtype=torch.bool, device=device)
 
+    @property
+    def rotates(self) -> bool:
+        """Whether a rotation can be estimated at all: more reference rows than dimensions
+        (else the frame stays unrotated and nothing needs observing)."""
+        return self._n_reference > self.frozen.shape[1]
+
     @torch.no_grad()
     def observe(self, idx: torch.Tensor, z: torch.Tensor) -> None:
-        """Keep the latents a step computed (no gradient), for the next rotation estimate."""
+        """Keep the latents the steps computed (no gradient), for the next rotation estimate.
+
+        Called once per epoch with the epoch's rows, not per step: one indexed write.
+        """
         self._seen[idx] = z
         self._seen_mask[idx] = True
 
@@ -120,6 +133,7 @@ class TeacherTable:
         seen, frozen = self._seen[rows], self.frozen[rows]
         u, _, vh = torch.linalg.svd((seen - seen.mean(0)).T @ (frozen - frozen.mean(0)))
         self.rotation = u @ vh
+        self.rotated = True
 
 
 @dataclass(frozen=True)
@@ -127,9 +141,8 @@ class Term:
     """One batch's share of the teacher, prepared without autograd."""
 
     ref_w: torch.Tensor | None  # (B,) 1/n_R on reference rows; None: the global frame
-    root: torch.Tensor  # (B, 1) √weight of each row (0 where the row has no term)
-    targets: torch.Tensor  # (B, d) √w · (goal − μ⁰) / σ⁰
-    scale: float  # global frame only: σ⁰ of all reference points
+    root: torch.Tensor  # (B, 1) √weight of each row (0 where it has none); global: ÷ σ⁰
+    targets: torch.Tensor  # (B, d) √w · (goal − μ⁰) / σ⁰, rotated by Qᵀ (local frame)
 
 
 def batch_terms(
@@ -179,16 +192,26 @@ def batch_terms(
             frac = ramp[min(start // window, len(ramp) - 1)]
             goal = z0 + frac * (goal - z0)
         targets = root * (goal - mu0[bid]) / sigma0[bid, None]
+        # ‖(z − μ) Q / σ − τ‖ = ‖(z − μ) / σ − τ Qᵀ‖: the window's targets are rotated once
+        # here (Q changes once per epoch, between windows), not at every step
+        rotated = targets @ table.rotation.T if table.rotated else targets
         ref_w = ref / n_r.clamp(min=1.0)[bid]
         used = _per_batch(len(group), bid, w).gt(0).tolist()
-        parts = zip(root.split(sizes), targets.split(sizes), ref_w.split(sizes), strict=True)
-        for b, (r, t, rw) in enumerate(parts):
+        is_local = local.tolist()
+        parts = zip(
+            root.split(sizes),
+            targets.split(sizes),
+            rotated.split(sizes),
+            ref_w.split(sizes),
+            strict=True,
+        )
+        for b, (r, t, tq, rw) in enumerate(parts):
             if not used[b]:
                 yield None
-            elif bool(local[b]):
-                yield Term(rw, r, t, table.scale)
-            else:
-                yield Term(None, r, t + r * mu0[b] / sigma0[b], float(sigma0[b]))
+            elif is_local[b]:
+                yield Term(rw, r, tq)
+            else:  # the global frame (absolute, σ⁰ of every reference point): not rotated
+                yield Term(None, r / sigma0[b], t + r * mu0[b] / sigma0[b])
 
 
 def _per_batch(n: int, bid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -197,28 +220,24 @@ def _per_batch(n: int, bid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     return out.index_add_(0, bid, values)
 
 
-def teacher_term(
-    z: torch.Tensor, term: Term | None, rotation: torch.Tensor | None = None
-) -> torch.Tensor | None:
+def teacher_term(z: torch.Tensor, term: Term | None) -> torch.Tensor | None:
     """The teacher loss of one batch from its prepared term; None when it has none.
 
-    ``rotation``: the frame's current rotation Q (``TeacherTable.rotation``); None = I.
+    The frame's rotation Q is already in the term's targets (`batch_terms`).
     """
     if term is None:
         return None
     if term.ref_w is None:  # no reference rows to make a frame of: absolute, global scale
-        return F.mse_loss(z * (term.root / term.scale), term.targets, reduction="sum")
+        return F.mse_loss(z * term.root, term.targets, reduction="sum")
     mu = term.ref_w @ z
     zc = z - mu
     var = term.ref_w @ zc.pow(2).sum(1)
-    targets = term.targets if rotation is None else term.targets @ rotation.T
-    # ‖(z − μ) Q / σ − τ‖ = ‖(z − μ) / σ − τ Qᵀ‖: rotate the (constant) targets instead
-    return F.mse_loss(zc * (term.root * var.rsqrt()), targets, reduction="sum")
+    return F.mse_loss(zc * (term.root * var.rsqrt()), term.targets, reduction="sum")
 
 
 def teacher_loss(
     z: torch.Tensor, batch_idx: torch.Tensor, table: TeacherTable, lam: float, anchor: float = 0.0
 ) -> torch.Tensor:  # the full targets (no ramp)
     """The teacher term of one batch of latents `z` at training positions `batch_idx`."""
-    loss = teacher_term(z, next(batch_terms([batch_idx], table, lam, anchor)), table.rotation)
+    loss = teacher_term(z, next(batch_terms([batch_idx], table, lam, anchor)))
     return z.new_zeros(()) if loss is None else loss

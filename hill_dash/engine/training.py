@@ -175,10 +175,11 @@ def train_chunk(
     batches = batch_order(len(X), cfg.batch_size, cfg.epochs, cfg.seed)
     total = total_steps or len(batches)
     curve: dict[str, list] = {"loss": [], "ce": [], "teacher": [], "acc": []}
-    hits = []  # correct predictions per step, as tensors: one sync at the end, not per step
-    # this epoch's (ce, teacher) per step, as tensors: read back once per epoch (no host
-    # sync inside a step); the progress message shows the mean loss of the epochs read
+    # per step, kept as tensors and read back once per epoch (no host sync inside a step):
+    # (ce, teacher term) and the predicted classes; the progress message shows the mean
+    # loss of the epochs read
     unread: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+    predicted: list[torch.Tensor] = []
     running = float("nan")
     model.train()
     # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
@@ -189,6 +190,8 @@ def train_chunk(
         if table is not None and latent
         else itertools.repeat(None)
     )
+    # the epoch's latents, for the frame's rotation (only when one can be estimated)
+    seen: list[torch.Tensor] | None = [] if table is not None and table.rotates else None
     for step, (idx, term) in enumerate(zip(batches, terms, strict=False)):  # terms may repeat
         if should_stop is not None and should_stop():
             raise ChunkCancelled(f"stopped at step {step_offset + step} of {total}")
@@ -201,7 +204,7 @@ def train_chunk(
             ce = _cross_entropy(logits, yb)
         else:
             ce = F.cross_entropy(logits, yb)
-        extra = teacher_term(z, term, table.rotation if table is not None else None)
+        extra = teacher_term(z, term)
         if frozen_head is not None:
             kd = cfg.kd_weight * _distill(z, idx, table, frozen_head, logits, cfg)
             extra = kd if extra is None else extra + kd
@@ -211,22 +214,39 @@ def train_chunk(
         loss.backward()
         optimizer.step()
         unread.append((ce.detach(), None if extra is None else extra.detach()))
-        hits.append(_accuracy(logits.detach(), yb))
+        predicted.append(logits.detach().argmax(1))
+        if seen is not None:
+            seen.append(z.detach())
         epoch_end = (step + 1) % per_epoch == 0 or step + 1 == len(batches)
-        if table is not None:
-            table.observe(idx, z.detach())
-            if (step + 1) % per_epoch == 0:
-                table.refresh_rotation()
         if epoch_end:
-            _read_epoch(unread, curve, step_offset + step + 1 - len(unread), cfg)
-            unread = []
+            first = step + 1 - len(unread)
+            _read_epoch(unread, curve, step_offset + first, cfg)
+            epoch = batches[first : step + 1]
+            curve["acc"].extend(_accuracies(predicted, [yt[b.to(device)] for b in epoch]))
+            if seen is not None:
+                table.observe(torch.cat(epoch).to(device), torch.cat(seen))
+                seen = []
+                if (step + 1) % per_epoch == 0:
+                    table.refresh_rotation()
+            unread, predicted = [], []
             running = sum(curve["loss"]) / len(curve["loss"])
         if progress is not None:
             progress(step_offset + step + 1, total, running)
-    curve["acc"] = torch.stack(hits).tolist() if hits else []
     n = max(len(batches), 1)
     means = {k: sum(curve[k]) / n for k in ("loss", "ce", "teacher")}
     return means | {"steps": len(batches), "curve": curve}
+
+
+def _accuracies(predicted: list[torch.Tensor], labels: list[torch.Tensor]) -> list[float]:
+    """Per step, the share of its labelled rows predicted right (0 for none): one read."""
+    pred, y = torch.cat(predicted), torch.cat(labels)
+    sizes = torch.tensor([len(b) for b in labels], device=y.device)
+    step = torch.repeat_interleave(torch.arange(len(labels), device=y.device), sizes)
+    labelled = y >= 0
+    right = torch.zeros(len(labels), device=y.device)
+    right.index_add_(0, step, ((pred == y) & labelled).float())
+    count = torch.zeros(len(labels), device=y.device).index_add_(0, step, labelled.float())
+    return (right / count.clamp(min=1)).tolist()
 
 
 def _read_epoch(unread: list, curve: dict, first_step: int, cfg: ChunkConfig) -> None:
@@ -263,12 +283,6 @@ def _weighted_cross_entropy(logits: torch.Tensor, y: torch.Tensor, w: torch.Tens
     w = w * (y >= 0)
     ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
     return (w * ce).sum() / w.sum().clamp(min=1e-12)
-
-
-def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    labelled = y >= 0
-    correct = ((logits.argmax(1) == y) & labelled).sum()
-    return correct / labelled.sum().clamp(min=1)
 
 
 def _frozen_head(model: nn.Module) -> nn.Module | None:
