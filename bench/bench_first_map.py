@@ -51,7 +51,7 @@ def points_on_map(driver) -> int:
 def one_run(numba_cache: Path, driver: webdriver.Chrome, timeout: float = 300) -> dict:
     with tempfile.TemporaryDirectory(prefix="hill-first-map-") as tmp:
         t0 = time.perf_counter()
-        app = LiveApp(Path(tmp) / "data", numba_cache)
+        app = LiveApp(Path(tmp) / "data", numba_cache, warm_up=True)  # as `make run`
         try:
             ready = time.perf_counter() - t0
             driver.get(app.url + "/")

@@ -106,7 +106,7 @@ def one_dataset(name: str, clicks: int, projection: str, numba_cache: Path, driv
         print(f"{name} floor: {floor['floor']:.2f} s", flush=True)
         coords = store.load_arrays(run_id, "c0")["coords"][:shown]
         width = float(np.ptp(coords[:, 0]))
-        app = LiveApp(store.root, numba_cache)
+        app = LiveApp(store.root, numba_cache, warm_up=True)  # as `make run`
         rows = []
         try:
             driver.get(app.url + "/")

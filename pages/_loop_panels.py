@@ -8,13 +8,22 @@ builders in `hill_dash.dashboard.figures.panels`.
 
 from __future__ import annotations
 
-from dash import Input, Output, callback
+from dash import Input, Output, callback, ctx
+from dash.exceptions import PreventUpdate
 
 from hill_dash.dashboard import history, selection, views
 from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures import panels as P
 from pages._loop_layout import no_run_message
 from pages._loop_render import chunk_table, last_edits
+
+
+def _unchanged_while_arriving(run: dict | None) -> None:
+    """While a chunk's references still train, a store change (its guided map, an edit on
+    it) changes no panel: they draw recorded chunks only. Not redrawing five figures then
+    leaves the browser's time to the guided map."""
+    if run and run.get("arriving") and ctx.triggered_prop_ids.keys() == {"run-version.data"}:
+        raise PreventUpdate
 
 
 @callback(
@@ -30,6 +39,7 @@ from pages._loop_render import chunk_table, last_edits
 def draw_panels(run_id, _version):
     """The per-chunk panels: the guided lineage against the unguided one."""
     store, _, run = views.open_run(data_dir(), run_id)
+    _unchanged_while_arriving(run)
     h = history.chunk_history(store, run)
     if not h["chunk"]:
         empty = P.placeholder_figure(no_run_message() if run is None else "No chunk yet")
@@ -69,6 +79,7 @@ def draw_panels(run_id, _version):
 def draw_drift(run_id, _version, sel_store):
     """Drift of edited points vs the rest per chunk, or of the current selection."""
     store, _, run = views.open_run(data_dir(), run_id)
+    _unchanged_while_arriving(run)
     if run is None:
         return P.placeholder_figure(no_run_message())
     sel, _ = selection.selected_points(sel_store, views.map_size(run))
@@ -89,6 +100,7 @@ def draw_drift(run_id, _version, sel_store):
 def draw_step_curves(run_id, _version, key, smoothing, log_y):
     """Per-step loss, teacher loss or accuracy of every chunk, smoothed as in TensorBoard."""
     store, _, run = views.open_run(data_dir(), run_id)
+    _unchanged_while_arriving(run)
     if run is None:
         return P.placeholder_figure(no_run_message())
     series = history.step_curves(store, run, key)

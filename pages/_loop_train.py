@@ -127,14 +127,20 @@ def publish_chunk(done):
     Output("guided-published", "data"),
     Input("guided-ready", "data"),
     State("guided-published", "data"),
+    State("run-id", "data"),
     prevent_initial_call=True,
 )
-def show_guided_map(ready, published):
+def show_guided_map(ready, published, run_id):
     """The chunk's guided map is stored: show it (and open the edits) while the unguided
-    lineage and the counterfactual still train. Progress repeats it: announce it once."""
+    lineage and the counterfactual still train. Progress repeats it: announce it once.
+    The run is named only when it is new (the job created it): a store change alone
+    tells the panels that only the map changed."""
     if not ready or ready == published:
         raise PreventUpdate
-    return {"run_id": ready["run_id"], "version": time.time()}, ready
+    change = {"version": time.time()}
+    if ready["run_id"] != run_id:
+        change["run_id"] = ready["run_id"]
+    return change, ready
 
 
 @callback(

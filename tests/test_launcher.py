@@ -119,3 +119,27 @@ def test_the_command_line_keeps_the_environments_warm_up_setting(monkeypatch):
     assert parse_args(["--port", "8123"]).projection_warmup is False
     monkeypatch.setenv("HILL_DASH_WARMUP", "1")
     assert parse_args([]).projection_warmup is True
+
+
+def test_after_the_launchers_warm_up_a_jobs_first_optimizer_imports_nothing(tmp_path):
+    """A job forked from the launcher builds optimizers at once: torch's first-use imports
+    (torch._dynamo, ~2 s on two cores) must already be in the launcher, not in every job."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from hill_dash.dashboard.launcher import warm_torch\n"
+        "cold = 'torch._dynamo' in sys.modules\n"
+        "warm_torch()\n"
+        "before = set(sys.modules)\n"
+        "layer = torch.nn.Linear(3, 2)\n"
+        "opt = torch.optim.Adam(layer.parameters())\n"
+        "layer(torch.ones(4, 3)).sum().backward()\n"
+        "opt.step()\n"
+        "print(cold, sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.split("\n")[0]
+    assert out == "False []", out  # cold before the warm-up, nothing left to import after

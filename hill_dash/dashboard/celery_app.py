@@ -21,7 +21,18 @@ def make_celery(redis_url: str):
     celery.conf.update(
         task_acks_late=False, worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True
     )
+    from celery.signals import worker_process_init
+
+    worker_process_init.connect(_warm_worker_process, weak=False)
     return celery
+
+
+def _warm_worker_process(**_kwargs) -> None:
+    """Each pool process warms torch as it starts, so its first chunk does not pay torch's
+    first-optimizer imports (`hill_dash.dashboard.launcher.warm_torch`)."""
+    from hill_dash.dashboard.launcher import warm_torch
+
+    warm_torch()
 
 
 class HillCeleryManager(CeleryManager):

@@ -8,7 +8,8 @@ started, a progress bar that never moved.
 
 `LauncherManager` forks one *launcher* process while the web process is still
 single-threaded (after the app and its callbacks are built, before the server
-starts). The launcher compiles UMAP's numba kernels once, then waits on a pipe;
+starts). The launcher warms torch (its first optimizer imports 2 s of modules) and
+compiles UMAP's numba kernels once, then waits on a pipe;
 for each job it forks a child from itself — a single-threaded, clean parent —
 and sends back the child's pid. Everything else is Dash's DiskcacheManager:
 results and progress in the shared diskcache, Cancel kills the job by pid.
@@ -159,10 +160,9 @@ def _serve(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the web process
     if warm_up:
         _write_state(status_path, "compiling")
-        seconds = _warm_up()
-        _write_state(status_path, "ready", seconds=seconds)
-    else:
-        _write_state(status_path, "ready")
+    warm_torch()
+    seconds = _warm_up() if warm_up else None
+    _write_state(status_path, "ready", seconds=seconds)
     while True:
         try:
             fn_key, key, progress_key, args, context = conn.recv()
@@ -200,6 +200,24 @@ def _fork_job(job_fn, conn: Connection, job_args: tuple) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def warm_torch() -> float:
+    """One tiny optimizer step, so that no job pays torch's first-use imports.
+
+    The first `torch.optim.Adam` of a process imports `torch._dynamo` (2 s on two cores,
+    measured in a job's profile): every job forked from a launcher that never built an
+    optimizer paid it again, before its guided lineage could start. The step is tiny
+    (no parallel region, so no OpenMP team the forked jobs could inherit).
+    """
+    import torch
+
+    t0 = time.perf_counter()
+    layer = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3)
+    layer(torch.zeros(1, 2)).sum().backward()
+    optimizer.step()
+    return time.perf_counter() - t0
 
 
 def _warm_up() -> float | None:
