@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from dash import Input, Output, State, callback, ctx, no_update
+from dash import Input, Output, State, callback, clientside_callback, no_update
 from dash.exceptions import PreventUpdate
 
 from hill_dash.dashboard import launcher, views, watchdog
@@ -122,7 +122,24 @@ def publish_chunk(done):
     return done
 
 
-@callback(
+# The chunk's guided map is stored: show it (and open the edits) while the unguided lineage
+# and the counterfactual still train. Progress repeats it every poll: announce it once. The
+# run is named only when it is new (the job created it): a store change alone tells the
+# panels that only the map changed. In the browser: a chunk's progress polls four times a
+# second, and a server request per poll would take CPU from the job on a small machine.
+clientside_callback(
+    """
+    function(ready, published, runId) {
+        const nu = window.dash_clientside.no_update;
+        if (!ready || (published && published.run_id === ready.run_id
+                       && published.checkpoint === ready.checkpoint)) {
+            return [nu, nu];
+        }
+        const change = {version: Date.now() / 1000};
+        if (ready.run_id !== runId) { change.run_id = ready.run_id; }
+        return [change, ready];
+    }
+    """,
     Output("store-change", "data", allow_duplicate=True),
     Output("guided-published", "data"),
     Input("guided-ready", "data"),
@@ -130,32 +147,30 @@ def publish_chunk(done):
     State("run-id", "data"),
     prevent_initial_call=True,
 )
-def show_guided_map(ready, published, run_id):
-    """The chunk's guided map is stored: show it (and open the edits) while the unguided
-    lineage and the counterfactual still train. Progress repeats it: announce it once.
-    The run is named only when it is new (the job created it): a store change alone
-    tells the panels that only the map changed."""
-    if not ready or ready == published:
-        raise PreventUpdate
-    change = {"version": time.time()}
-    if ready["run_id"] != run_id:
-        change["run_id"] = ready["run_id"]
-    return change, ready
 
 
 @callback(
     Output("startup-note", "children"),
     Input("train-button", "n_clicks"),
+    prevent_initial_call=True,
+)
+def show_startup_note(_n_clicks):
+    """Right after the app starts the job launcher compiles UMAP and the first chunk waits
+    for it: say so, until the bar moves (cleared in the browser, below)."""
+    state = launcher.launcher_state(launcher.launcher_status_path(data_dir()))
+    return launcher.startup_note(state)
+
+
+clientside_callback(
+    """
+    function(progress) {
+        return progress ? "" : window.dash_clientside.no_update;
+    }
+    """,
+    Output("startup-note", "children", allow_duplicate=True),
     Input("chunk-progress", "value"),
     prevent_initial_call=True,
 )
-def show_startup_note(_n_clicks, progress):
-    """Right after the app starts the job launcher compiles UMAP and the first chunk waits
-    for it: say so, until the bar moves."""
-    if ctx.triggered_id == "chunk-progress" and progress:
-        return ""
-    state = launcher.launcher_state(launcher.launcher_status_path(data_dir()))
-    return launcher.startup_note(state)
 
 
 @callback(
