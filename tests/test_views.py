@@ -321,3 +321,31 @@ def test_a_pull_that_cannot_be_made_shows_why_instead_of_a_preview(run_md):
     assert "No preview:" in ghosts.preview_text(pending, preview, "")
     ok = selection.make_edit("pull", ones, target_class=2)
     assert ghosts.preview(store, run, md, ok)[1].total == int(np.sum(md.split[ones] == "train"))
+
+
+def test_a_pull_across_the_map_warns_and_a_short_one_does_not(run_md):
+    """A one-chunk pull to the farthest class cost the other classes 3–13 points (benchmarks
+    §0): the preview says so before Apply; a pull to the nearest class, or α small enough,
+    says nothing."""
+    _, _, md = run_md
+    train = md.split == "train"
+    threes = np.flatnonzero((md.y == 3) & train)
+    centre = md.coords[threes].mean(0)
+    dist = {
+        c: float(np.linalg.norm(md.coords[(md.y == c) & train].mean(0) - centre))
+        for c in range(10)
+        if c != 3
+    }
+    far, near = max(dist, key=dist.get), min(dist, key=dist.get)
+    edit, note = selection.candidate_edit(
+        md, "pull", threes, np.zeros(0, np.int64), target_class=str(far), alpha=1.0
+    )
+    assert edit.target_class == far and "A long pull" in note and f"class {far}" in note
+    _, note = selection.candidate_edit(
+        md, "pull", threes, np.zeros(0, np.int64), target_class=str(near), alpha=1.0
+    )
+    assert note == ""
+    _, note = selection.candidate_edit(
+        md, "pull", threes, np.zeros(0, np.int64), target_class=str(far), alpha=0.05
+    )
+    assert note == ""
