@@ -21,6 +21,10 @@ Targets (issue 17): click → guided map ≤ 1.5 s (digits), ≤ 3 s (MNIST-1D);
 ≤ 3 s (digits); guided map ÷ floor ≤ 1.5.
 
     python bench/bench_loop_latency.py [--datasets digits mnist1d] [--clicks 6] [--projection umap]
+
+At scale (issue 17, item 5): `--datasets synthetic70000` is a 70 000 × 784 data set (ten
+Gaussian classes, `bench_chunk.synthetic`) with the default MLP; `--epochs 1` keeps a chunk
+short, as the independent probe quoted in the issue did.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from hill_dash.engine import loop
 from hill_dash.engine.data import load_builtin
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.store import RunStore
+from hill_dash.engine.training import ChunkConfig
 from tests.browser.conftest import LiveApp
 
 STATE_JS = """
@@ -95,11 +100,23 @@ def floor_seconds(store: RunStore, run_id: str, reps: int = 3) -> dict:
     }
 
 
-def one_dataset(name: str, clicks: int, projection: str, numba_cache: Path, driver) -> dict:
+def dataset(name: str):
+    """A built-in data set, or `synthetic<N>`: N points × 784 features in ten classes."""
+    if name.startswith("synthetic"):
+        from bench_chunk import synthetic
+
+        return synthetic(int(name.removeprefix("synthetic")), 784)
+    return load_builtin(name, seed=0)
+
+
+def one_dataset(
+    name: str, clicks: int, projection: str, numba_cache: Path, driver, epochs: int | None = None
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="hill-latency-") as tmp:
         store = RunStore(Path(tmp) / "data")
-        data = load_builtin(name, seed=0)
-        run_id = loop.create_run(store, data, projection=projection, seed=0)
+        data = dataset(name)
+        chunk = {"chunk": ChunkConfig(epochs=epochs)} if epochs else {}
+        run_id = loop.create_run(store, data, projection=projection, seed=0, **chunk)
         loop.run_chunk(store, run_id)  # chunk 0 before the app starts: not what is timed
         shown = len(data.y_train) + len(data.y_val)
         floor = floor_seconds(store, run_id)
@@ -110,7 +127,7 @@ def one_dataset(name: str, clicks: int, projection: str, numba_cache: Path, driv
         rows = []
         try:
             driver.get(app.url + "/")
-            deadline = time.time() + 120
+            deadline = time.time() + 600  # 70 000 points take a while in software WebGL
             while time.time() < deadline and state(driver)[0] < shown:
                 time.sleep(0.1)
             for k in range(1, clicks + 1):
@@ -172,11 +189,15 @@ def main() -> None:
     p.add_argument("--clicks", type=int, default=6, help="the first is not counted")
     p.add_argument("--projection", default="umap", choices=("umap", "pca"))
     p.add_argument("--out", default="loop_latency")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per chunk (default: the run's)")
     args = p.parse_args()
     driver = chrome()
     cache = Path(tempfile.mkdtemp(prefix="hill-numba-"))
     try:
-        cases = [one_dataset(d, args.clicks, args.projection, cache, driver) for d in args.datasets]
+        cases = [
+            one_dataset(d, args.clicks, args.projection, cache, driver, args.epochs)
+            for d in args.datasets
+        ]
     finally:
         driver.quit()
     write_result(args.out, {"cases": cases})

@@ -15,7 +15,7 @@ import numpy as np
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.edits import Edit, steady_rows
 from hill_dash.engine.realized import Request, shares
-from hill_dash.engine.realized_spaces import fresh_coords, validation_requests
+from hill_dash.engine.realized_spaces import fresh_coords, validation_owners, validation_requests
 from hill_dash.engine.realized_text import REALIZED_SPACES
 from hill_dash.engine.teacher import Teacher, build_teacher
 
@@ -36,6 +36,7 @@ def realized_rows(
     visible = len(data.y_train) + len(data.y_val)
     reference = steady_rows(edits, visible)
     out = {space: {} for space in REALIZED_SPACES}
+    owners: dict = {}  # per edit-time checkpoint: the validation rows' nearest training rows
     for lineage, key in (
         ("guided", "guided"),
         ("counterfactual", "counterfactual"),
@@ -59,7 +60,9 @@ def realized_rows(
         if key == "guided" or t.map_state.method == "pca":
             fresh = fresh_coords(t.Z, t.map_state.method, seed, visible)
             out["fresh_map"][key] = _shares(on_map, t.map_p.coords[:visible], fresh, reference)
-        val = validation_requests(requests, t.Zp, len(data.y_train), visible, reference)
+        if t.task.parent not in owners:  # the guided run and its counterfactual share one
+            owners[t.task.parent] = validation_owners(t.Zp, len(data.y_train), visible, reference)
+        val = validation_requests(requests, *owners[t.task.parent])
         out["val_latent"][key] = _shares(val, t.Zp[:visible], t.Z[:visible], reference)
         val_map = [_on_map(r, e) for r, e in zip(val, edits, strict=True)]
         out["val_map"][key] = _shares(

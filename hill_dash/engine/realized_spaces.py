@@ -51,24 +51,32 @@ def nearest_train(Z: np.ndarray, n_train: int, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def validation_requests(
-    requests: list[Request | None],
-    Z: np.ndarray,
-    n_train: int,
-    visible: int,
-    steady: np.ndarray,
-) -> list[Request | None]:
-    """Each request asked of the unedited validation points whose nearest training latent
-    (in `Z`, the latents the edits were made on) is one of its points (None: no such point).
+def validation_owners(
+    Z: np.ndarray, n_train: int, visible: int, steady: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The unedited validation rows and, for each, its nearest training latent in `Z`.
 
-    `steady`: the visible rows no edit selected. A move keeps its shift, a pull its landmark
-    class, a separate its other side; compact asks the same β of these points' own spread.
+    `steady`: the visible rows no edit selected. The search is the expensive part (all
+    validation × training rows: seconds at 70 000 points), so a chunk does it once per set
+    of edit-time latents, not once per lineage (`realized_rows`).
     """
     val = np.asarray(steady)[np.asarray(steady) >= n_train]
     val = val[val < visible]
+    return val, nearest_train(Z, n_train, val)
+
+
+def validation_requests(
+    requests: list[Request | None], val: np.ndarray, owner: np.ndarray
+) -> list[Request | None]:
+    """Each request asked of the unedited validation points `val` whose nearest training
+    latent (`owner`, in the latents the edits were made on: `validation_owners`) is one of
+    its points (None: no such point).
+
+    A move keeps its shift, a pull its landmark class, a separate its other side; compact
+    asks the same β of these points' own spread.
+    """
     if len(val) == 0:
         return [None] * len(requests)
-    owner = nearest_train(Z, n_train, val)
     out: list[Request | None] = []
     for r in requests:
         if r is None:
