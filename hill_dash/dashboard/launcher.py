@@ -202,7 +202,7 @@ def _fork_job(job_fn, conn: Connection, job_args: tuple) -> int:
         os._exit(code)
 
 
-def warm_torch() -> float:
+def warm_torch() -> None:
     """One tiny optimizer step, so that no job pays torch's first-use imports.
 
     The first `torch.optim.Adam` of a process imports `torch._dynamo` (2 s on two cores,
@@ -212,12 +212,10 @@ def warm_torch() -> float:
     """
     import torch
 
-    t0 = time.perf_counter()
     layer = torch.nn.Linear(2, 2)
     optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3)
     layer(torch.zeros(1, 2)).sum().backward()
     optimizer.step()
-    return time.perf_counter() - t0
 
 
 def _warm_up() -> float | None:

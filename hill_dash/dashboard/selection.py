@@ -17,7 +17,7 @@ import numpy as np
 from hill_dash.dashboard.views import TOOLS, MapData
 from hill_dash.engine.edits import MAX_WEIGHT
 from hill_dash.engine.errors import StoreError
-from hill_dash.engine.teacher import Edit
+from hill_dash.engine.teacher import Edit, class_means
 
 # -- selection ------------------------------------------------------------------------
 #
@@ -312,14 +312,13 @@ FAR_PULL_SHARE = 0.75
 
 def far_pull_note(md: MapData, indices: np.ndarray, target: int, alpha: float) -> str:
     """A warning when a pull asks for a long path across the map, else ""."""
-    train = (md.split == "train") & (md.y >= 0)
-    sel = np.asarray(indices, np.int64)
-    outside = train.copy()
-    outside[sel] = False
-    centre = md.coords[sel].mean(axis=0)
-    distance = {}
-    for c in np.unique(md.y[outside]):
-        distance[int(c)] = float(np.linalg.norm(md.coords[outside & (md.y == c)].mean(0) - centre))
+    outside = (md.split == "train") & (md.y >= 0)
+    outside[np.asarray(indices, np.int64)] = False
+    n_classes = int(md.y.max()) + 1
+    centres = class_means(md.coords[outside], md.y[outside], n_classes)
+    present = np.bincount(md.y[outside], minlength=n_classes) > 0
+    gap = np.linalg.norm(centres - md.coords[indices].mean(axis=0), axis=1)
+    distance = {int(c): float(gap[c]) for c in np.flatnonzero(present)}
     if target not in distance or len(distance) < 3:
         return ""
     others = [d for c, d in distance.items() if c != target]

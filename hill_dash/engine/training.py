@@ -180,6 +180,7 @@ def train_chunk(
     # loss of the epochs read
     unread: list[tuple[torch.Tensor, torch.Tensor | None]] = []
     predicted: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
     running = float("nan")
     model.train()
     # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
@@ -215,20 +216,20 @@ def train_chunk(
         optimizer.step()
         unread.append((ce.detach(), None if extra is None else extra.detach()))
         predicted.append(logits.detach().argmax(1))
+        labels.append(yb)
         if seen is not None:
             seen.append(z.detach())
         epoch_end = (step + 1) % per_epoch == 0 or step + 1 == len(batches)
         if epoch_end:
             first = step + 1 - len(unread)
             _read_epoch(unread, curve, step_offset + first, cfg)
-            epoch = batches[first : step + 1]
-            curve["acc"].extend(_accuracies(predicted, [yt[b.to(device)] for b in epoch]))
+            curve["acc"].extend(_accuracies(predicted, labels))
             if seen is not None:
-                table.observe(torch.cat(epoch).to(device), torch.cat(seen))
+                table.observe(torch.cat(batches[first : step + 1]).to(device), torch.cat(seen))
                 seen = []
                 if (step + 1) % per_epoch == 0:
                     table.refresh_rotation()
-            unread, predicted = [], []
+            unread, predicted, labels = [], [], []
             running = sum(curve["loss"]) / len(curve["loss"])
         if progress is not None:
             progress(step_offset + step + 1, total, running)
