@@ -92,6 +92,28 @@ map_header = dbc.Row(
     className="g-1",
 )
 
+
+def ring_key(colour: str, name: str) -> html.Span:
+    """One entry of the ghosts' key: a ring drawn as the map draws it, and its name."""
+    ring = (
+        "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='14' height='14'>"
+        f"<polygon points='12,7 9.5,11.3 4.5,11.3 2,7 4.5,2.7 9.5,2.7' fill='none' "
+        f"stroke='{colour.replace('#', '%23')}' stroke-width='1.5'/></svg>"
+    )
+    return html.Span(
+        [html.Img(src=ring, width=14, height=14, className="me-1", alt=""), name],
+        className="me-3 text-nowrap",
+    )
+
+
+# the key of the ghost rings, the page's and not plotly's (a shape in plotly's legend makes
+# every zoom recompute every point)
+map_legend = html.Div(
+    [ring_key(colour, name) for colour, name in LM.GHOST_LEGEND],
+    id="map-legend",
+    className="small text-muted d-flex flex-wrap",
+)
+
 map_card = dbc.Card(
     [
         dbc.CardHeader(map_header, className="py-1"),
@@ -100,6 +122,7 @@ map_card = dbc.Card(
                 [
                     dbc.Col(
                         [
+                            map_legend,
                             dcc.Graph(
                                 id="latent-graph",
                                 figure=LM.make_empty_map_figure(""),

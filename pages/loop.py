@@ -260,8 +260,8 @@ def update_map(
         LM.patch_colours(patch, colours(), data_rev)
     if triggers & {"run-version", "selection-store"}:
         LM.patch_box(patch, box, edit_rev, run["id"], where)
-    if "selection-store" in triggers:
-        LM.patch_selection(patch, drawn, data_rev)
+    # a new selection is drawn by the page itself (assets/loop.js, drawSelection): through
+    # plotly's `selectedpoints` it would recompute every point before one frame
     return patch, no_update, info
 
 
