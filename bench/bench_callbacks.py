@@ -147,7 +147,7 @@ def bench_size(n: int, runs: int) -> dict:
             "run-version.data": 1,
             "color-by.value": "label",
             "selection-store.data": selection,
-            "map-key.data": key,
+            "map-key.data": f"{key}:{views.map_size(run)}",  # as update_map names the shown map
             "show-val.value": True,
             "move-dx.value": 1.0,
             "move-dy.value": 0.5,

@@ -215,6 +215,23 @@ def test_pca_translate_preview_is_coords_plus_delta(pca_run):
     np.testing.assert_allclose(preview.start, md.coords[shown], atol=0)
 
 
+def test_pending_ghosts_are_reused_until_the_edits_change(pca_run):
+    store, run_id = pca_run
+    run, md = map_data(store, run_id)
+    sel = np.flatnonzero((md.y == 4) & (md.split == "train"))[:300]
+
+    def pending(dx: float) -> dict:  # the run with one pending move made on its head
+        edit = selection.make_edit("move", sel, dx=dx, dy=0.0)
+        return run | {"pending": [edit.to_dict() | {"on": views.head(run)}]}
+
+    first, _ = ghosts.preview(store, pending(1.0), md, None)
+    again, _ = ghosts.preview(store, pending(1.0), md, None)
+    assert first.total == 300 and again is first  # while lassoing: not rebuilt per request
+    changed, _ = ghosts.preview(store, pending(2.0), md, None)
+    assert changed is not first
+    np.testing.assert_allclose(changed.target - changed.start, [[2.0, 0.0]] * 300, atol=1e-4)
+
+
 def test_umap_translate_preview_is_the_gesture_and_compact_lands_inside(umap_run):
     store, run_id = umap_run
     run, md = map_data(store, run_id)

@@ -92,6 +92,11 @@ def thumbnail(store: RunStore, md: MapData, index: int) -> str:
     return sample_thumbnail(sample_info(store, md, index)["x"], md.kind, value_range)
 
 
+def checkpoint_stamp(store: RunStore, run_id: str, ckpt: str) -> int:
+    """The checkpoint maps file's modification time (ns): part of a cache key."""
+    return _mtime(store.checkpoint_dir(run_id, ckpt) / "maps.npz", "checkpoint maps")
+
+
 def checkpoint_arrays(store: RunStore, run_id: str, ckpt: str) -> dict[str, np.ndarray]:
     """maps.npz of one checkpoint (Z, logits, map state, drift, edited) plus `pred`; read-only."""
     path = store.checkpoint_dir(run_id, ckpt) / "maps.npz"
