@@ -111,7 +111,7 @@ def ring_key(colour: str, name: str) -> html.Span:
 map_legend = html.Div(
     [ring_key(colour, name) for colour, name in LM.GHOST_LEGEND],
     id="map-legend",
-    className="small text-muted d-flex flex-wrap",
+    className="small text-muted d-inline-flex flex-wrap",
 )
 
 map_card = dbc.Card(

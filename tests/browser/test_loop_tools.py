@@ -260,23 +260,16 @@ def test_keys_links_tooltip_settings_and_small_things(browser, live_app, guided_
     assert br.driver.find_elements(By.CSS_SELECTOR, "#step-curves-graph .js-plotly-plot")
     assert br.driver.find_elements(By.CSS_SELECTOR, "#realized-graph .js-plotly-plot")
 
-    # the map's legend (here: of a move's preview) sits above the plot, clear of the points
-    # and of the colour bar
-    dx = br.find_element("#move-dx")
-    dx.send_keys(Keys.CONTROL, "a")
-    dx.send_keys("1")
-    wait_for(
-        lambda: br.driver.execute_script(f"return !!document.querySelector('{MAP} .legend')"),
-        20,
-        "the preview's legend",
-    )
+    # the ghosts' key (the page's, not plotly's legend) sits above the plot, clear of the
+    # points and of the colour bar
     legend, plot, bar_box = br.driver.execute_script(
         f"const g = document.querySelector('{MAP}');"
         "const b = e => e.getBoundingClientRect().toJSON();"
-        "return [b(g.querySelector('.legend')), b(g.querySelector('.nsewdrag')),"
+        "return [b(document.getElementById('map-legend')), b(g.querySelector('.nsewdrag')),"
         " b(g.querySelector('.colorbar'))];"
     )
     assert legend["bottom"] <= plot["top"] + 2 and legend["right"] <= bar_box["left"] + 2
+    assert legend["height"] > 0
     ticks = br.driver.execute_script(
         f"return getComputedStyle(document.querySelector('{MAP} .xtick text')).fontSize"
     )
