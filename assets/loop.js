@@ -249,6 +249,11 @@
         }});
     }
 
+    function zero(id) { // a new selection starts without a move; unchanged fields stay quiet
+        var el = document.getElementById(id);
+        if (!el || Number(el.value) !== 0 || el.value === "") setProps(id, {value: 0});
+    }
+
     function select(gd, poly, add, subtract) {
         var fl = gd._fullLayout, fd = gd._fullData[MAIN];
         var xs = fd.x, ys = fd.y, n = fd._length || 0;
@@ -278,8 +283,8 @@
         var idx = bitsToIndices(bytes, n);
         var store = newStore(mirror.sel, bytesToB64(bytes), idx.length, mirror.key, "lasso");
         setProps("selection-store", {data: store}); // the server answers with the caption
-        setProps("move-dx", {value: 0});
-        setProps("move-dy", {value: 0});
+        zero("move-dx");
+        zero("move-dy");
         setTimeout(function () { drawSelection(gd, bytes); }, 0); // once the request is out
     }
 
