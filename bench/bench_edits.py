@@ -22,7 +22,7 @@ separate's class), guided and twin, with the exact one-sided paired McNemar p of
 
     python bench/bench_edits.py [--seeds 0 1 2] [--datasets digits mnist1d] [--maps pca umap]
         [--kinds move pull compact separate] [--targets far near] [--sizes class 20]
-        [--threads N] [--test-cells]
+        [--threads N] [--test-cells] [--anchor A]
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                 store = RunStore(root)
                 loop.add_edit(store, run_id, edit)
                 t0 = time.time()
-                chunk = loop.run_chunk(store, run_id)
+                overrides = {"anchor": args.anchor} if args.anchor else None
+                chunk = loop.run_chunk(store, run_id, overrides=overrides)
                 (r,) = chunk["realized"]
                 row = {
                     "dataset": dataset,
@@ -118,6 +119,7 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                     "target": target,
                     "size": size,
                     "n_selected": len(sel),
+                    "anchor": args.anchor,
                     "named_class": named,
                     "seconds": time.time() - t0,
                     "realized": {k: v for k, v in r.items() if k not in ("edit", "kind")},
@@ -210,6 +212,12 @@ def main() -> None:
     p.add_argument("--compact-weight", type=float, default=None, help="(calibration only)")
     p.add_argument(
         "--set", nargs="*", default=[], help="NAME=VALUE of teacher(_loss) constants (calibration)"
+    )
+    p.add_argument(
+        "--anchor",
+        type=float,
+        default=0.0,
+        help="λ_anchor of the edited chunk (the Train panel's advanced setting; default off)",
     )
     p.add_argument("--test-cells", action="store_true", help="only tests/test_edits_heard's")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
