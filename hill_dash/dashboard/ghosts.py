@@ -16,11 +16,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hill_dash.dashboard.views import MapData, checkpoint_arrays, checkpoint_stamp, fresh_edits
+from hill_dash.dashboard.views import (
+    MapData,
+    checkpoint_arrays,
+    checkpoint_stamp,
+    fresh_edits,
+    head,
+)
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.store import RunStore
-from hill_dash.engine.teacher import Edit, build_teacher
+from hill_dash.engine.teacher import Edit, edit_targets
 
 MAX_GHOSTS = 1000  # ghost targets drawn per layer (SVG paths); more only slows the browser
 KNN_GHOSTS = 200  # UMAP ghosts placed by a k-NN search per layer (the search is the cost)
@@ -114,9 +120,7 @@ def targets_on_map(
     if not edits:
         return Ghosts.empty()
     Z, state = map_points_only(Z, state, md)
-    teacher = build_teacher(edits, Z, state, md.y, md.split, n_classes=len(md.label_names))
-    idx = teacher.train_idx
-    T = teacher.targets
+    idx, T = edit_targets(edits, Z, state, md.y, md.split, n_classes=len(md.label_names))
     if points is not None:
         keep = np.isin(idx, points)
         idx, T = idx[keep], T[keep]
@@ -185,6 +189,17 @@ class _Recent:
 _PENDING = _Recent()
 
 
+def _pending_key(run: dict) -> tuple:
+    """The fresh pending edits by their ids (an edit's record never changes once made; one
+    without an id, as a notebook may write, by its content)."""
+    now = head(run)
+    return tuple(
+        e.get("id") or json.dumps(e, sort_keys=True)
+        for e in run.get("pending", [])
+        if e.get("on") == now
+    )
+
+
 def preview(
     store: RunStore, run: dict, md: MapData, candidate: Edit | None
 ) -> tuple[Ghosts, Ghosts]:
@@ -201,7 +216,7 @@ def preview(
         md.checkpoint,
         checkpoint_stamp(store, run["id"], md.checkpoint),
         md.n,
-        json.dumps([e.to_dict() for e in pending], sort_keys=True),
+        _pending_key(run),
     )
     ghosts = _PENDING.get(key, lambda: targets_on_map(pending, Z, state, md))
     if candidate is None:
