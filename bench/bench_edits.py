@@ -22,7 +22,11 @@ separate's class), guided and twin, with the exact one-sided paired McNemar p of
 
     python bench/bench_edits.py [--seeds 0 1 2] [--datasets digits mnist1d] [--maps pca umap]
         [--kinds move pull compact separate] [--targets far near] [--sizes class 20]
-        [--threads N] [--test-cells] [--anchor A]
+        [--threads N] [--test-cells] [--anchor A] [--alpha A] [--chunks K]
+
+With --chunks K a pull is asked over K chunks (the realized row is the last chunk's; the
+distance shrink and the untouched classes' accuracy compare the K-th checkpoints with the
+first map and the twin's K-th checkpoint).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import common  # noqa: F401  (puts the repository on sys.path)
@@ -106,10 +111,16 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                 root = work / f"{size}-{kind}-{target}"
                 shutil.copytree(base.root, root)
                 store = RunStore(root)
-                loop.add_edit(store, run_id, edit)
                 t0 = time.time()
                 overrides = {"anchor": args.anchor} if args.anchor else None
-                chunk = loop.run_chunk(store, run_id, overrides=overrides)
+                # a pull split over K chunks: chunk j asks for 1/(K-j+1) of what is left,
+                # so each asks for an equal share of the whole way
+                steps = args.chunks if kind == "pull" else 1
+                for j in range(1, steps + 1):
+                    if kind == "pull":
+                        edit = replace(edit, alpha=args.alpha / (steps - j + 1))
+                    loop.add_edit(store, run_id, edit)
+                    chunk = loop.run_chunk(store, run_id, overrides=overrides)
                 (r,) = chunk["realized"]
                 row = {
                     "dataset": dataset,
@@ -120,6 +131,8 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                     "size": size,
                     "n_selected": len(sel),
                     "anchor": args.anchor,
+                    "alpha": args.alpha if kind == "pull" else None,
+                    "chunks": steps,
                     "named_class": named,
                     "seconds": time.time() - t0,
                     "realized": {k: v for k, v in r.items() if k not in ("edit", "kind")},
@@ -218,6 +231,13 @@ def main() -> None:
         type=float,
         default=0.0,
         help="λ_anchor of the edited chunk (the Train panel's advanced setting; default off)",
+    )
+    p.add_argument("--alpha", type=float, default=1.0, help="a pull's α (default 1)")
+    p.add_argument(
+        "--chunks",
+        type=int,
+        default=1,
+        help="a pull split over this many chunks (each asks for an equal share of α)",
     )
     p.add_argument("--test-cells", action="store_true", help="only tests/test_edits_heard's")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

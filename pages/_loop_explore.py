@@ -79,13 +79,17 @@ def show_hovered(hover, run_id):
 
 @callback(
     Output("selection-gallery", "children"),
-    Input("selection-store", "data"),
+    Input("selection-info", "children"),
     Input("gallery-sort", "value"),
-    Input("run-id", "data"),
-    Input("run-version", "data"),
+    State("run-id", "data"),
+    State("selection-store", "data"),
 )
-def show_gallery(sel_store, sort, run_id, _version):
-    """Thumbnails of the selection with label · prediction, in the chosen order."""
+def show_gallery(_caption, sort, run_id, sel_store):
+    """Thumbnails of the selection with label · prediction, in the chosen order.
+
+    Asked for once the selection's caption is shown (the caption follows the selection,
+    the run and its version), not beside it: on a busy page the caption, the first thing
+    a person reads after a lasso, is not kept waiting."""
     store, _, md = _map(run_id)
     if md is None:
         return gallery([], 0, "")

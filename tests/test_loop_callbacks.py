@@ -550,11 +550,11 @@ def test_other_callbacks_answer_with_numbers(page, pca_run):
         "callback show_gallery (48 of 1,000)",
         call,
         explore.show_gallery,
-        ["selection-store.data"],
-        sel,
+        ["selection-info.children"],  # asked for once the caption is shown
+        "caption",
         "confidence",
         run_id,
-        1,
+        sel,
     )
     assert str(gallery).count("data:image/png") == explore.GALLERY_LIMIT
     assert "1,000 points selected · showing 48" in str(gallery)

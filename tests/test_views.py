@@ -324,7 +324,7 @@ def test_a_pull_that_cannot_be_made_shows_why_instead_of_a_preview(run_md):
 
 
 def test_a_pull_across_the_map_warns_and_a_short_one_does_not(run_md):
-    """A one-chunk pull to the farthest class cost the other classes 3–13 points (benchmarks
+    """A one-chunk pull to the farthest class cost the other classes 5–13 points (benchmarks
     §0): the preview says so before Apply; a pull to the nearest class, or α small enough,
     says nothing."""
     _, _, md = run_md
@@ -341,6 +341,7 @@ def test_a_pull_across_the_map_warns_and_a_short_one_does_not(run_md):
         md, "pull", threes, np.zeros(0, np.int64), target_class=str(far), alpha=1.0
     )
     assert edit.target_class == far and "A long pull" in note and f"class {far}" in note
+    assert "α = 0.5" in note  # what asking for less cost, as measured
     _, note = selection.candidate_edit(
         md, "pull", threes, np.zeros(0, np.int64), target_class=str(near), alpha=1.0
     )
