@@ -6,9 +6,10 @@
  * an SVG outline; on release the points inside are found in the trace's typed arrays
  * and stored as a base64 bitset (bit i of byte i >> 3 is point i): a lasso over 200,000
  * points sends ~33 kB, not megabytes of plotly point objects. The server answers with
- * the caption; the page draws the selection itself (drawSelection: one redraw of the points, no
- * recalculation), whichever way it changed (lasso, Find, Undo, Clear). Shift adds to the selection, Alt subtracts. A click without a
- * drag is reported as the graph's clickData (the move gesture), a double click clears.
+ * the caption; the page draws the selection itself (drawSelection: one frame of the
+ * points, no recalculation), whichever way it changed (lasso, Find, Undo, Clear).
+ * Shift adds to the selection, Alt subtracts. A click without a drag is reported as the
+ * graph's clickData (the move gesture), a double click clears.
  * The store mirrors hill_dash.dashboard.selection.with_selection.
  */
 (function () {
