@@ -107,21 +107,22 @@
         var stash = cd && cd.t, scene = stash && stash._scene;
         if (!scene || !scene.scatter2d || !scene.select2d || !scene.selectBatch ||
             !scene.markerUnselectedOptions || typeof scene.draw !== "function") return false;
-        var k = stash.index, s2 = scene.scatter2d, opts = new Array(scene.count);
+        var k = stash.index, s2 = scene.scatter2d, opts = [];
         if (!scene.selectBatch[k] || !scene.unselectBatch[k]) return false;
+        for (var t = 0; t < scene.count; t++) opts.push({});
+        // one list of per-trace options, as plotly's plot step passes them (spread as
+        // separate arguments, the unselected colour would not replace the points' own)
         var unsel = [];
         if (idx.length) {
             var inSel = new Uint8Array(n);
             for (var i = 0; i < idx.length; i++) inSel[idx[i]] = 1;
             for (var j = 0; j < n; j++) if (!inSel[j]) unsel.push(j);
-            if (!scene.selectBatch[k].length && !scene.unselectBatch[k].length) {
-                opts[k] = scene.markerUnselectedOptions[k]; // enter selection mode
-                s2.update.apply(s2, opts);
-            }
+            // the rest faded (plotly's next full redraw, e.g. a zoom, also greys them)
+            opts[k] = scene.markerUnselectedOptions[k];
         } else {
             opts[k] = scene.markerOptions[k]; // back to the points' own style
-            s2.update.apply(s2, opts);
         }
+        s2.update(opts);
         scene.selectBatch[k] = idx;
         scene.unselectBatch[k] = unsel;
         scene.draw();
