@@ -173,6 +173,8 @@ class _Recent:
     def __init__(self, size: int = 4):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
 
+    # not functools.lru_cache: the inputs (latents, map data, edits) are not hashable; the
+    # key names them instead
     def get(self, key: tuple, make) -> Ghosts:
         with self.lock:
             if key in self.items:

@@ -99,8 +99,7 @@ def checkpoint_stamp(store: RunStore, run_id: str, ckpt: str) -> int:
 
 def checkpoint_arrays(store: RunStore, run_id: str, ckpt: str) -> dict[str, np.ndarray]:
     """maps.npz of one checkpoint (Z, logits, map state, drift, edited) plus `pred`; read-only."""
-    path = store.checkpoint_dir(run_id, ckpt) / "maps.npz"
-    return _cached_arrays(str(store.root), run_id, ckpt, _mtime(path, "checkpoint maps"))
+    return _cached_arrays(str(store.root), run_id, ckpt, checkpoint_stamp(store, run_id, ckpt))
 
 
 def checkpoint_member(store: RunStore, run_id: str, ckpt: str, key: str) -> np.ndarray | None:
