@@ -108,18 +108,21 @@ def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection, lr, ba
     return {"run_id": result.get("run_id"), "version": time.time()}, status(ok, message)
 
 
-@callback(
+# The job writes `chunk-done`, never `store-change` itself: Dash holds back every callback
+# that reads an output of a callback in flight, and the edits and the guided map publish
+# through `store-change` while the job still trains the references. In the browser: a
+# server request here would only delay every panel behind one more round trip.
+clientside_callback(
+    """
+    function(done) {
+        if (!done) { throw window.dash_clientside.PreventUpdate; }
+        return done;
+    }
+    """,
     Output("store-change", "data", allow_duplicate=True),
     Input("chunk-done", "data"),
     prevent_initial_call=True,
 )
-def publish_chunk(done):
-    """The job writes `chunk-done`, never `store-change` itself: Dash holds back every
-    callback that reads an output of a callback in flight, and the edits and the guided
-    map publish through `store-change` while the job still trains the references."""
-    if not done:
-        raise PreventUpdate
-    return done
 
 
 # The chunk's guided map is stored: show it (and open the edits) while the unguided lineage

@@ -414,22 +414,23 @@ def change_edits(_apply, _undo, _redo, _clear, run_id, sel_store, *tool_values):
     return {"version": time.time()}, status(True, text), 0, 0
 
 
-@callback(
+# Tell every page that the run store changed (and which run is current). Buttons write
+# the page's `store-change`, not the app-level stores directly: Dash fires a callback
+# whose outputs are already in the app when its inputs arrive with a page,
+# prevent_initial_call or not — a button there would start a chunk on load. In the
+# browser: every panel waits for this hop.
+clientside_callback(
+    """
+    function(change) {
+        if (!change) { throw window.dash_clientside.PreventUpdate; }
+        return [change.run_id || window.dash_clientside.no_update, change.version];
+    }
+    """,
     Output("run-id", "data", allow_duplicate=True),
     Output("run-version", "data", allow_duplicate=True),
     Input("store-change", "data"),
     prevent_initial_call=True,
 )
-def publish_store_change(change):
-    """Tell every page that the run store changed (and which run is current).
-
-    Buttons write the page's `store-change`, not the app-level stores directly: Dash
-    fires a callback whose outputs are already in the app when its inputs arrive with
-    a page, prevent_initial_call or not — a button there would start a chunk on load.
-    """
-    if not change:
-        raise PreventUpdate
-    return change.get("run_id") or no_update, change["version"]
 
 
 @callback(
