@@ -23,6 +23,7 @@ separate's class), guided and twin, with the exact one-sided paired McNemar p of
     python bench/bench_edits.py [--seeds 0 1 2] [--datasets digits mnist1d] [--maps pca umap]
         [--kinds move pull compact separate] [--targets far near] [--sizes class 20]
         [--threads N] [--test-cells] [--anchor A] [--alpha A] [--chunks K]
+        [--chunk-setting epochs=10 lam=2] [--kind-weight compact=8]
 
 With --chunks K a pull is asked over K chunks (the realized row is the last chunk's; the
 distance shrink and the untouched classes' accuracy compare the K-th checkpoints with the
@@ -112,7 +113,7 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                 shutil.copytree(base.root, root)
                 store = RunStore(root)
                 t0 = time.time()
-                overrides = {"anchor": args.anchor} if args.anchor else None
+                overrides = ({"anchor": args.anchor} if args.anchor else {}) | settings(args)
                 # a pull split over K chunks: chunk j asks for 1/(K-j+1) of what is left,
                 # so each asks for an equal share of the whole way
                 steps = args.chunks if kind == "pull" else 1
@@ -120,7 +121,7 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                     if kind == "pull":
                         edit = replace(edit, alpha=args.alpha / (steps - j + 1))
                     loop.add_edit(store, run_id, edit)
-                    chunk = loop.run_chunk(store, run_id, overrides=overrides)
+                    chunk = loop.run_chunk(store, run_id, overrides=overrides or None)
                 (r,) = chunk["realized"]
                 row = {
                     "dataset": dataset,
@@ -169,6 +170,15 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                 shutil.rmtree(root)
     shutil.rmtree(base.root)
     return rows
+
+
+def settings(args) -> dict:
+    """The edited chunk's --chunk-setting NAME=VALUE pairs (the Train panel's settings)."""
+    out: dict = {}
+    for item in args.chunk_setting:
+        name, value = item.split("=")
+        out[name] = int(value) if name in ("epochs", "batch_size") else float(value)
+    return out
 
 
 def _num(v: float | None) -> str:
@@ -227,6 +237,15 @@ def main() -> None:
         "--set", nargs="*", default=[], help="NAME=VALUE of teacher(_loss) constants (calibration)"
     )
     p.add_argument(
+        "--kind-weight", nargs="*", default=[], help="KIND=W of teacher.KIND_WEIGHT (calibration)"
+    )
+    p.add_argument(
+        "--chunk-setting",
+        nargs="*",
+        default=[],
+        help="NAME=VALUE of the edited chunk (epochs, lam, ...: the Train panel's settings)",
+    )
+    p.add_argument(
         "--anchor",
         type=float,
         default=0.0,
@@ -255,6 +274,9 @@ def main() -> None:
         T.KIND_WEIGHT["compact"] = args.compact_weight
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    for item in args.kind_weight:
+        kind, value = item.split("=")
+        T.KIND_WEIGHT[kind] = float(value)
     for item in args.set:
         name, value = item.split("=")
         setattr(TL if hasattr(TL, name) else T, name, float(value))

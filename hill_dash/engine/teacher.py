@@ -101,8 +101,9 @@ GROUP_SHARE = 0.1  # the size a factor of 1 stands for: a class of a ten-class d
 SIZE_EXPONENT = 1.0
 MAX_GROUP_FACTOR = 32.0  # a handful of points must not drown the batch's cross-entropy
 # per edit kind, a factor on top: compact asks every point for a small displacement against
-# the stiffest part of the layout (a class's own spread), so it weighs more (§0)
-KIND_WEIGHT = {"translate": 1.0, "pull": 1.0, "compact": 3.0, "separate": 1.0}
+# the stiffest part of the layout (a class's own spread), and separate asks a class to
+# leave the neighbour the network confuses it with, so both weigh more (§0)
+KIND_WEIGHT = {"translate": 1.0, "pull": 1.0, "compact": 3.0, "separate": 3.0}
 
 
 def group_factor(rows: int, n_train: int) -> float:
