@@ -52,6 +52,7 @@ from hill_dash.engine.data import load_builtin
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.realized import class_distance_change, similarity_align
 from hill_dash.engine.store import RunStore
+from hill_dash.engine.training import check_overrides
 
 CLASS = 3
 SMALL = 20
@@ -173,12 +174,10 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
 
 
 def settings(args) -> dict:
-    """The edited chunk's --chunk-setting NAME=VALUE pairs (the Train panel's settings)."""
-    out: dict = {}
-    for item in args.chunk_setting:
-        name, value = item.split("=")
-        out[name] = int(value) if name in ("epochs", "batch_size") else float(value)
-    return out
+    """The edited chunk's --chunk-setting NAME=VALUE pairs (the Train panel's settings),
+    checked and typed as the engine checks a chunk's overrides."""
+    pairs = (item.split("=") for item in args.chunk_setting)
+    return check_overrides({name: float(value) for name, value in pairs}, "--chunk-setting")
 
 
 def _num(v: float | None) -> str:
