@@ -143,3 +143,25 @@ def test_after_the_launchers_warm_up_a_jobs_first_optimizer_imports_nothing(tmp_
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=tmp_path
     ).stdout.split("\n")[0]
     assert out == "False []", out  # cold before the warm-up, nothing left to import after
+
+
+def test_a_finished_job_stays_until_its_result_is_read(tmp_path):
+    """Dash reads a result, then asks whether the job still runs: a job gone in between
+    looked cancelled, and the page never heard of its chunk. A job now waits, alive, while
+    its result is unread; reading it (Dash's get_result) ends it."""
+    m = LauncherManager(diskcache.Cache(str(tmp_path / "cache")))
+
+    def store_result(key, progress_key, args, context):
+        m.handle.set(key, {"done": args["x"]})
+
+    m.func_registry["store-result"] = store_result
+    m.start_launcher(warm_up=False)
+    try:
+        pid = m.call_job_fn("job-h", store_result, {"x": 7}, {"who": "tab-5"})
+        assert wait_for(lambda: "job-h" in m.handle)
+        time.sleep(0.5)
+        assert m.job_running(pid)  # finished, its result unread: still there
+        assert m.get_result("job-h", pid) == {"done": 7}
+        assert wait_for(lambda: not m.job_running(pid), timeout=5)
+    finally:
+        m.stop_launcher()

@@ -170,7 +170,10 @@ def _serve(
             return  # the web process is gone
         try:
             pid = _fork_job(
-                manager.func_registry.get(fn_key), conn, (key, progress_key, args, context)
+                manager.func_registry.get(fn_key),
+                conn,
+                (key, progress_key, args, context),
+                manager.handle,
             )
         except Exception as exc:  # noqa: BLE001 - tell the web process, keep serving
             conn.send(f"{type(exc).__name__}: {exc}")
@@ -178,7 +181,14 @@ def _serve(
             conn.send(pid)
 
 
-def _fork_job(job_fn, conn: Connection, job_args: tuple) -> int:
+# A finished job waits (at most this long) until its result is read. Dash's poll reads the
+# result, then asks whether the job still runs; a job that wrote its result and exited
+# between the two looked cancelled, and the page never heard of the chunk (a Train
+# click then waited forever). Reading the result kills the waiting job at once.
+RESULT_WAIT_SECONDS = 30.0
+
+
+def _fork_job(job_fn, conn: Connection, job_args: tuple, cache=None) -> int:
     if job_fn is None:
         raise LookupError("no background callback registered for this request")
     sys.stdout.flush()
@@ -196,10 +206,19 @@ def _fork_job(job_fn, conn: Connection, job_args: tuple) -> int:
         traceback.print_exc()
         code = 1
     finally:
+        _wait_until_read(cache, job_args[0])
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _wait_until_read(cache, key: str) -> None:
+    """Stay alive while the job's result waits in the cache (RESULT_WAIT_SECONDS at most)."""
+    deadline = time.monotonic() + RESULT_WAIT_SECONDS
+    with contextlib.suppress(Exception):
+        while cache is not None and key in cache and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def warm_torch() -> None:
