@@ -35,15 +35,56 @@ def _warm_worker_process(**_kwargs) -> None:
     warm_torch()
 
 
+# How long the backend remembers which result key a job writes (a day: longer than any
+# chunk, short enough that the keys do not pile up).
+JOB_KEY_SECONDS = 24 * 3600
+_RUNNING = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
+
+
 class HillCeleryManager(CeleryManager):
-    """Dash's CeleryManager whose cancel also ends a job that no live worker reports on.
+    """Dash's CeleryManager with two mends: a cancel that ends a job no live worker
+    reports on, and a finished job that counts as running until its result is read.
 
     Dash polls a Celery job while its task is PENDING, and the task of a killed worker
     stays PENDING forever. So a cancel (the Cancel button, or the Loop page's watchdog
     after a lost worker) also marks the task REVOKED in the result backend: the
     browser's polling ends, and a worker that receives the task later skips it
     (`hill_dash.dashboard.jobs.job_revoked`).
+
+    Dash's poll reads the result, then asks whether the job still runs. A task that
+    wrote its result and finished between the two looked cancelled: the poll closed
+    with no output and the result was never read (the Train click waited forever; the
+    same race as the launcher's, `launcher.RESULT_WAIT_SECONDS`). So each job's result
+    key is kept in the backend beside it, and a finished task whose result is still
+    there counts as running; the next poll reads it.
     """
+
+    def call_job_fn(self, key, job_fn, args, context):
+        job = super().call_job_fn(key, job_fn, args, context)
+        with contextlib.suppress(Exception):  # unreachable backend: Dash's own behaviour
+            backend = self.handle.backend
+            backend.set(_job_key(job), key)
+            backend.expire(_job_key(job), JOB_KEY_SECONDS)
+        return job
+
+    def job_running(self, job):
+        task = self.get_task(job)
+        if task is None:
+            return False
+        state = task.state
+        if state in _RUNNING:
+            return True
+        if state != "SUCCESS":  # FAILURE, REVOKED: Dash's answer
+            return False
+        return self.result_unread(job)
+
+    def result_unread(self, job) -> bool:
+        """True when the job's result is in the backend and nobody has read it yet."""
+        backend = self.handle.backend
+        key = backend.get(_job_key(job))
+        if key is None:
+            return False
+        return backend.get(key.decode() if isinstance(key, bytes) else key) is not None
 
     def terminate_job(self, job):
         if job is None:
@@ -52,3 +93,7 @@ class HillCeleryManager(CeleryManager):
         with contextlib.suppress(Exception):  # backend unreachable: Dash keeps polling
             if self.handle.AsyncResult(job).state not in ("SUCCESS", "FAILURE"):
                 self.handle.backend.mark_as_revoked(job, reason="cancelled by the dashboard")
+
+
+def _job_key(job: str) -> str:
+    return f"hill-dash-job-result-key-{job}"

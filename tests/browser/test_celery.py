@@ -10,9 +10,7 @@ watchdog says so, re-enables Train chunk, and a new worker trains the chunk.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -26,43 +24,20 @@ from hill_dash.engine.teacher import Edit
 from hill_dash.session import Session
 from tests.browser.conftest import ROOT, LiveApp, free_port
 from tests.browser.helpers import click, progress_value, severe_logs, text_of, watch_progress
+from tests.redis_server import redis_server, skip_without_redis
 from tests.worker_command import worker_argv_and_env
 
 pytestmark = pytest.mark.redis
 
-REDIS = shutil.which("redis-server")
-if not REDIS and not os.environ.get("CI"):
-    pytest.skip("redis-server not installed", allow_module_level=True)
+skip_without_redis()
 
 PID = re.compile(r"\(pid (\d+)\)")
 
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    """A throw-away redis-server on loopback: no persistence, gone with the tests."""
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("redis") / "redis.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    import redis
-
-    client = redis.Redis(port=port)
-    deadline = time.time() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with redis_server(tmp_path_factory.mktemp("redis"), free_port()) as url:
+        yield url
 
 
 class Worker:
