@@ -46,4 +46,3 @@ def test_a_job_whose_result_is_gone_is_not_running(manager):
     job = manager.call_job_fn("result-b", job_fn, [1], {})
     manager.clear_cache_entry("result-b")  # expired, or read by another poll
     assert not manager.job_running(job)
-
