@@ -109,5 +109,5 @@ def draw_step_curves(run_id, _version, key, smoothing, log_y):
             "No per-step curves recorded for this run yet (they come with each new chunk)"
         )
     weight = smoothing if isinstance(smoothing, (int, float)) else 0.0
-    smoothed = {k: history.smooth(s["value"], weight) for k, s in series.items()}
-    return P.make_step_curves_figure(series, key, smoothed, bool(log_y))
+    raw, smoothed = history.curve_traces(series, weight)
+    return P.make_step_curves_figure(raw, key, smoothed, bool(log_y))

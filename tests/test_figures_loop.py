@@ -188,7 +188,7 @@ def test_step_curves_smooth_raw_and_mark_chunk_starts():
         "guided": {"step": [0, 1, 2, 3], "value": [1.0, 0.5, None, 0.2], "starts": starts},
         "twin": {"step": [0, 1, 2, 3], "value": [1.0, 0.6, 0.4, 0.3], "starts": starts},
     }
-    smoothed = {k: list(s["value"]) for k, s in series.items()}
+    smoothed = {k: {"step": s["step"], "value": list(s["value"])} for k, s in series.items()}
     fig = P.make_step_curves_figure(series, "loss", smoothed, log_y=True)
     assert [t.name for t in fig.data] == ["guided (raw)", "guided", "unguided (raw)", "unguided"]
     assert fig.layout.yaxis.type == "log" and len(fig.layout.shapes) == 1

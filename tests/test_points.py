@@ -159,6 +159,35 @@ def test_smoothing_is_a_debiased_moving_average_with_gaps():
     assert history.smooth([3.0, 5.0], 0.0) == [3.0, 5.0]
 
 
+def test_curve_traces_leave_a_short_run_whole():
+    series = {"guided": {"step": [0, 1, 2], "value": [1.0, None, 0.5], "starts": [(0, 0)]}}
+    raw, smoothed = history.curve_traces(series, 0.5)
+    assert raw["guided"] == series["guided"]
+    assert smoothed["guided"] == {"step": [0, 1, 2], "value": history.smooth([1.0, None, 0.5], 0.5)}
+
+
+def test_curve_traces_thin_a_long_run_and_keep_its_spikes_and_gaps():
+    g = np.random.default_rng(0)
+    n = 20_000  # a 70 000-point run's steps after a few chunks
+    values: list[float | None] = list(1.0 + 0.1 * g.standard_normal(n))
+    values[12_345] = 9.0  # one spike
+    values[3_000:3_100] = [None] * 100  # a stretch with no value
+    starts = [(0, 0), (1, 5_000)]
+    series = {"guided": {"step": list(range(n)), "value": values, "starts": starts}}
+    raw, smoothed = history.curve_traces(series, 0.9, max_points=400)
+    r, s = raw["guided"], smoothed["guided"]
+    assert len(r["step"]) <= 400 and len(s["step"]) <= 400
+    assert r["starts"] == starts
+    finite = [v for v in values if v is not None]
+    kept = [v for v in r["value"] if v is not None]
+    assert max(kept) == 9.0 and min(kept) == min(finite)  # the envelope keeps the extremes
+    assert None in r["value"]  # the gap stays a gap
+    assert r["step"] == sorted(r["step"])
+    full = history.smooth(values, 0.9)
+    assert s["step"][-1] == n - 1
+    assert s["value"] == [full[int(x)] for x in s["step"]]  # exact values, sampled
+
+
 def test_step_curves_concatenate_chunks_when_the_store_has_them(run_md):
     store, run, _ = run_md
     if not hasattr(store, "load_curves"):

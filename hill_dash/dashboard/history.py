@@ -19,6 +19,10 @@ from hill_dash.engine.store import RunStore
 
 LINEAGE_NAMES = {"guided": "guided", "counterfactual": "counterfactual", "twin": "unguided"}
 CURVE_KEYS = ("loss", "ce", "teacher", "acc")
+# points per trace of the training-curves panel: about two per pixel column of a wide
+# panel. A 70 000-point run trains ~5 500 steps a chunk; unthinned, twenty chunks sent
+# ~900 000 numbers to the browser at every chunk's end.
+MAX_CURVE_POINTS = 2000
 
 
 def chunk_history(store: RunStore, run: dict | None) -> dict[str, list]:
@@ -294,3 +298,59 @@ def smooth(values: list[float | None], weight: float) -> list[float | None]:
         n += 1
         out.append(last / (1 - weight**n) if weight > 0 else v)
     return out
+
+
+def curve_traces(
+    series: dict[str, dict], weight: float, max_points: int = MAX_CURVE_POINTS
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The training-curves panel's traces, at most `max_points` points each.
+
+    Returns (raw, smoothed), per lineage {"step", "value"} (raw also keeps "starts").
+    The smoothing runs over every step first. The raw values keep, per bucket of
+    consecutive steps, its lowest and its highest value (where they occur), so a spike
+    stays visible; the smoothed line keeps each bucket's last value (the exact moving
+    average at that step). A bucket with no value is a gap.
+    """
+    raw: dict[str, dict] = {}
+    smoothed: dict[str, dict] = {}
+    for lineage, s in series.items():
+        sm = smooth(s["value"], weight)
+        if len(s["step"]) <= max_points:
+            raw[lineage] = dict(s)
+            smoothed[lineage] = {"step": list(s["step"]), "value": sm}
+            continue
+        buckets = max(max_points // 2, 1)
+        edges = np.linspace(0, len(s["step"]), buckets + 1).astype(int)[:-1]
+        x = np.asarray(s["step"], dtype=float)
+        v = _as_floats(s["value"])
+        w = _as_floats(sm)
+        bucket = np.repeat(np.arange(len(edges)), np.diff(np.append(edges, len(v))))
+        lo = np.minimum.reduceat(np.where(np.isnan(v), np.inf, v), edges)
+        hi = np.maximum.reduceat(np.where(np.isnan(v), -np.inf, v), edges)
+        empty = np.isinf(lo)
+        # per bucket, the first step holding its lowest and its highest value
+        keep = _first_per_bucket(v == lo[bucket], bucket) | _first_per_bucket(
+            v == hi[bucket], bucket
+        )
+        keep[edges[empty]] = True  # an empty bucket: one gap at its start
+        rx = x[keep].tolist()
+        rv = [None if np.isnan(a) else float(a) for a in v[keep]]
+        last = np.append(edges[1:], len(v)) - 1
+        sx = x[last].tolist()
+        sv = [None if np.isnan(a) else float(a) for a in w[last]]
+        raw[lineage] = {"step": rx, "value": rv, "starts": s["starts"]}
+        smoothed[lineage] = {"step": sx, "value": sv}
+    return raw, smoothed
+
+
+def _first_per_bucket(mask: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """A mask of, per bucket, the first position where `mask` holds."""
+    hits = np.flatnonzero(mask)
+    _, first = np.unique(bucket[hits], return_index=True)
+    out = np.zeros(len(mask), dtype=bool)
+    out[hits[first]] = True
+    return out
+
+
+def _as_floats(values: list[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)

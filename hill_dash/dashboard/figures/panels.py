@@ -271,10 +271,13 @@ CURVE_TITLES = {
 
 
 def make_step_curves_figure(
-    series: dict[str, dict], key: str, smoothed: dict[str, list], log_y: bool
+    series: dict[str, dict], key: str, smoothed: dict[str, dict], log_y: bool
 ) -> go.Figure:
     """One metric per training step over every chunk: raw values faint, smoothed strong;
-    guided solid, unguided grey dashed; dotted lines where a chunk starts."""
+    guided solid, unguided grey dashed; dotted lines where a chunk starts.
+
+    `series` and `smoothed`: per lineage {"step", "value"} (`history.curve_traces`; the
+    two may have different steps once thinned)."""
     styles = {"guided": (GUIDED, "solid"), "twin": (TWIN, "dash")}
     traces = []
     for lineage, s in series.items():
@@ -282,7 +285,7 @@ def make_step_curves_figure(
         name = "guided" if lineage == "guided" else "unguided"
         traces.append(
             {
-                "type": "scattergl",
+                "type": "scatter",
                 "x": s["step"],
                 "y": s["value"],
                 "mode": "lines",
@@ -295,9 +298,9 @@ def make_step_curves_figure(
         )
         traces.append(
             {
-                "type": "scattergl",
-                "x": s["step"],
-                "y": smoothed[lineage],
+                "type": "scatter",
+                "x": smoothed[lineage]["step"],
+                "y": smoothed[lineage]["value"],
                 "mode": "lines",
                 "name": name,
                 "line": {"color": colour, "width": 2, "dash": dash},
