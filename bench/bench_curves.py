@@ -21,15 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import common  # noqa: F401 - first: it puts the repository on sys.path
 import numpy as np
+import plotly
 from common import summary, write_result
 
 from hill_dash.dashboard import history
 from hill_dash.dashboard.figures import panels as P
 
-PLOTLY = common.ROOT / ".venv/lib/python3.11/site-packages/plotly/package_data/plotly.min.js"
+PLOTLY = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def series_of(steps: int, chunk: int = 5_500) -> dict[str, dict]:
