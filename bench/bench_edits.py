@@ -184,13 +184,23 @@ def _num(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
-def table(paths: list[str]) -> str:
-    """docs/benchmarks.md's table of result files: one line per cell, seeds side by side."""
+def table(paths: list[str], where: dict[str, str] | None = None) -> str:
+    """docs/benchmarks.md's table of result files: one line per cell, seeds side by side.
+
+    A later file's row replaces an earlier one's for the same cell and seed (a cell
+    re-measured after a teacher change); `where` keeps the rows whose fields read so
+    (e.g. {"target": "far", "size": "class"}).
+    """
     import json
 
-    rows = [r for path in paths for r in json.loads(Path(path).read_text())["rows"]]
+    latest: dict[tuple, dict] = {}
+    for path in paths:
+        for r in json.loads(Path(path).read_text())["rows"]:
+            if all(str(r.get(k)) == v for k, v in (where or {}).items()):
+                cell = (r["dataset"], r["projection"], r["kind"], r["target"], r["size"])
+                latest[(*cell, r["seed"])] = r
     cells: dict[tuple, list[dict]] = {}
-    for r in rows:
+    for r in latest.values():
         key = (r["dataset"], r["projection"], r["kind"], r["target"], r["size"])
         cells.setdefault(key, []).append(r)
     lines = [
@@ -261,9 +271,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="edits")
     p.add_argument("--table", nargs="+", help="print the table of these result files and stop")
+    p.add_argument("--where", nargs="*", default=[], help="FIELD=VALUE: only these rows in --table")
     args = p.parse_args()
     if args.table:
-        print(table(args.table))
+        print(table(args.table, dict(w.split("=", 1) for w in args.where)))
         return
     if args.row_weight is not None:
         TL.ROW_WEIGHT = args.row_weight
