@@ -176,6 +176,30 @@ def test_teacher_loss_is_scale_free(latents):
     assert rms_scale(Z[:90] * 10) == pytest.approx(10 * rms_scale(Z[:90]), rel=1e-5)
 
 
+def test_the_frame_loss_and_its_closed_form_gradient_match_autograd():
+    """The local frame's loss has a hand-written backward (one node instead of a dozen):
+    its value and gradient are those of the formula through autograd."""
+    from hill_dash.engine.teacher_loss import Term, teacher_term
+
+    g = torch.Generator().manual_seed(0)
+    ref = (torch.rand(24, generator=g) > 0.3).double()
+    w = ref / ref.sum()
+    root = torch.rand(24, 1, generator=g, dtype=torch.float64) * (1 - ref[:, None])
+    targets = torch.randn(24, 5, generator=g, dtype=torch.float64) * root
+    term = Term(w, root, targets)
+    z = torch.randn(24, 5, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def by_autograd(z):
+        zc = z - w @ z
+        return ((zc * root / (w @ zc.pow(2).sum(1)).sqrt() - targets) ** 2).sum()
+
+    assert teacher_term(z, term).item() == pytest.approx(by_autograd(z).item(), rel=1e-12)
+    (ours,) = torch.autograd.grad(teacher_term(z, term), z)
+    (theirs,) = torch.autograd.grad(by_autograd(z), z)
+    assert torch.allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda x: teacher_term(x, term), (z,))
+
+
 def test_anchor_term_holds_the_rest_in_its_relative_layout(latents):
     Z, y, split = latents
     t = build_teacher([Edit("compact", [0, 1], beta=0)], Z, fit_map(Z, "pca"), y, split)
