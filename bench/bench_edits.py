@@ -268,6 +268,9 @@ def main() -> None:
         help="a pull split over this many chunks (each asks for an equal share of α)",
     )
     p.add_argument("--test-cells", action="store_true", help="only tests/test_edits_heard's")
+    p.add_argument(
+        "--no-ramp", action="store_true", help="no target ramp over the epochs (calibration only)"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default="edits")
     p.add_argument("--table", nargs="+", help="print the table of these result files and stop")
@@ -290,6 +293,10 @@ def main() -> None:
     for item in args.set:
         name, value = item.split("=")
         setattr(TL if hasattr(TL, name) else T, name, float(value))
+    if args.no_ramp:  # every epoch asks for the whole target (calibration)
+        from hill_dash.engine import training
+
+        training.target_ramp = lambda epochs: [1.0] * max(epochs, 1)
     rows = []
     for dataset in args.datasets:
         for projection in args.maps:

@@ -15,7 +15,12 @@ import numpy as np
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.edits import Edit, steady_rows
 from hill_dash.engine.realized import Request, shares
-from hill_dash.engine.realized_spaces import fresh_coords, validation_owners, validation_requests
+from hill_dash.engine.realized_spaces import (
+    fresh_coords,
+    fresh_sample,
+    validation_owners,
+    validation_requests,
+)
 from hill_dash.engine.realized_text import REALIZED_SPACES
 from hill_dash.engine.teacher import Teacher, build_teacher
 
@@ -57,9 +62,12 @@ def realized_rows(
         )
         # a fresh layout of the new latents: every lineage's for PCA; UMAP's costs seconds,
         # so only the guided run's (realized_spaces.FRESH_UMAP_EPOCHS)
+        # (a large UMAP one on a sample: every point a request names, and the rest sampled)
         if key == "guided" or t.map_state.method == "pca":
-            fresh = fresh_coords(t.Z, t.map_state.method, seed, visible)
-            out["fresh_map"][key] = _shares(on_map, t.map_p.coords[:visible], fresh, reference)
+            rows = fresh_sample(visible, on_map, seed) if t.map_state.method == "umap" else None
+            fresh = fresh_coords(t.Z, t.map_state.method, seed, visible, rows)
+            ref = reference if rows is None else np.intersect1d(reference, rows)
+            out["fresh_map"][key] = _shares(on_map, t.map_p.coords[:visible], fresh, ref)
         if t.task.parent not in owners:  # the guided run and its counterfactual share one
             owners[t.task.parent] = validation_owners(t.Zp, len(data.y_train), visible, reference)
         val = validation_requests(requests, *owners[t.task.parent])
