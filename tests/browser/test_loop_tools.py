@@ -329,7 +329,16 @@ def test_keys_links_tooltip_settings_and_small_things(browser, live_app, guided_
     # the tooltip: a thumbnail, label, prediction and confidence at the pointer
     wait_for(lambda: "g2" in text_of(br.driver, "map-title"), 30, "the new map")
     time.sleep(2)
-    hover_point(br.driver, 7)  # inside the selection box: its edge drags it, not its inside
+    # a point inside the selection box (its edges and corners drag and resize it; its
+    # inside does not block the hover): the selected point nearest the box's centre, not a
+    # fixed index, which one run of training put under the box's corner handle
+    inside = br.driver.execute_script(
+        f"const g = document.querySelector('{MAP}'), fd = g._fullData[0];"
+        "const b = g.layout.shapes[0], cx = (b.x0 + b.x1) / 2, cy = (b.y0 + b.y1) / 2;"
+        "const d = i => (fd.x[i] - cx) ** 2 + (fd.y[i] - cy) ** 2;"
+        "return Array.from(fd.selectedpoints).reduce((a, i) => (d(i) < d(a) ? i : a));"
+    )
+    hover_point(br.driver, inside)
     tip = wait_for(lambda: text_of(br.driver, "map-tooltip"), 20, "the tooltip")
     assert "label" in tip and "predicted" in tip and "confidence" in tip
     src = br.driver.find_element(By.CSS_SELECTOR, "#map-tooltip img").get_attribute("src")
