@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,9 +24,13 @@ def skip_without_redis() -> None:
 
 
 @contextlib.contextmanager
-def redis_server(log_dir: Path, port: int) -> Iterator[str]:
-    """Start redis-server on 127.0.0.1:`port`; yields its URL once it answers a ping."""
+def redis_server(log_dir: Path) -> Iterator[str]:
+    """Start redis-server on a free port of 127.0.0.1; yields its URL once it answers a ping."""
     import redis
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
 
     with open(log_dir / "redis.log", "w") as log:
         proc = subprocess.Popen(

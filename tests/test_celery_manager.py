@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import free_port
 from tests.redis_server import redis_server, skip_without_redis
 
 pytestmark = pytest.mark.redis
@@ -17,7 +16,7 @@ skip_without_redis()
 def manager(tmp_path_factory):
     from hill_dash.dashboard.celery_app import HillCeleryManager, make_celery
 
-    with redis_server(tmp_path_factory.mktemp("redis"), free_port()) as url:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
         celery = make_celery(url)
         # The task runs in this process and its state is stored in Redis as a worker's
         # would be: what is under test is what the web process reads back from Redis.

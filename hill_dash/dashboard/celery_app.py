@@ -38,7 +38,6 @@ def _warm_worker_process(**_kwargs) -> None:
 # How long the backend remembers which result key a job writes (a day: longer than any
 # chunk, short enough that the keys do not pile up).
 JOB_KEY_SECONDS = 24 * 3600
-_RUNNING = ("PENDING", "RECEIVED", "STARTED", "RETRY", "PROGRESS")
 
 
 class HillCeleryManager(CeleryManager):
@@ -68,17 +67,12 @@ class HillCeleryManager(CeleryManager):
         return job
 
     def job_running(self, job):
-        task = self.get_task(job)
-        if task is None:
-            return False
-        state = task.state
-        if state in _RUNNING:
+        if super().job_running(job):
             return True
-        if state != "SUCCESS":  # FAILURE, REVOKED: Dash's answer
-            return False
-        return self.result_unread(job)
+        task = self.get_task(job)  # FAILURE, REVOKED: Dash's answer stands
+        return task is not None and task.state == "SUCCESS" and self._result_unread(job)
 
-    def result_unread(self, job) -> bool:
+    def _result_unread(self, job) -> bool:
         """True when the job's result is in the backend and nobody has read it yet."""
         backend = self.handle.backend
         key = backend.get(_job_key(job))

@@ -61,8 +61,7 @@ def realized_rows(
             on_map, t.map_p.coords[:visible], t.map_state.coords[:visible], reference
         )
         # a fresh layout of the new latents: every lineage's for PCA; UMAP's costs seconds,
-        # so only the guided run's (realized_spaces.FRESH_UMAP_EPOCHS)
-        # (a large UMAP one on a sample: every point a request names, and the rest sampled)
+        # so only the guided run's, and above FRESH_MAX_POINTS on a sample (realized_spaces)
         if key == "guided" or t.map_state.method == "pca":
             rows = fresh_sample(visible, on_map, seed) if t.map_state.method == "umap" else None
             fresh = fresh_coords(t.Z, t.map_state.method, seed, visible, rows)

@@ -39,18 +39,15 @@ def fresh_coords(
 
     `rows` (a UMAP map only): fit those rows alone; the others are NaN.
     """
-    if method == "umap":
-        if rows is not None:
-            out = np.full((fitted, 2), np.nan)
-            Zs = np.asarray(Z[rows], dtype=np.float32)
-            state = fit_umap(Zs, seed, parallel=False, fitted=len(rows), n_epochs=FRESH_UMAP_EPOCHS)
-            out[rows] = state.coords[: len(rows)]
-            return out
-        Zf = np.asarray(Z[:fitted], dtype=np.float32)
-        state = fit_umap(Zf, seed, parallel=False, fitted=fitted, n_epochs=FRESH_UMAP_EPOCHS)
-    else:
+    if method != "umap":
         state = fit_map(np.asarray(Z[:fitted], dtype=np.float32), method, seed=seed, fitted=fitted)
-    return np.asarray(state.coords[:fitted], dtype=np.float64)
+        return np.asarray(state.coords[:fitted], dtype=np.float64)
+    rows = np.arange(fitted) if rows is None else rows
+    Zs = np.asarray(Z[rows], dtype=np.float32)
+    state = fit_umap(Zs, seed, parallel=False, fitted=len(rows), n_epochs=FRESH_UMAP_EPOCHS)
+    out = np.full((fitted, 2), np.nan)
+    out[rows] = state.coords[: len(rows)]
+    return out
 
 
 def fresh_sample(

@@ -22,7 +22,7 @@ from hill_dash.engine import loop
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
 from hill_dash.session import Session
-from tests.browser.conftest import ROOT, LiveApp, free_port
+from tests.browser.conftest import ROOT, LiveApp
 from tests.browser.helpers import click, progress_value, severe_logs, text_of, watch_progress
 from tests.redis_server import redis_server, skip_without_redis
 from tests.worker_command import worker_argv_and_env
@@ -36,7 +36,7 @@ PID = re.compile(r"\(pid (\d+)\)")
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
-    with redis_server(tmp_path_factory.mktemp("redis"), free_port()) as url:
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
 
 
