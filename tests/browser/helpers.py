@@ -7,6 +7,7 @@ import os
 import tempfile
 import time
 
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 
@@ -88,16 +89,32 @@ def severe_logs(dash_br) -> list[dict]:
 
 
 def click(br, selector: str) -> None:
-    """Scroll an element to the middle of the window, as a person would, and click it."""
-    el = br.find_element(selector)
-    br.driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", el
-    )
-    try:
-        el.click()
-    except Exception as exc:
-        fd, shot = tempfile.mkstemp(prefix="click-failed-", suffix=".png")
-        os.close(fd)
-        br.driver.save_screenshot(shot)
-        exc.add_note(f"screenshot of the page: {shot}")
-        raise
+    """Scroll an element to the middle of the window, as a person would, and click it.
+
+    Where another element covers it at that moment (a status alert fading in shifts the
+    layout under the pointer), Chrome delivers no click at all; the click is tried again
+    once the page has settled, as a person would click again, three times at most.
+    """
+    for attempt in range(3):
+        el = br.find_element(selector)
+        br.driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", el
+        )
+        try:
+            el.click()
+            return
+        except ElementClickInterceptedException as exc:
+            if attempt == 2:
+                _add_screenshot(br, exc)
+                raise
+            time.sleep(0.5)
+        except Exception as exc:
+            _add_screenshot(br, exc)
+            raise
+
+
+def _add_screenshot(br, exc: Exception) -> None:
+    fd, shot = tempfile.mkstemp(prefix="click-failed-", suffix=".png")
+    os.close(fd)
+    br.driver.save_screenshot(shot)
+    exc.add_note(f"screenshot of the page: {shot}")
