@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fair_parser(sub) -> None:
-    from hill_dash.study.fair import ARMS_BY_USER
+    from hill_dash.study.fair_arms import ARMS_BY_USER
 
     p = sub.add_parser(
         "fair-study",
@@ -353,7 +353,7 @@ def cmd_scenario_study(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k not in ("command", "data_dir", "work_dir") and v is not None
     )
-    from hill_dash.study.fair import git_state, log_invocation
+    from hill_dash.study.provenance import git_state, log_invocation
 
     cfg.check()  # bad input is not a study: nothing logged
     git = git_state()
@@ -368,13 +368,8 @@ def cmd_scenario_study(args: argparse.Namespace) -> int:
 
 
 def cmd_fair_study(args: argparse.Namespace) -> int:
-    from hill_dash.study.fair import (
-        FairConfig,
-        command_line,
-        git_state,
-        log_invocation,
-        run_fair_study,
-    )
+    from hill_dash.study.fair import FairConfig, run_fair_study
+    from hill_dash.study.provenance import command_line, git_state, log_invocation
 
     cfg = FairConfig(
         dataset=args.dataset,

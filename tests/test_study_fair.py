@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hill_dash.study.fair import ArmEdits, dfr, git_state, log_invocation
+from hill_dash.study.fair_arms import ArmEdits, dfr
 from hill_dash.study.fair_stats import holm, paired, sign_flip_p
+from hill_dash.study.provenance import git_state, log_invocation
 
 
 def test_sign_flip_is_exact_over_all_sign_patterns():

@@ -7,8 +7,9 @@ import pytest
 
 from hill_dash.engine.edits import Edit
 from hill_dash.engine.errors import HillError
+from hill_dash.study.inspect_and_pull import InspectAndPull
+from hill_dash.study.random_edits import RandomEdits
 from hill_dash.study.strategies import budget_used
-from hill_dash.study.users import InspectAndPull, RandomEdits
 from hill_dash.study.view import BudgetError, PersonView, make_view
 
 C, PER_TRAIN, PER_VAL = 10, 60, 20
@@ -216,31 +217,38 @@ def test_it_pulls_again_what_it_pulled_before():
     assert no_keep(dataclasses.replace(later, inspected=[])) == []
 
 
-def test_the_user_module_knows_no_generator_table():
-    """The decoy reader learns mark -> class from thumbnails: users.py imports nothing of
-    the scenario generator, and running a user does not load it."""
+def test_the_user_modules_know_no_generator_table():
+    """The decoy reader learns mark -> class from thumbnails: no module of the scripted
+    users imports anything of the scenario generator, and running a user does not load it."""
     import ast
     import subprocess
     import sys
     from pathlib import Path
 
-    import hill_dash.study.users as users
+    import hill_dash.study.group_without_names as grouping
+    import hill_dash.study.inspect_and_pull as pulling
+    import hill_dash.study.map_reading as reading
+    import hill_dash.study.random_edits as random_edits
+    import hill_dash.study.users as registry
 
-    tree = ast.parse(Path(users.__file__).read_text())
-    imported = {
-        n.module if isinstance(n, ast.ImportFrom) else a.name
-        for n in ast.walk(tree)
-        if isinstance(n, (ast.Import, ast.ImportFrom))
-        for a in n.names
-    }
-    assert not any(m and "scenarios" in m for m in imported)
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    assert not names & {"DIGITS_PATCH", "MNIST1D_BUMP", "read_mark", "DIGITS_PAD", "mark"}
+    for module in (pulling, grouping, reading, random_edits, registry):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = {
+            n.module if isinstance(n, ast.ImportFrom) else a.name
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in n.names
+        }
+        assert not any(m and "scenarios" in m for m in imported), module.__name__
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+        secrets = {"DIGITS_PATCH", "MNIST1D_BUMP", "read_mark", "DIGITS_PAD", "mark"}
+        assert not names & secrets, module.__name__
     code = (
         "import sys, numpy as np\n"
         "from tests.test_study_users import synthetic\n"
-        "from hill_dash.study.users import InspectAndPull, GroupWithoutNames\n"
+        "from hill_dash.study.group_without_names import GroupWithoutNames\n"
+        "from hill_dash.study.inspect_and_pull import InspectAndPull\n"
         "InspectAndPull()(synthetic()[0]); GroupWithoutNames()(synthetic(0.8)[0])\n"
         "assert 'hill_dash.engine.scenarios' not in sys.modules, 'generator loaded'\n"
     )
@@ -251,7 +259,7 @@ def test_the_user_module_knows_no_generator_table():
 
 
 def test_the_mark_reader_learns_where_marks_sit_from_thumbnails():
-    from hill_dash.study.users import MarkReader
+    from hill_dash.study.inspect_and_pull import MarkReader
 
     g = np.random.default_rng(0)
     reader = MarkReader()
@@ -277,7 +285,7 @@ def test_the_mark_reader_learns_where_marks_sit_from_thumbnails():
 
 
 def test_group_without_names_compacts_pure_clusters_and_logs_no_label():
-    from hill_dash.study.users import GroupWithoutNames
+    from hill_dash.study.group_without_names import GroupWithoutNames
 
     view, planted = synthetic(unlabelled=0.8)
     user = GroupWithoutNames()

@@ -3,11 +3,11 @@
 Per seed, on one scenario (`hill_dash.engine.scenarios`):
 
 1. one run is created and its chunk 0 trained (map: UMAP by default, as a person uses it);
-2. the scripted user (`users.InspectAndPull`) gets its own copy and, before each of
-   `chunks` guided chunks, reads the guided head's Loop page (`view.PersonView`:
+2. the scripted user (`inspect_and_pull.InspectAndPull`) gets its own copy and, before
+   each of `chunks` guided chunks, reads the guided head's Loop page (`view.PersonView`:
    map, labels shown, predictions, ≤ `thumbnails` inspected samples) and makes pulls;
    the engine trains the guided chunk, the unguided lineage and the counterfactual chunk;
-3. the random control (`users.RandomEdits`) does the same at the same edit budget;
+3. the random control (`random_edits.RandomEdits`) does the same at the same edit budget;
 4. the annotation controls (`controls`) get the user's reads and selections, chunk by
    chunk, and train from c0 on the unguided lineage's batches without latents; DFR refits
    the unguided lineage's last layer on the reads.
@@ -260,7 +260,7 @@ def run_scenario_study(
         "kind": "scenario",
         "config": cfg.to_dict(),
         "command": command,
-        "git": git,  # commit and whether the tree was clean (hill_dash.study.fair.git_state)
+        "git": git,  # commit and whether the tree was clean (provenance.git_state)
         "dataset": {
             "name": data.name,
             "description": data.description,

@@ -48,7 +48,7 @@ def read_mark(x: np.ndarray) -> int | None:
     digits-decoy layout (position 0–9 clockwise). Signals: the sharpest narrow spike among
     the positions 2 + 4·c (height over the mean of the values two steps either side).
     Knows the generator's layout: used only by the legacy `controls.dfr` (study side),
-    never by a scripted user (they learn marks, `users.MarkReader`).
+    never by a scripted user (they learn marks, `inspect_and_pull.MarkReader`).
     """
     from hill_dash.engine.scenarios import DIGITS_PATCH
 
