@@ -14,6 +14,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
 from hill_dash.dashboard import points, refit, selection, views
+from hill_dash.dashboard.chunk_settings import PROJECTIONS
 from hill_dash.dashboard.config import data_dir
 from hill_dash.dashboard.figures import panels as P
 from hill_dash.engine.errors import HillError
@@ -269,7 +270,5 @@ def refit_button(state, training_here):
 def refit_map(_n, run_id, method):
     """A fresh layout of the guided head's map, in a background job; recorded in the run."""
     _, rid, _ = views.open_run(data_dir(), run_id)
-    result = refit.refit_map_job(
-        str(data_dir()), rid, method if method in views.PROJECTIONS else None
-    )
+    result = refit.refit_map_job(str(data_dir()), rid, method if method in PROJECTIONS else None)
     return {"version": time.time()}, status(result["ok"], result["message"])

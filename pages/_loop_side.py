@@ -9,8 +9,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import html
 
+from hill_dash.dashboard.chunk_settings import MAX_EPOCHS
 from hill_dash.dashboard.points import FIND_OPTIONS
-from hill_dash.dashboard.views import MAX_EPOCHS
 from pages._loop_layout import small_select
 from pages._ui import labelled_col, titled_card
 

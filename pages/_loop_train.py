@@ -13,6 +13,12 @@ from dash import Input, Output, State, callback, clientside_callback, no_update
 from dash.exceptions import PreventUpdate
 
 from hill_dash.dashboard import launcher, views, watchdog
+from hill_dash.dashboard.chunk_settings import (
+    advanced_overrides,
+    advanced_problems,
+    chunk_settings,
+    train_overrides,
+)
 from hill_dash.dashboard.config import data_dir, jobs_on_workers, start_dataset
 from hill_dash.dashboard.jobs import train_chunk_job
 from pages._loop_render import status, status_alert
@@ -46,7 +52,7 @@ def toggle_advanced(_n, is_open):
 def show_run_settings(run_id):
     """The advanced fields show the run's own settings greyed: empty means "keep them"."""
     _, _, run = views.open_run(data_dir(), run_id)
-    cfg = views.chunk_settings(run)
+    cfg = chunk_settings(run)
     return tuple(f"{cfg[k]:g}" for k in ("lr", "batch_size", "anchor", "kd_weight"))
 
 
@@ -59,7 +65,7 @@ def show_run_settings(run_id):
     prevent_initial_call=True,
 )
 def check_advanced(lr, batch, anchor, kd):
-    problems = views.advanced_problems(lr, batch, anchor, kd)
+    problems = advanced_problems(lr, batch, anchor, kd)
     if not problems:
         return ""
     return status_alert("; ".join(problems) + " — the run's setting is used instead.", "warning")
@@ -98,9 +104,7 @@ def train_chunk(set_progress, _n_clicks, run_id, lam, epochs, projection, lr, ba
     """The guided chunk and the unguided lineage's chunk, in a background job (a new run
     when there is none)."""
     _, rid, _ = views.open_run(data_dir(), run_id)
-    overrides = views.train_overrides(lam, epochs, projection) | views.advanced_overrides(
-        lr, batch, anchor, kd
-    )
+    overrides = train_overrides(lam, epochs, projection) | advanced_overrides(lr, batch, anchor, kd)
     result = train_chunk_job(
         set_progress, str(data_dir()), rid, overrides=overrides, dataset=start_dataset()
     )

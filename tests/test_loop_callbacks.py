@@ -449,7 +449,8 @@ def LM_decode(spec):
 
 
 def test_edit_buttons_wait_for_a_chunk_and_for_valid_numbers(page):
-    _, mod = page
+    import pages._loop_edit as mod
+
     trained = {"trained": True, "edits": 1, "redo": False, "training": False}
     ok = ("move", 1.0, 0.0, None, 1.0, 0.5, 1.0)
     assert mod.edit_buttons(False, trained, *ok)[:4] == (False, False, True, False)
@@ -467,9 +468,9 @@ def test_change_edits_refuses_while_the_run_trains_and_never_reads_empty_as_zero
 ):
     import shutil
 
+    import pages._loop_edit as mod
     from hill_dash.dashboard import config
 
-    _, mod = page
     src, run_id = pca_run
     shutil.copytree(src.root, tmp_path / "copy")
     store = RunStore(tmp_path / "copy")
@@ -498,6 +499,7 @@ def test_change_edits_refuses_while_the_run_trains_and_never_reads_empty_as_zero
 
 def test_other_callbacks_answer_with_numbers(page, pca_run):
     _, mod = page
+    import pages._loop_edit as edit
     import pages._loop_explore as explore
     import pages._loop_panels as panels_mod
 
@@ -558,9 +560,9 @@ def test_other_callbacks_answer_with_numbers(page, pca_run):
     )
     assert str(gallery).count("data:image/png") == explore.GALLERY_LIMIT
     assert "1,000 points selected · showing 48" in str(gallery)
-    with pytest.raises(mod.PreventUpdate):  # a zoom: nothing to read, nothing loaded
+    with pytest.raises(edit.PreventUpdate):  # a zoom: nothing to read, nothing loaded
         call(
-            mod.read_move_gesture,
+            edit.read_move_gesture,
             ["latent-graph.relayoutData"],
             {"xaxis.range[0]": 1},
             None,
@@ -575,7 +577,7 @@ def test_other_callbacks_answer_with_numbers(page, pca_run):
         for k, v in zip(("x0", "x1", "y0", "y1"), box, strict=True)
     }
     dx, dy, tool = call(
-        mod.read_move_gesture, ["latent-graph.relayoutData"], moved, None, sel, run_id, "compact"
+        edit.read_move_gesture, ["latent-graph.relayoutData"], moved, None, sel, run_id, "compact"
     )
     assert (dx, dy, tool) == (0.5, -0.25, "move")
 

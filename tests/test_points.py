@@ -12,6 +12,8 @@ import pytest
 from PIL import Image
 
 from hill_dash.dashboard import history, points, refit, selection, views
+from hill_dash.dashboard.chunk_settings import advanced_overrides, advanced_problems, chunk_settings
+from hill_dash.dashboard.read_cache import run_dataset
 from hill_dash.engine import loop
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.teacher import Edit
@@ -207,7 +209,7 @@ def test_thumbnails_of_map_points_share_the_data_sets_scale(run_md):
     assert uri.startswith("data:image/png;base64,")
     img = np.asarray(png(uri))
     assert img.shape[0] >= 8 and img.shape[0] % 8 == 0  # 8x8 digits, enlarged by whole pixels
-    data, _, _ = views.run_dataset(store, run["id"])
+    data, _, _ = run_dataset(store, run["id"])
     dark = int(np.argmin(data.X_train.reshape(len(data.X_train), -1).sum(1)))
     bright = int(np.argmax(data.X_train.reshape(len(data.X_train), -1).sum(1)))
     assert (
@@ -219,16 +221,16 @@ def test_thumbnails_of_map_points_share_the_data_sets_scale(run_md):
 
 
 def test_advanced_settings_and_refit_reasons():
-    assert views.advanced_overrides(0.01, 32.4, 0.5, None) == {
+    assert advanced_overrides(0.01, 32.4, 0.5, None) == {
         "lr": 0.01,
         "batch_size": 32,
         "anchor": 0.5,
     }
-    assert views.advanced_overrides(0, -1, float("nan"), True) == {}
-    assert views.advanced_problems(None, None, None, None) == []
-    problems = views.advanced_problems(0, 0.5, -1, None)
+    assert advanced_overrides(0, -1, float("nan"), True) == {}
+    assert advanced_problems(None, None, None, None) == []
+    problems = advanced_problems(0, 0.5, -1, None)
     assert [p.split(":")[0] for p in problems] == ["learning rate", "batch size", "anchor weight"]
-    assert views.chunk_settings(None)["lr"] == 1e-3
+    assert chunk_settings(None)["lr"] == 1e-3
     assert refit.refit_blocked({"trained": True}, False) == ""
     assert "training" in refit.refit_blocked({"trained": True, "training": True}, False)
     assert "2 edits are pending" in refit.refit_blocked({"trained": True, "pending": 2}, False)

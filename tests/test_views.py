@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from hill_dash.dashboard import ghosts, history, selection, views, watchdog
+from hill_dash.dashboard.chunk_settings import train_overrides
+from hill_dash.dashboard.read_cache import checkpoint_arrays, run_dataset
 from hill_dash.engine import loop
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import MapState, fit_map
@@ -106,7 +108,7 @@ def test_tool_params_name_an_empty_or_invalid_field_and_never_read_it_as_zero():
 
 def test_the_map_holds_train_and_val_only_and_summaries_never_count_test(run_md):
     store, run, md = run_md
-    data, _, _ = views.run_dataset(store, run["id"])
+    data, _, _ = run_dataset(store, run["id"])
     n_tr, n_va = len(data.y_train), len(data.y_val)
     assert md.n == n_tr + n_va == views.map_size(run) and len(data.y_test) > 0
     assert set(md.split.tolist()) == {"train", "val"} and md.n_train == n_tr
@@ -214,9 +216,9 @@ def test_set_projection_and_train_overrides(run_md):
     assert store.load_run(run["id"])["config"]["projection"] == "umap"
     with pytest.raises(StoreError, match="projection"):
         views.set_projection(store, run["id"], "tsne")
-    assert views.train_overrides(0.5, 3.4, "pca") == {"lam": 0.5, "epochs": 3, "projection": "pca"}
-    assert views.train_overrides(-1, 0, "tsne") == {"lam": 0.0, "epochs": 1}
-    assert views.train_overrides(None, float("nan"), None) == {}
+    assert train_overrides(0.5, 3.4, "pca") == {"lam": 0.5, "epochs": 3, "projection": "pca"}
+    assert train_overrides(-1, 0, "tsne") == {"lam": 0.0, "epochs": 1}
+    assert train_overrides(None, float("nan"), None) == {}
 
 
 def test_cancelled_message_names_the_last_complete_checkpoint(run_md):
@@ -230,7 +232,7 @@ def test_cancelled_message_names_the_last_complete_checkpoint(run_md):
 
 def test_pca_ghosts_are_exact_for_every_edit_kind(run_md):
     store, run, md = run_md
-    arrays = views.checkpoint_arrays(store, run["id"], md.checkpoint)
+    arrays = checkpoint_arrays(store, run["id"], md.checkpoint)
     Z, state = arrays["Z"], MapState.from_arrays(arrays)
     sel = np.flatnonzero(md.y == 1)
     for edit in (
@@ -257,7 +259,7 @@ def test_project_points_lands_on_map_points_and_between_them():
 
 def test_umap_ghosts_follow_the_gesture_and_sample_knn_targets(run_md):
     store, run, md = run_md
-    arrays = views.checkpoint_arrays(store, run["id"], md.checkpoint)
+    arrays = checkpoint_arrays(store, run["id"], md.checkpoint)
     state = MapState("umap", arrays["coords"])  # the same points, as a UMAP map
     sel = np.flatnonzero(md.split == "train")[:400]
     g = ghosts.targets_on_map([Edit("translate", sel.tolist(), dx=2, dy=1)], arrays["Z"], state, md)
@@ -298,7 +300,7 @@ def test_history_and_drift_after_a_guided_chunk(run_md):
 
 def test_sample_info_finds_the_raw_sample_of_train_and_val_and_no_test(run_md):
     store, _, md = run_md
-    data, _, _ = views.run_dataset(store, md.run_id)
+    data, _, _ = run_dataset(store, md.run_id)
     last = md.n - 1
     s = views.sample_info(store, md, last)
     np.testing.assert_array_equal(s["x"], data.X_val[-1])

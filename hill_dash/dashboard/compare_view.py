@@ -29,7 +29,7 @@ from hill_dash.dashboard.annotation_text import (
     class_name,
     is_annotation_row,
 )
-from hill_dash.dashboard.views import checkpoint_arrays, checkpoint_member, run_dataset
+from hill_dash.dashboard.read_cache import checkpoint_arrays, checkpoint_member, run_dataset
 from hill_dash.engine import realized_text as RT
 from hill_dash.engine.edits import ANNOTATION_KINDS
 from hill_dash.engine.store import RunStore

@@ -16,13 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hill_dash.dashboard.views import (
-    MapData,
-    checkpoint_arrays,
-    checkpoint_stamp,
-    fresh_edits,
-    head,
-)
+from hill_dash.dashboard.read_cache import checkpoint_arrays, checkpoint_stamp
+from hill_dash.dashboard.views import MapData, fresh_edits, head
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.projection import MapState
 from hill_dash.engine.store import RunStore

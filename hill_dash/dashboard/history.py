@@ -13,6 +13,7 @@ import numpy as np
 
 from hill_dash.dashboard import views
 from hill_dash.dashboard.annotation_text import annotation_sentence, is_annotation_row
+from hill_dash.dashboard.read_cache import checkpoint_member
 from hill_dash.engine import realized_text as RT
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.store import RunStore
@@ -71,8 +72,8 @@ def selection_drift(store: RunStore, run: dict | None, indices: np.ndarray) -> d
     for ch in run.get("chunks", []):
         if ch.get("from") is None:
             continue  # chunk 0 (or a fork's root) has no previous checkpoint to drift from
-        g = views.checkpoint_member(store, run["id"], ch["guided"], "drift")
-        u = views.checkpoint_member(store, run["id"], ch["twin"], "drift")
+        g = checkpoint_member(store, run["id"], ch["guided"], "drift")
+        u = checkpoint_member(store, run["id"], ch["twin"], "drift")
         if g is None or u is None:
             continue
         sel = indices[indices < len(g)]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hill_dash.dashboard import views
 from hill_dash.dashboard.figures.latent_map import Colouring
+from hill_dash.dashboard.read_cache import checkpoint_arrays
 from hill_dash.dashboard.views import MapData
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.store import RunStore
@@ -59,7 +59,7 @@ class PointStats:
 @functools.lru_cache(maxsize=4)
 def _stats(root: str, run_id: str, ckpt: str, mtime: int, n: int, y_key: bytes) -> PointStats:
     store = RunStore(root)
-    arrays = views.checkpoint_arrays(store, run_id, ckpt)
+    arrays = checkpoint_arrays(store, run_id, ckpt)
     logits = np.asarray(arrays["logits"][:n], np.float64)
     logits = logits - logits.max(axis=1, keepdims=True)
     logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))

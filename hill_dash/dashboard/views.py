@@ -2,31 +2,29 @@
 
 Each function takes the store (or arrays) and plain values and returns plain values or
 numpy arrays; the pages' callbacks only wire them to components, and the figure
-builders in `hill_dash.dashboard.figures` draw them. Nothing here holds model state. The only
-module state is a small read cache of checkpoint arrays and data sets keyed by
-(path, mtime): a checkpoint never changes once written, so an entry cannot go stale,
-and nothing on the request path loads a model, trains or fits a projection.
+builders in `hill_dash.dashboard.figures` draw them. Nothing here holds model state, and
+nothing on the request path loads a model, trains or fits a projection.
 
-Here: the cached reads, the current run and its settings, its pending edits, the
-guided head's map, the per-chunk panels and the sample under the pointer. The Loop
-page's other read-side modules build on these: `hill_dash.dashboard.selection` (the selection
-and the edit a tool makes of it), `hill_dash.dashboard.ghosts` (the edits' targets drawn on the
-map) and `hill_dash.dashboard.watchdog` (is the training job alive, what happened to it).
+Here: the current run, its pending edits, the guided head's map and the sample under
+the pointer. Checkpoint arrays and data sets are read through the read cache
+(`hill_dash.dashboard.read_cache`); the Train card's settings are
+`hill_dash.dashboard.chunk_settings`. The Loop page's other read-side modules build on
+these: `hill_dash.dashboard.selection` (the selection and the edit a tool makes of it),
+`hill_dash.dashboard.ghosts` (the edits' targets drawn on the map) and
+`hill_dash.dashboard.watchdog` (is the training job alive, what happened to it).
 """
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hill_dash.dashboard.chunk_settings import PROJECTIONS
+from hill_dash.dashboard.read_cache import checkpoint_arrays, run_dataset, run_image_range
 from hill_dash.engine.annotations import shown_labels
-from hill_dash.engine.data import Dataset
 from hill_dash.engine.errors import StoreError
-from hill_dash.engine.npy import NPY_READ_LOCK
 from hill_dash.engine.pending import guided_head
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Edit
@@ -35,83 +33,7 @@ from hill_dash.engine.teacher import Edit
 TOOLS = {"move": "translate", "pull": "pull", "compact": "compact", "separate": "separate"}
 TOOLS |= {"relabel": "relabel", "weight": "weight", "exclude": "exclude"}  # annotations
 TOOL_OF_KIND = {kind: tool for tool, kind in TOOLS.items()}
-PROJECTIONS = ("umap", "pca")
 SPLIT_WORDS = {"train": "training", "val": "validation"}
-MAX_EPOCHS = 200
-
-
-# -- cached reads ---------------------------------------------------------------------
-
-
-def _mtime(path: Path, what: str) -> int:
-    try:
-        return path.stat().st_mtime_ns
-    except FileNotFoundError as exc:
-        raise StoreError(f"{path}: {what} not found") from exc
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.flags.writeable = False  # cached arrays are shared between requests
-    return a
-
-
-@functools.lru_cache(maxsize=6)
-def _cached_arrays(root: str, run_id: str, ckpt: str, mtime_ns: int) -> dict[str, np.ndarray]:
-    arrays = RunStore(root).load_arrays(run_id, ckpt)
-    if "logits" in arrays:
-        arrays["pred"] = arrays["logits"].argmax(axis=1)
-    return {k: _readonly(v) for k, v in arrays.items()}
-
-
-@functools.lru_cache(maxsize=512)
-def _cached_member(path: str, mtime_ns: int, key: str) -> np.ndarray | None:
-    with NPY_READ_LOCK, np.load(path, allow_pickle=False) as npz:
-        return _readonly(npz[key]) if key in npz.files else None
-
-
-@functools.lru_cache(maxsize=3)
-def _cached_dataset(path: str, mtime_ns: int) -> tuple[Dataset, np.ndarray, np.ndarray]:
-    data = Dataset.load_npz(path)
-    return data, _readonly(data.all_y()), _readonly(data.split_array())
-
-
-@functools.lru_cache(maxsize=3)
-def _cached_image_range(path: str, mtime_ns: int) -> tuple[float, float]:
-    from hill_dash.dashboard.thumbnails import image_range
-
-    data = _cached_dataset(path, mtime_ns)[0]
-    return image_range(data.X_train) if data.kind == "image" else (0.0, 1.0)
-
-
-def thumbnail(store: RunStore, md: MapData, index: int) -> str:
-    """A data URI picturing map point `index` (images on the data set's one value scale)."""
-    from hill_dash.dashboard.thumbnails import sample_thumbnail
-
-    path = store.run_dir(md.run_id) / "data.npz"
-    value_range = _cached_image_range(str(path), _mtime(path, "data set"))
-    return sample_thumbnail(sample_info(store, md, index)["x"], md.kind, value_range)
-
-
-def checkpoint_stamp(store: RunStore, run_id: str, ckpt: str) -> int:
-    """The checkpoint maps file's modification time (ns): part of a cache key."""
-    return _mtime(store.checkpoint_dir(run_id, ckpt) / "maps.npz", "checkpoint maps")
-
-
-def checkpoint_arrays(store: RunStore, run_id: str, ckpt: str) -> dict[str, np.ndarray]:
-    """maps.npz of one checkpoint (Z, logits, map state, drift, edited) plus `pred`; read-only."""
-    return _cached_arrays(str(store.root), run_id, ckpt, checkpoint_stamp(store, run_id, ckpt))
-
-
-def checkpoint_member(store: RunStore, run_id: str, ckpt: str, key: str) -> np.ndarray | None:
-    """One array of a checkpoint's maps.npz (e.g. per-point `drift`), without the rest."""
-    path = store.checkpoint_dir(run_id, ckpt) / "maps.npz"
-    return _cached_member(str(path), _mtime(path, "checkpoint maps"), key)
-
-
-def run_dataset(store: RunStore, run_id: str) -> tuple[Dataset, np.ndarray, np.ndarray]:
-    """(data set, all labels, split names) of a run; read-only."""
-    path = store.run_dir(run_id) / "data.npz"
-    return _cached_dataset(str(path), _mtime(path, "data set"))
 
 
 # -- the run --------------------------------------------------------------------------
@@ -191,71 +113,6 @@ def set_projection(store: RunStore, run_id: str, method: str) -> dict:
         r["config"]["projection"] = method
 
     return store.update_run(run_id, change)
-
-
-def train_overrides(lam: object, epochs: object, projection: object) -> dict:
-    """The Train card's inputs as chunk overrides; empty or invalid fields fall back."""
-    out: dict = {}
-    if isinstance(lam, (int, float)) and not isinstance(lam, bool) and math.isfinite(lam):
-        lo, hi, _ = setting_bounds("lam")
-        out["lam"] = min(max(float(lam), lo), hi)
-    if isinstance(epochs, (int, float)) and not isinstance(epochs, bool) and math.isfinite(epochs):
-        out["epochs"] = int(min(max(round(epochs), 1), MAX_EPOCHS))
-    if projection in PROJECTIONS:
-        out["projection"] = projection
-    return out
-
-
-# the advanced chunk settings: (override key, field label); their bounds are the engine's
-ADVANCED = (
-    ("lr", "learning rate"),
-    ("batch_size", "batch size"),
-    ("anchor", "anchor weight"),
-    ("kd_weight", "output distillation"),
-)
-
-
-def setting_bounds(key: str) -> tuple[float, float, bool]:
-    """(lowest, highest, integer?) of a chunk setting, as the engine checks it."""
-    from hill_dash.engine.training import CHUNK_BOUNDS
-
-    return CHUNK_BOUNDS[key]
-
-
-def chunk_settings(run: dict | None) -> dict:
-    """The run's chunk settings (its defaults for the next chunk)."""
-    from hill_dash.engine.training import ChunkConfig
-
-    stored = (run or {}).get("config", {}).get("chunk", {})
-    return ChunkConfig.from_dict(stored if isinstance(stored, dict) else {}).to_dict()
-
-
-def advanced_overrides(*values: object) -> dict:
-    """Learning rate, batch size, anchor and output-distillation fields as chunk overrides;
-    an empty field keeps the run's setting, an invalid one is dropped (see
-    `advanced_problems`)."""
-    out: dict = {}
-    for (key, _), v in zip(ADVANCED, values, strict=True):
-        lo, hi, integer = setting_bounds(key)
-        if _finite_number(v) and lo <= v <= hi:
-            out[key] = int(round(v)) if integer else float(v)
-    return out
-
-
-def advanced_problems(*values: object) -> list[str]:
-    """What is wrong with the advanced fields (empty fields are fine)."""
-    out = []
-    for (key, label), v in zip(ADVANCED, values, strict=True):
-        if v is None or v == "":
-            continue
-        lo, hi, _ = setting_bounds(key)
-        if not _finite_number(v) or not lo <= v <= hi:
-            out.append(f"{label}: expected a number from {lo:g} to {hi:g}")
-    return out
-
-
-def _finite_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 # -- pending edits --------------------------------------------------------------------
@@ -458,3 +315,11 @@ def sample_info(store: RunStore, md: MapData, index: int) -> dict:
         "pred": label_name(md.label_names, md.pred[index]),
         "split": str(md.split[index]),
     }
+
+
+def thumbnail(store: RunStore, md: MapData, index: int) -> str:
+    """A data URI picturing map point `index` (images on the data set's one value scale)."""
+    from hill_dash.dashboard.thumbnails import sample_thumbnail
+
+    value_range = run_image_range(store, md.run_id)
+    return sample_thumbnail(sample_info(store, md, index)["x"], md.kind, value_range)

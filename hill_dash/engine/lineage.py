@@ -2,15 +2,18 @@
 
 A chunk trains up to three lineages from two parents: the guided run (with the teacher),
 the unguided lineage (its own parent, no edits) and the counterfactual chunk (the guided
-parent, no edits). Given their parents they are independent, so `run_chunk` trains them
-on a small thread pool (one torch thread each): the work here must touch no shared state
-but the store, which it only reads until `save`.
+parent, no edits). Given their parents they are independent, so `train_lineages` trains
+the guided lineage first and then the others on a small thread pool (one torch thread
+each): the work here must touch no shared state but the store, which it only reads until
+`save`.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +23,13 @@ from hill_dash.engine import metrics as M
 from hill_dash.engine.data import Dataset
 from hill_dash.engine.errors import StoreError
 from hill_dash.engine.models import build_model
+from hill_dash.engine.progress import ChunkProgress
 from hill_dash.engine.projection import MapState, fit_map, update_map
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.teacher import Teacher, rms_scale
 from hill_dash.engine.training import ChunkConfig, ProgressFn, infer, make_optimizer, train_chunk
 
+MAX_PARALLEL = 2  # lineages trained at once (each on one torch thread)
 _MAP_LOCK = threading.Lock()
 
 
@@ -75,6 +80,12 @@ def restore(store: RunStore, run_id: str, ckpt: str, run_cfg, device, lr: float)
     return model, opt
 
 
+def restore_map(store: RunStore, run_id: str, ckpt: str) -> tuple[np.ndarray, MapState]:
+    """(latents, map) of a stored checkpoint: the parent map its children carry over."""
+    arrays = store.load_arrays(run_id, ckpt)
+    return arrays["Z"], MapState.from_arrays(arrays)
+
+
 def train_lineage(
     task: Task,
     model: torch.nn.Module,
@@ -115,6 +126,54 @@ def train_lineage(
     if task.annotated is not None:
         edited[task.annotated] = True
     return Trained(task, model, opt, stats, Z, logits, map_state, Zp, map_p, edited)
+
+
+def train_lineages(
+    jobs,
+    data: Dataset,
+    run_cfg,
+    steps: ChunkProgress,
+    should_stop,
+    steady=None,
+    dragged=None,
+    on_done: Callable[[Trained], None] | None = None,
+) -> list[Trained]:
+    """Train the (task, model, optimizer, parent map) jobs, MAX_PARALLEL at once in their
+    order, one torch thread each; `on_done(trained)` runs in a job's thread as it ends."""
+
+    def one(job) -> Trained:
+        task, model, opt, parent_map = job
+        label = "chunk 0" if task.lineage == "root" else f"{task.ckpt} {_NAMES[task.lineage]}"
+        trained = train_lineage(
+            task,
+            model,
+            opt,
+            data,
+            parent_map,
+            run_cfg.projection,
+            run_cfg.seed,
+            steps.reporter(label),
+            should_stop,
+            steady,
+            dragged,
+        )
+        if on_done is not None:
+            on_done(trained)
+        return trained
+
+    # the guided lineage (the first job) trains alone, so its map is shown as early as the
+    # machine allows; then the references train at once, each on the chunk's torch
+    # thread count (two threads on a two-core machine slow each other ~1.4x)
+    first = one(jobs[0])
+    rest = jobs[1:]
+    workers = min(len(rest), MAX_PARALLEL, os.cpu_count() or 1)
+    if workers <= 1:
+        return [first] + [one(job) for job in rest]
+    with ThreadPoolExecutor(workers, thread_name_prefix="lineage") as pool:
+        return [first, *pool.map(one, rest)]
+
+
+_NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfactual"}
 
 
 def carry_map(

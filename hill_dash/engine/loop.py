@@ -10,24 +10,21 @@ records everything. A chunk k ≥ 1 trains, from two parents, up to three lineag
   "what did this chunk's edits do". For chunk 1 both start at c0, so the unguided chunk
   is the counterfactual (the record names u1); without edits there is none.
 
-Given their parents the lineages are independent and train at once, one torch thread
-each. Then every checkpoint is evaluated, its map carried over from its parent's, the
-bias signals compare guided with both references, and each edit's realized share is
-measured for every lineage (`hill_dash.engine.realized`; annotations — relabel, weight,
-exclude — by `hill_dash.engine.annotation_effects`; which labels and weights each
-lineage trains with: `hill_dash.engine.annotations`). It needs nothing but the
-store, so a background job in a fresh process (or on a Celery worker) can run it.
+Given their parents the lineages are independent: the guided one trains first, then the
+others at once, one torch thread each (`hill_dash.engine.lineage`). Then every checkpoint
+is evaluated, its map carried over from its parent's, the bias signals compare guided
+with both references, and each edit's realized share is measured for every lineage
+(`hill_dash.engine.realized`; annotations — relabel, weight, exclude — by
+`hill_dash.engine.annotation_effects`; which labels and weights each lineage trains
+with: `hill_dash.engine.annotations`). It needs nothing but the store, so a background
+job in a fresh process (or on a Celery worker) can run it.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-import numpy as np
 
 from hill_dash.engine import bias as B
 from hill_dash.engine.annotation_effects import chunk_rows, in_edit_order
@@ -39,10 +36,11 @@ from hill_dash.engine.lineage import (
     Trained,
     evaluate,
     restore,
+    restore_map,
     save,
     save_checkpoint,
     save_records,
-    train_lineage,
+    train_lineages,
 )
 from hill_dash.engine.models import ModelConfig, build_model, default_arch
 from hill_dash.engine.pending import (
@@ -55,7 +53,6 @@ from hill_dash.engine.pending import (
     undo_edit,
 )
 from hill_dash.engine.progress import ChunkProgress, Progress
-from hill_dash.engine.projection import MapState
 from hill_dash.engine.realized_rows import realized_rows
 from hill_dash.engine.run_actions import fork_run, record_root, refit_map, reveal_test
 from hill_dash.engine.store import RunStore
@@ -88,7 +85,6 @@ __all__ = [
 ]
 
 LINEAGES = ("guided", "twin")  # the heads of a run
-MAX_PARALLEL = 2  # lineages trained at once (each on one torch thread)
 PROGRESS_SECONDS = 0.25  # at most one progress report this often (the bar polls every 0.25 s)
 
 
@@ -245,7 +241,7 @@ def _first_chunk(store, lease, cfg: RunConfig, data, progress, should_stop) -> d
     steps = ChunkProgress(
         progress, ccfg.epochs * _n_batches(len(data.y_train), ccfg.batch_size) + 1, PROGRESS_SECONDS
     )
-    trained = _train(
+    trained = train_lineages(
         [(task, model, make_optimizer(model, ccfg.lr), None)], data, cfg, steps, should_stop
     )[0]
     steps.report("chunk 0: latent map made")
@@ -285,7 +281,7 @@ def _paired_chunk(
         Edit.from_dict(e, n_all, f"pending[{i}]", n_classes=data.n_classes)
         for i, e in enumerate(pending)
     ]
-    parents = {ck: _parent(store, run_id, ck) for ck in {heads["guided"], heads["twin"]}}
+    parents = {ck: restore_map(store, run_id, ck) for ck in {heads["guided"], heads["twin"]}}
     latent = [(e, rec) for e, rec in zip(edits, pending, strict=True) if not e.annotation]
     teacher = _teacher([e for e, _ in latent], parents[heads["guided"]], data, ccfg.anchor > 0)
     labels = chunk_labels(run, data.y_train, pending)  # annotations: guided lineage only
@@ -336,7 +332,7 @@ def _paired_chunk(
 
     trained = {
         t.task.lineage: t
-        for t in _train(jobs, data, cfg, steps, should_stop, steady, dragged, guided_ready)
+        for t in train_lineages(jobs, data, cfg, steps, should_stop, steady, dragged, guided_ready)
     }
     if should_stop is not None and should_stop():  # a Cancel is heard until it is recorded
         raise ChunkCancelled(f"chunk {index} cancelled before it was recorded")
@@ -406,65 +402,11 @@ def _bias(run, data: Dataset, trained: dict, teacher: Teacher, labels) -> dict:
     )
 
 
-def _parent(store: RunStore, run_id: str, ckpt: str) -> tuple[np.ndarray, MapState]:
-    """(latents, map) of a stored checkpoint."""
-    arrays = store.load_arrays(run_id, ckpt)
-    return arrays["Z"], MapState.from_arrays(arrays)
-
-
 def _teacher(edits: list[Edit], parent, data: Dataset, anchor: bool) -> Teacher:
     Z, map_state = parent
     return build_teacher(
         edits, Z, map_state, data.all_y(), data.split_array(), anchor, data.n_classes
     )
-
-
-def _train(
-    jobs,
-    data: Dataset,
-    cfg: RunConfig,
-    steps: ChunkProgress,
-    should_stop,
-    steady=None,
-    dragged=None,
-    on_done: Callable[[Trained], None] | None = None,
-) -> list[Trained]:
-    """Train the (task, model, optimizer, parent map) jobs, MAX_PARALLEL at once in their
-    order, one torch thread each; `on_done(trained)` runs in a job's thread as it ends."""
-
-    def one(job) -> Trained:
-        task, model, opt, parent_map = job
-        label = "chunk 0" if task.lineage == "root" else f"{task.ckpt} {_NAMES[task.lineage]}"
-        trained = train_lineage(
-            task,
-            model,
-            opt,
-            data,
-            parent_map,
-            cfg.projection,
-            cfg.seed,
-            steps.reporter(label),
-            should_stop,
-            steady,
-            dragged,
-        )
-        if on_done is not None:
-            on_done(trained)
-        return trained
-
-    # the guided lineage (the first job) trains alone, so its map is shown as early as the
-    # machine allows; then the references train at once, each on the chunk's torch
-    # thread count (two threads on a two-core machine slow each other ~1.4x)
-    first = one(jobs[0])
-    rest = jobs[1:]
-    workers = min(len(rest), MAX_PARALLEL, os.cpu_count() or 1)
-    if workers <= 1:
-        return [first] + [one(job) for job in rest]
-    with ThreadPoolExecutor(workers, thread_name_prefix="lineage") as pool:
-        return [first, *pool.map(one, rest)]
-
-
-_NAMES = {"guided": "guided", "twin": "unguided", "counterfactual": "counterfactual"}
 
 
 def _teacher_summary(t: Teacher) -> dict:
