@@ -22,7 +22,11 @@ selenium with real mouse drags, as the browser tests do. Timed in the page
   preview rings;
 - one zoom notch with a selection: from the wheel event to the first frame showing the
   zoomed map, and the longest the page went without a frame in the 2.5 s after it
-  (plotly redraws again when the wheel stops; the page must stay responsive).
+  (plotly redraws again when the wheel stops; the page must stay responsive);
+- a change of the run that keeps the map's colours (what a chunk's end is once its
+  guided map was shown): from the page's store change to the first frame after the map's
+  patch was applied, and the longest the page went without a frame in the 2 s after the
+  change (every panel of the page is redrawn too, as at a chunk's end).
 
 Targets (issues 11 and 17): <= 300 ms at 70 000 and <= 1 s at 200 000 for each interaction;
 no frame gap over 1 s after a zoom at 200 000.
@@ -288,6 +292,38 @@ return (async () => {
 """
 
 
+RUN_CHANGE = r"""
+return (async () => {
+  const gd = document.querySelector('#latent-graph .js-plotly-plot');
+  const rev = () => gd.layout.editrevision;
+  const before = rev(), frames = [];
+  let stop = false;
+  const tick = t => { frames.push(performance.now()); if (!stop) requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+  const t0 = performance.now();
+  window.dash_clientside.set_props('store-change', {data: {version: Date.now() / 1000}});
+  while (rev() === before && performance.now() - t0 < 30000) {
+    await new Promise(r => setTimeout(r, 5));
+  }
+  const seen = performance.now();
+  await new Promise(r => setTimeout(r, Math.max(0, 2000 - (seen - t0))));
+  stop = true;
+  const first = frames.find(f => f > seen);
+  const after = frames.filter(f => f >= t0);
+  let gap = 0;
+  for (let i = 1; i < after.length; i++) gap = Math.max(gap, after[i] - after[i - 1]);
+  return [first ? first - t0 : -1, gap];
+})();
+"""
+
+
+def time_run_change(d) -> tuple[float, float]:
+    """(the page's store change -> the first frame after the map's patch, longest the page
+    went without a frame in the 2 s after it): a change of the run, colours kept."""
+    first, gap = d.execute_script(RUN_CHANGE)
+    return first / 1000, gap / 1000
+
+
 def time_zoom(d) -> tuple[float, float]:
     """(wheel -> first frame showing the zoomed map, longest the page went without a
     frame in the 2.5 s after the wheel): one notch of the mouse wheel on the map."""
@@ -314,6 +350,14 @@ def bench_size(n: int, runs: int) -> dict:
         time.sleep(2)
         js(d, "(() => {" + PROBES + "})()")
         js(d, "(() => {" + CAPTION_OBSERVER + "})()")
+        shown, blocked = [], []
+        for _ in range(runs):
+            r, g = time_run_change(d)
+            shown.append(r)
+            blocked.append(g)
+            time.sleep(1.0)
+        out["run_change_map_patched"] = summary(shown)
+        out["run_change_longest_frame_gap"] = summary(blocked)
         release, drag, on_map, after = [], [], [], []
         for k in range(runs + 1):
             r, g, m, a = time_lasso(d, k)

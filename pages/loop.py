@@ -60,6 +60,7 @@ layout = html.Div(
     [
         dcc.Store(id="selection-store", data=NO_SELECTION),
         dcc.Store(id="map-key", data=""),
+        dcc.Store(id="map-colours", data=""),  # a token of the colours the map shows
         dcc.Store(id="selection-mirror"),  # never written: the mirror callback's output
         dcc.Store(id="run-state", data={}),  # pending / redo / training of the shown run
         dcc.Store(id="store-change"),  # {"version", "run_id"?}: published to run-id / run-version
@@ -162,6 +163,7 @@ clientside_callback(
     Output("latent-graph", "figure"),
     Output("map-key", "data"),
     Output("preview-info", "children"),
+    Output("map-colours", "data"),
     Input("run-id", "data"),
     Input("run-version", "data"),
     Input("color-by", "value"),
@@ -169,6 +171,7 @@ clientside_callback(
     Input("selection-store", "data"),
     *tool_deps(Input),
     State("map-key", "data"),
+    State("map-colours", "data"),
 )
 def update_map(
     run_id,
@@ -186,13 +189,16 @@ def update_map(
     *annotate,
 ):
     """The whole map when its points changed; otherwise a patch of colours, selection,
-    box or ghosts (the points themselves are sent once per checkpoint)."""
-    *annotate, shown_key = annotate  # relabel class, w, "and relabel"; then the shown map
+    box or ghosts (the points themselves are sent once per checkpoint, their colours only
+    when they differ from the ones shown: a chunk's end recolours nothing, and a colour
+    patch makes plotly recompute every point)."""
+    *annotate, shown_key, shown_colours = annotate  # relabel class, w, "and relabel"; then
+    # the shown map and its colours' token
     store, _, run = views.open_run(data_dir(), run_id)
     md = views.load_map_data(store, run) if run else None
     if md is None:
         message = no_run_message() if run is None else "Run not trained yet — click Train chunk"
-        return LM.make_empty_map_figure(message), "none", ""
+        return LM.make_empty_map_figure(message), "none", "", ""
     n_shown = md.n if show_val is not False else md.n_train
     key = f"{views.map_key(run)}:{n_shown}"
     triggers = {t.split(".")[0] for t in ctx.triggered_prop_ids}
@@ -216,7 +222,8 @@ def update_map(
     if len(sel) and not problem:
         candidate, note = selection.candidate_edit(md, tool, sel, prev, **params)
     if not full and triggers == {"color-by"}:
-        return LM.patch_colours(Patch(), colours(), data_rev), no_update, no_update
+        c = colours()
+        return LM.patch_colours(Patch(), c, data_rev), no_update, no_update, LM.colour_token(c)
     box = selection.selection_box(md.coords, drawn)
     edit_rev = f"{sel_store.get('rev', 0)}:{version}"
     recolour = tool in selection.ANNOTATION_TOOLS or "edit-tool" in triggers
@@ -226,9 +233,10 @@ def update_map(
     info = ghosts.preview_text(pending, preview, note)
     rings = (pending.start, pending.target), (preview.start, preview.target)
     if full:
+        c = colours()
         fig = LM.make_map_figure(
             md.coords[:n_shown],
-            colours(),
+            c,
             uirevision=run["id"],
             box=box,
             pending=rings[0],
@@ -238,7 +246,7 @@ def update_map(
             selection_revision=key,
             data_revision=data_rev,
         )
-        return fig, key, info
+        return fig, key, info, LM.colour_token(c)
     where = LM.home(md.coords)
     patch = LM.patch_ghosts(
         Patch(),
@@ -247,13 +255,17 @@ def update_map(
         where,
         with_pending=bool(triggers & {"run-version", "run-id"}),
     )
+    token = no_update
     if triggers & {"run-version", "color-by"} or recolour:
-        LM.patch_colours(patch, colours(), data_rev)
+        c = colours()
+        if LM.colour_token(c) != shown_colours:
+            LM.patch_colours(patch, c, data_rev)
+            token = LM.colour_token(c)
     if triggers & {"run-version", "selection-store"}:
         LM.patch_box(patch, box, edit_rev, run["id"], where)
     # a new selection is drawn by the page itself (assets/loop.js, drawSelection): through
     # plotly's `selectedpoints` it would recompute every point before one frame
-    return patch, no_update, info
+    return patch, no_update, info, token
 
 
 # The page's lasso (assets/loop_lasso.js) reads the current selection and map from here.

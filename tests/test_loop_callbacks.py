@@ -389,55 +389,71 @@ def test_update_map_sends_the_map_once_then_patches(page, pca_run):
     sel = np.flatnonzero(md.y == 7).tolist()
     chosen = sel_store(sel)
     args = [run_id, 1, "label", True, chosen, "move", 0.8, 0.2, None, 1.0, 0.5, 1.0]
-    fig, key, info = timed(
-        "callback update_map (full figure)", call, mod.update_map, ["run-id.data"], *args, ""
+    fig, key, info, shown = timed(
+        "callback update_map (full figure)", call, mod.update_map, ["run-id.data"], *args, "", ""
     )
     assert key == f"{run_id}:g1:{N_MAP}" and len(fig["data"]) == 1
     assert len(LM_decode(fig["data"][0]["x"])) == N_MAP  # no test point is drawn
     assert LM_decode(fig["data"][0]["selectedpoints"]).tolist() == sel
     n_train = sum(1 for i in sel if i < md.n_train)
     assert f"{n_train:,} training points" in info
-    patch, key2, _ = timed(
+    patch, key2, _, _ = timed(
         "callback update_map (move Δ -> ghost patch)",
         call,
         mod.update_map,
         ["move-dx.value"],
         *args,
         key,
+        shown,
     )
     ops = patch.to_plotly_json()["operations"]
     assert key2 is mod.no_update
     # a new Δ redraws the preview shapes only: not the points, not the pending edits' ghosts
     assert [o["location"] for o in ops] == [["layout", "shapes", 3], ["layout", "shapes", 4]]
-    patch, _, _ = timed(
+    patch, _, _, _ = timed(
         "callback update_map (new selection)",
         call,
         mod.update_map,
         ["selection-store.data"],
         *args,
         key,
+        shown,
     )
     locations = [o["location"] for o in patch.to_plotly_json()["operations"]]
     # the box is a shape; the page draws the selection itself (no data array, no recompute)
     assert ["layout", "shapes", 0] in locations
     assert not any(loc[0] == "data" for loc in locations)
     assert ["layout", "datarevision"] not in locations
-    patch, _, _ = timed(
-        "callback update_map (colour by)", call, mod.update_map, ["color-by.value"], *args, key
+    patch, _, _, _ = timed(
+        "callback update_map (colour by)",
+        call,
+        mod.update_map,
+        ["color-by.value"],
+        *args,
+        key,
+        shown,
     )
     assert [o["location"] for o in patch.to_plotly_json()["operations"]] == [
         ["data", 0, "marker"],
         ["layout", "datarevision"],
     ]
+    # the run changed but not the colours (a chunk's end after its guided map arrived):
+    # no colour patch, so plotly does not recompute every point; other colours: a patch
+    patch, _, _, token = call(mod.update_map, ["run-version.data"], *args, key, shown)
+    locations = [o["location"] for o in patch.to_plotly_json()["operations"]]
+    assert ["data", 0, "marker"] not in locations and token is mod.no_update
+    patch, _, _, token = call(mod.update_map, ["run-version.data"], *args, key, "other")
+    locations = [o["location"] for o in patch.to_plotly_json()["operations"]]
+    assert ["data", 0, "marker"] in locations and token == shown
     # empty Δx: no preview, the note names the field (never read as 0)
     empty = args.copy()
     empty[6] = None
-    _, _, info = call(mod.update_map, ["move-dx.value"], *empty, key)
+    _, _, info, _ = call(mod.update_map, ["move-dx.value"], *empty, key, shown)
     assert "Δx is empty" in info
     # validation points hidden: a new, shorter map (the training points only)
     hidden = args.copy()
     hidden[3] = False
-    fig, key3, _ = call(mod.update_map, ["show-val.value"], *hidden, key)
+    fig, key3, _, _ = call(mod.update_map, ["show-val.value"], *hidden, key, shown)
     assert key3 == f"{run_id}:g1:{md.n_train}"
     assert len(LM_decode(fig["data"][0]["x"])) == md.n_train
 

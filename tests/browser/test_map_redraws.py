@@ -1,7 +1,7 @@
 """What the Loop map costs the page: one afterplot listener (`assets/loop.js` `hook()` runs
-every 300 ms; plotly.js keeps listeners on `gd._ev`), and neither a selection nor a zoom
-recomputes every point (plotly's calc step: 1-2 s at 200 000 points on a CPU-rendered
-WebGL; benchmarks §6)."""
+every 300 ms; plotly.js keeps listeners on `gd._ev`), and neither a selection, a zoom nor
+a change of the run that keeps the map's colours recomputes every point (plotly's calc
+step: 1-2 s at 200 000 points on a CPU-rendered WebGL; benchmarks §6)."""
 
 import time
 
@@ -37,6 +37,20 @@ def test_the_map_keeps_one_listener_and_never_recomputes_for_a_selection_or_zoom
     later = driver.execute_script(COUNT)
     assert first is not None and first >= 1
     assert later == first, (first, later)
+
+    # the run changed but not its colours (as at a chunk's end, after its guided map was
+    # shown): the map is patched (its box and ghosts) without recomputing a point
+    edit_revision = (
+        "return document.querySelector('#latent-graph .js-plotly-plot').layout.editrevision;"
+    )
+    driver.execute_script(MARK)
+    before = driver.execute_script(edit_revision)
+    driver.execute_script(
+        "window.dash_clientside.set_props('store-change', {data: {version: Date.now() / 1000}});"
+    )
+    wait_for(lambda: driver.execute_script(edit_revision) != before, 20, "the map's patch")
+    time.sleep(0.5)
+    assert driver.execute_script(MARKED), "a change of the run that kept the colours recomputed"
 
     # a lasso: the page draws the selection (the trace's selectedpoints kept in step)
     driver.execute_script(MARK)

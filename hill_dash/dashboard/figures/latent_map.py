@@ -12,6 +12,7 @@ per-point text: the page's tooltip asks the server about the one point under the
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -381,6 +382,13 @@ def map_layout(uirevision: str, edit_revision: str) -> dict:
 
 
 # -- patches (partial updates of a drawn map) -------------------------------------------
+
+
+def colour_token(c: Colouring) -> str:
+    """A short token of everything the colours draw: equal tokens, the same colours."""
+    digest = hashlib.blake2b(np.ascontiguousarray(c.values).tobytes(), digest_size=8)
+    digest.update(repr((c.by, c.names, c.title, c.cmin, c.cmax, c.tickformat)).encode())
+    return f"{c.by}:{len(c.values)}:{digest.hexdigest()}"
 
 
 def patch_colours(patch: Patch, colouring: Colouring, data_revision: str) -> Patch:
