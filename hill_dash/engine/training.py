@@ -193,6 +193,7 @@ def train_chunk(
     )
     # the epoch's latents, for the frame's rotation (only when one can be estimated)
     seen: list[torch.Tensor] | None = [] if table is not None and table.rotates else None
+    last_epoch_start = (len(batches) - 1) // per_epoch * per_epoch
     for step, (idx, term) in enumerate(zip(batches, terms, strict=False)):  # terms may repeat
         if should_stop is not None and should_stop():
             raise ChunkCancelled(f"stopped at step {step_offset + step} of {total}")
@@ -217,14 +218,14 @@ def train_chunk(
         unread.append((ce.detach(), None if extra is None else extra.detach()))
         predicted.append(logits.detach().argmax(1))
         labels.append(yb)
-        if seen is not None:
+        if seen is not None and step < last_epoch_start:  # no rotation after the last epoch
             seen.append(z.detach())
         epoch_end = (step + 1) % per_epoch == 0 or step + 1 == len(batches)
         if epoch_end:
             first = step + 1 - len(unread)
             _read_epoch(unread, curve, step_offset + first, cfg)
             curve["acc"].extend(_accuracies(predicted, labels))
-            if seen is not None:
+            if seen:
                 table.observe(torch.cat(batches[first : step + 1]).to(device), torch.cat(seen))
                 seen = []
                 if (step + 1) % per_epoch == 0:
