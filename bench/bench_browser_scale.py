@@ -331,6 +331,17 @@ def time_zoom(d) -> tuple[float, float]:
     return first / 1000, gap / 1000
 
 
+def repeat(clock, d, runs: int, pause: float) -> tuple[list[float], list[float]]:
+    """`runs` readings of a clock that returns (time to a frame, longest frame gap)."""
+    firsts, gaps = [], []
+    for _ in range(runs):
+        first, gap = clock(d)
+        firsts.append(first)
+        gaps.append(gap)
+        time.sleep(pause)
+    return firsts, gaps
+
+
 def bench_size(n: int, runs: int) -> dict:
     from tests.browser.conftest import LiveApp
 
@@ -350,12 +361,7 @@ def bench_size(n: int, runs: int) -> dict:
         time.sleep(2)
         js(d, "(() => {" + PROBES + "})()")
         js(d, "(() => {" + CAPTION_OBSERVER + "})()")
-        shown, blocked = [], []
-        for _ in range(runs):
-            r, g = time_run_change(d)
-            shown.append(r)
-            blocked.append(g)
-            time.sleep(1.0)
+        shown, blocked = repeat(time_run_change, d, runs, pause=1.0)
         out["run_change_map_patched"] = summary(shown)
         out["run_change_longest_frame_gap"] = summary(blocked)
         release, drag, on_map, after = [], [], [], []
@@ -415,12 +421,7 @@ def bench_size(n: int, runs: int) -> dict:
             time.sleep(0.5)
         out["pull_preview_drawn"] = summary(pull[1:])
 
-        zoom, blocked = [], []
-        for _ in range(runs):
-            z, g = time_zoom(d)
-            zoom.append(z)
-            blocked.append(g)
-            time.sleep(0.5)
+        zoom, blocked = repeat(time_zoom, d, runs, pause=0.5)
         out["zoom_notch_with_selection"] = summary(zoom)
         out["zoom_longest_frame_gap"] = summary(blocked)
         out["load_avg_1m"] = os.getloadavg()[0]

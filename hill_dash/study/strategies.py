@@ -204,17 +204,22 @@ def merge_classes(a: int, b: int) -> Strategy:
 
 
 def random_edits(state: RunState) -> list[Edit]:
-    """The control: the same budget of random training points, random edit kinds and targets.
+    """The control: the same budget of random training points, random edit kinds and targets
+    (`random_kind_edits`)."""
+    rng, tr = state.rng, state.train_idx
+    return random_kind_edits(rng, tr, state.budget, state.coords, state.n_classes)
 
-    The points are split into 1-4 groups; each group gets a random kind (translate by a
-    random shift of up to one map standard deviation, pull to a random class, compact
-    with a random β, or separate from another random group of training points).
-    """
-    rng = state.rng
-    tr = state.train_idx
-    pick = rng.choice(tr, size=min(state.budget, len(tr)), replace=False)
+
+def random_kind_edits(
+    rng: np.random.Generator, tr: np.ndarray, budget: int, coords: np.ndarray, n_classes: int
+) -> list[Edit]:
+    """`budget` random training points of `tr`, split into 1-4 groups; each group gets a
+    random kind (translate by a random shift of up to one map standard deviation, pull to
+    a random class, compact with a random β, or separate from another random group of
+    training points). The study's random control and the scenarios' random user."""
+    pick = rng.choice(tr, size=min(budget, len(tr)), replace=False)
     n_groups = int(rng.integers(1, 5))
-    spread = float(state.coords[tr].std(axis=0).mean()) or 1.0
+    spread = float(coords[tr].std(axis=0).mean()) or 1.0
     edits = []
     for group in np.array_split(pick, n_groups):
         if len(group) == 0:
@@ -225,7 +230,7 @@ def random_edits(state: RunState) -> list[Edit]:
             dx, dy = rng.uniform(-spread, spread, size=2)
             edits.append(Edit("translate", idx, dx=float(dx), dy=float(dy)))
         elif kind == "pull":
-            edits.append(Edit("pull", idx, target_class=int(rng.integers(state.n_classes))))
+            edits.append(Edit("pull", idx, target_class=int(rng.integers(n_classes))))
         elif kind == "compact":
             edits.append(Edit("compact", idx, beta=float(rng.uniform(0.0, 1.0))))
         else:
