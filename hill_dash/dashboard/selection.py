@@ -17,6 +17,7 @@ import numpy as np
 from hill_dash.dashboard.views import TOOLS, MapData
 from hill_dash.engine.edits import MAX_WEIGHT
 from hill_dash.engine.errors import StoreError
+from hill_dash.engine.projection.state import extent
 from hill_dash.engine.teacher import Edit, class_means
 
 # -- selection ------------------------------------------------------------------------
@@ -176,10 +177,9 @@ def selection_box(coords: np.ndarray, indices: np.ndarray) -> list[float] | None
     """[x0, x1, y0, y1] around the selected points, padded so a single point has a box."""
     if len(indices) == 0:
         return None
-    pts = coords[indices]
-    lo, hi = pts.min(axis=0).astype(float), pts.max(axis=0).astype(float)
-    span = coords.max(axis=0) - coords.min(axis=0)
-    pad = 0.015 * float(max(span.max(), 1e-6))
+    lo, hi = (b.astype(float) for b in extent(coords[indices]))
+    all_lo, all_hi = extent(coords)
+    pad = 0.015 * float(max(np.max(all_hi - all_lo), 1e-6))
     return [lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad]
 
 

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from dash import Patch
 
 from hill_dash.dashboard.figures import CLASS_COLOURS, GUIDED, TEMPLATE
+from hill_dash.engine.projection.state import extent
 
 MAIN = 0  # the one trace
 BOX, PENDING_ARROWS, PENDING_GHOSTS, PREVIEW_ARROWS, PREVIEW_GHOSTS = range(5)  # shapes
@@ -227,8 +228,8 @@ def ghost_shapes(
 def ring_radius(coords: np.ndarray) -> float:
     if len(coords) == 0:
         return 0.05
-    span = np.asarray(coords.max(axis=0) - coords.min(axis=0), np.float64)
-    return float(max(span.max(), 1e-6) * RING)
+    lo, hi = extent(coords)
+    return max(float(np.max(hi - lo)), 1e-6) * RING
 
 
 def marker_size(n: int) -> float:
@@ -310,7 +311,8 @@ def home(coords: np.ndarray) -> tuple[float, float]:
     """Where unused shapes wait: the middle of the map (never widening its range)."""
     if len(coords) == 0:
         return (0.0, 0.0)
-    mid = (coords.min(axis=0) + coords.max(axis=0)) / 2
+    lo, hi = extent(coords)
+    mid = (lo + hi) / 2
     return (float(mid[0]), float(mid[1]))
 
 
