@@ -258,9 +258,9 @@ def update_map(
     token = no_update
     if triggers & {"run-version", "color-by"} or recolour:
         c = colours()
-        if LM.colour_token(c) != shown_colours:
+        if (shown := LM.colour_token(c)) != shown_colours:
             LM.patch_colours(patch, c, data_rev)
-            token = LM.colour_token(c)
+            token = shown
     if triggers & {"run-version", "selection-store"}:
         LM.patch_box(patch, box, edit_rev, run["id"], where)
     # a new selection is drawn by the page itself (assets/loop.js, drawSelection): through
