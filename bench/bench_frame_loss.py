@@ -1,11 +1,13 @@
-"""The teacher's frame loss: its closed-form backward against the same loss through autograd.
+"""The teacher's frame loss three ways: compiled, closed-form backward, plain autograd.
 
-`teacher_loss._FrameLoss` computes the local frame's loss and its gradient by hand (one
-autograd node) instead of a dozen recorded operations. Per model, train_chunk runs a
-guided chunk (a move of one class, as bench_chunk's "move" teacher) with each version
-and an unguided chunk (the twin), back to back in a rotating order, in one process;
-the ratios to the twin are taken within each repetition, on CPU time (one torch
-thread), so machine load hits all three alike.
+`teacher_kernel` (the CPU default since round 21) computes the loss and its gradient on
+z in one numba call, handed to backward as a second root; `teacher_loss._FrameLoss`
+computes them as torch operations with a hand-written backward (one autograd node; the
+GPU path); `autograd` is the same loss as a dozen recorded operations. Per model,
+train_chunk runs a guided chunk (a move of one class, as bench_chunk's "move" teacher)
+with each version and an unguided chunk (the twin), back to back in a rotating order, in
+one process; the ratios to the twin are taken within each repetition, on CPU time (one
+torch thread), so machine load hits all four alike.
 
     python bench/bench_frame_loss.py [--reps 15]
 """
@@ -38,7 +40,8 @@ def autograd_term(z: torch.Tensor, term: Term | None) -> torch.Tensor | None:
     return ((zc * (term.root * var.rsqrt()) - term.targets) ** 2).sum()
 
 
-VERSIONS = {"closed_form": teacher_term, "autograd": autograd_term}
+VERSIONS = {"kernel": teacher_term, "closed_form": teacher_term, "autograd": autograd_term}
+CPU_KERNEL = training._cpu_kernel
 
 
 def measure(name: str, arch: str, epochs: int, reps: int) -> dict:
@@ -50,6 +53,7 @@ def measure(name: str, arch: str, epochs: int, reps: int) -> dict:
 
     def run(kind: str) -> float:
         training.teacher_term = VERSIONS.get(kind, teacher_term)
+        training._cpu_kernel = CPU_KERNEL if kind == "kernel" else lambda: None
         m = copy.deepcopy(model0)
         opt = training.make_optimizer(m, 1e-3)
         cfg, t = (twin, None) if kind == "twin" else (guided, teacher)
@@ -63,10 +67,11 @@ def measure(name: str, arch: str, epochs: int, reps: int) -> dict:
             run(k)  # warm-up
         cpu = {k: [] for k in kinds}
         for r in range(reps):
-            for k in kinds[r % 3 :] + kinds[: r % 3]:
+            for k in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
                 cpu[k].append(run(k))
     finally:
         training.teacher_term = teacher_term
+        training._cpu_kernel = CPU_KERNEL
     ratios = {
         f"{k}_over_twin": summary([a / b for a, b in zip(cpu[k], cpu["twin"], strict=True)])
         for k in VERSIONS
@@ -86,7 +91,8 @@ def main() -> None:
         row = measure(name, arch, epochs, args.reps)
         rows.append(row)
         print(
-            f"{name}: guided ÷ twin, closed form {row['closed_form_over_twin']['median']:.3f}, "
+            f"{name}: guided ÷ twin, kernel {row['kernel_over_twin']['median']:.3f}, "
+            f"closed form {row['closed_form_over_twin']['median']:.3f}, "
             f"autograd {row['autograd_over_twin']['median']:.3f}",
             flush=True,
         )

@@ -227,14 +227,18 @@ def warm_torch() -> None:
     The first `torch.optim.Adam` of a process imports `torch._dynamo` (2 s on two cores,
     measured in a job's profile): every job forked from a launcher that never built an
     optimizer paid it again, before its guided lineage could start. The step is tiny
-    (no parallel region, so no OpenMP team the forked jobs could inherit).
+    (no parallel region, so no OpenMP team the forked jobs could inherit). The teacher's
+    compiled kernel is loaded too (numba's import and cache, ~1 s in a fresh process).
     """
     import torch
+
+    from hill_dash.engine import teacher_kernel
 
     layer = torch.nn.Linear(2, 2)
     optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3)
     layer(torch.zeros(1, 2)).sum().backward()
     optimizer.step()
+    teacher_kernel.warm_up()
 
 
 def _warm_up() -> float | None:

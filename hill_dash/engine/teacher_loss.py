@@ -35,8 +35,9 @@ rows): the rest keeps its relative layout, not its absolute position.
 
 Speed: the per-batch frozen quantities (μ⁰, σ⁰, the scaled and rotated targets, the
 weights) are prepared `window` batches (one epoch) at a time without autograd, so a step
-adds a handful of small operations and no host sync; a batch without edited (or
-anchored) rows adds nothing: the twin's step and an unedited batch are bare steps. The
+adds one loss and no host sync (on the CPU one compiled call, `teacher_kernel`); a batch
+without edited (or anchored) rows adds nothing: the twin's step and an unedited batch are
+bare steps. The
 latents Q is estimated from are collected per epoch, only when a rotation can be
 estimated at all, and not in the last epoch (nothing would use its Q).
 """

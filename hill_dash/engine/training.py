@@ -178,7 +178,7 @@ def train_chunk(
     # per step, kept as tensors and read back once per epoch (no host sync inside a step):
     # (ce, teacher term) and the predicted classes; the progress message shows the mean
     # loss of the epochs read
-    unread: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+    unread: list[tuple[torch.Tensor, torch.Tensor | None, float]] = []
     predicted: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     running = float("nan")
@@ -191,6 +191,7 @@ def train_chunk(
         if table is not None and latent
         else itertools.repeat(None)
     )
+    kernel = _cpu_kernel() if table is not None and latent else None
     # the epoch's latents, for the frame's rotation (only when one can be estimated)
     seen: list[torch.Tensor] | None = [] if table is not None and table.rotates else None
     last_epoch_start = (len(batches) - 1) // per_epoch * per_epoch
@@ -206,16 +207,27 @@ def train_chunk(
             ce = _cross_entropy(logits, yb)
         else:
             ce = F.cross_entropy(logits, yb)
-        extra = teacher_term(z, term)
+        # the teacher: on the CPU one compiled call, its value a float and its gradient on
+        # z a second root of the backward pass (`teacher_kernel`); elsewhere torch
+        # operations in the loss
+        pushed, value = None, 0.0
+        if term is not None and kernel is not None and kernel.on_cpu(z):
+            value, pushed = kernel.teacher_grad(z, term)
+            extra = None
+        else:
+            extra = teacher_term(z, term)
         if frozen_head is not None:
             kd = cfg.kd_weight * _distill(z, idx, table, frozen_head, logits, cfg)
             extra = kd if extra is None else extra + kd
         # the twin's step is exactly a bare step: no zero term, no extra autograd node
         loss = ce if extra is None else ce + extra
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if pushed is None:
+            loss.backward()
+        else:
+            torch.autograd.backward((loss, z), (None, pushed))
         optimizer.step()
-        unread.append((ce.detach(), None if extra is None else extra.detach()))
+        unread.append((ce.detach(), None if extra is None else extra.detach(), value))
         predicted.append(logits.detach().argmax(1))
         labels.append(yb)
         if seen is not None and step < last_epoch_start:  # no rotation after the last epoch
@@ -239,6 +251,16 @@ def train_chunk(
     return means | {"steps": len(batches), "curve": curve}
 
 
+def _cpu_kernel():
+    """`teacher_kernel` (numba, imported only by a guided chunk), or None when it cannot
+    load here: the torch operations then compute the teacher, with the same result."""
+    try:
+        from hill_dash.engine import teacher_kernel
+    except ImportError:  # pragma: no cover - numba comes with umap-learn
+        return None
+    return teacher_kernel
+
+
 def _accuracies(predicted: list[torch.Tensor], labels: list[torch.Tensor]) -> list[float]:
     """Per step, the share of its labelled rows predicted right (0 for none): one read."""
     pred, y = torch.cat(predicted), torch.cat(labels)
@@ -252,11 +274,14 @@ def _accuracies(predicted: list[torch.Tensor], labels: list[torch.Tensor]) -> li
 
 
 def _read_epoch(unread: list, curve: dict, first_step: int, cfg: ChunkConfig) -> None:
-    """One epoch's step losses read back in one sync, checked, and added to the curve."""
-    ce = torch.stack([c for c, _ in unread]).tolist()
-    extras = [e for _, e in unread if e is not None]
+    """One epoch's step losses read back in one sync, checked, and added to the curve.
+
+    Per step: the cross-entropy, the teacher's terms as a tensor (torch) or None, and as a
+    float (the CPU kernel's, else 0); a step's teacher term is their sum."""
+    ce = torch.stack([c for c, _, _ in unread]).tolist()
+    extras = [e for _, e, _ in unread if e is not None]
     read = iter(torch.stack(extras).tolist() if extras else [])
-    teacher = [0.0 if e is None else next(read) for _, e in unread]
+    teacher = [v if e is None else next(read) + v for _, e, v in unread]
     for i, (c, t) in enumerate(zip(ce, teacher, strict=True)):
         if not abs(c + t) < DIVERGED_LOSS:  # NaN fails this too
             raise ChunkDiverged(_diverged(first_step + i + 1, c, t, cfg))
