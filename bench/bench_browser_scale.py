@@ -1,6 +1,6 @@
 """The Loop page in a real browser at 70 000 and 200 000 points: what a person waits for.
 
-    python bench/bench_browser_scale.py [--sizes 70000 200000] [--runs 7]
+    python bench/bench_browser_scale.py [--sizes 70000 200000] [--runs 7] [--out browser_scale]
 
 For each size: a 64-feature, 10-class data set made with numpy (Gaussian clusters),
 a run with chunk 0 trained (MLP, 1 epoch) and a PCA map (the interaction cost depends on
@@ -293,6 +293,7 @@ return (async () => {
 
 
 RUN_CHANGE = r"""
+const runId = arguments[0];  // named as a chunk's job names its run at the chunk's end
 return (async () => {
   const gd = document.querySelector('#latent-graph .js-plotly-plot');
   const rev = () => gd.layout.editrevision;
@@ -301,7 +302,8 @@ return (async () => {
   const tick = t => { frames.push(performance.now()); if (!stop) requestAnimationFrame(tick); };
   requestAnimationFrame(tick);
   const t0 = performance.now();
-  window.dash_clientside.set_props('store-change', {data: {version: Date.now() / 1000}});
+  const change = {version: Date.now() / 1000, run_id: runId};
+  window.dash_clientside.set_props('store-change', {data: change});
   while (rev() === before && performance.now() - t0 < 30000) {
     await new Promise(r => setTimeout(r, 5));
   }
@@ -317,10 +319,11 @@ return (async () => {
 """
 
 
-def time_run_change(d) -> tuple[float, float]:
+def time_run_change(d, run_id: str) -> tuple[float, float]:
     """(the page's store change -> the first frame after the map's patch, longest the page
-    went without a frame in the 2 s after it): a change of the run, colours kept."""
-    first, gap = d.execute_script(RUN_CHANGE)
+    went without a frame in the 2 s after it): a change of the run, colours kept, as a
+    chunk's end makes it (its job names the run)."""
+    first, gap = d.execute_script(RUN_CHANGE, run_id)
     return first / 1000, gap / 1000
 
 
@@ -361,7 +364,7 @@ def bench_size(n: int, runs: int) -> dict:
         time.sleep(2)
         js(d, "(() => {" + PROBES + "})()")
         js(d, "(() => {" + CAPTION_OBSERVER + "})()")
-        shown, blocked = repeat(time_run_change, d, runs, pause=1.0)
+        shown, blocked = repeat(lambda d: time_run_change(d, run_id), d, runs, pause=1.0)
         out["run_change_map_patched"] = summary(shown)
         out["run_change_longest_frame_gap"] = summary(blocked)
         release, drag, on_map, after = [], [], [], []
@@ -448,13 +451,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[70_000, 200_000])
     p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--out", default="browser_scale")
     a = p.parse_args()
     results = []
     for n in a.sizes:
         results.append(bench_size(n, a.runs))
         print({k: v.get("median", v) if isinstance(v, dict) else v for k, v in results[-1].items()})
     write_result(
-        "browser_scale",
+        a.out,
         {"runs": a.runs, "sizes": results, "machine_at_end": machine()},
     )
 

@@ -116,6 +116,7 @@ def show_run(run_id, _version):
     if summary["arriving"]:
         title += " · unguided lineage and counterfactual arriving"
     state = {
+        "run_id": run["id"],  # the run shown (run-id is None while it is the newest)
         "edits": len(rows),
         "pending": summary["pending"],
         "redo": summary["can_redo"],
@@ -141,17 +142,24 @@ def show_run(run_id, _version):
 # the page's `store-change`, not the app-level stores directly: Dash fires a callback
 # whose outputs are already in the app when its inputs arrive with a page,
 # prevent_initial_call or not — a button there would start a chunk on load. In the
-# browser: every panel waits for this hop.
+# browser: every panel waits for this hop. The run is named only when it is not the one
+# shown: Dash fires a store's callbacks for any write, the same value too, and a chunk's
+# end names its run (the job may have created it) — the whole map would be sent again
+# and every point recomputed.
 clientside_callback(
     """
-    function(change) {
+    function(change, current, shown) {
         if (!change) { throw window.dash_clientside.PreventUpdate; }
-        return [change.run_id || window.dash_clientside.no_update, change.version];
+        const named = change.run_id && change.run_id !== current
+            && change.run_id !== (shown && shown.run_id);
+        return [named ? change.run_id : window.dash_clientside.no_update, change.version];
     }
     """,
     Output("run-id", "data", allow_duplicate=True),
     Output("run-version", "data", allow_duplicate=True),
     Input("store-change", "data"),
+    State("run-id", "data"),
+    State("run-state", "data"),
     prevent_initial_call=True,
 )
 

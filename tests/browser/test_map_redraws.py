@@ -25,7 +25,7 @@ MARKED = "return document.querySelector('#latent-graph .js-plotly-plot').calcdat
 
 
 def test_the_map_keeps_one_listener_and_never_recomputes_for_a_selection_or_zoom(dash_br, live_app):
-    Session.new("digits", model="mlp", projection="pca", epochs=1, data_dir=live_app.data_dir)
+    s = Session.new("digits", model="mlp", projection="pca", epochs=1, data_dir=live_app.data_dir)
     dash_br.server_url = live_app.url
     driver = dash_br.driver
     driver.get(live_app.url + "/")
@@ -39,14 +39,17 @@ def test_the_map_keeps_one_listener_and_never_recomputes_for_a_selection_or_zoom
     assert later == first, (first, later)
 
     # the run changed but not its colours (as at a chunk's end, after its guided map was
-    # shown): the map is patched (its box and ghosts) without recomputing a point
+    # shown, whose job names its run): the map is patched (its box and ghosts) without
+    # recomputing a point
     edit_revision = (
         "return document.querySelector('#latent-graph .js-plotly-plot').layout.editrevision;"
     )
     driver.execute_script(MARK)
     before = driver.execute_script(edit_revision)
     driver.execute_script(
-        "window.dash_clientside.set_props('store-change', {data: {version: Date.now() / 1000}});"
+        "window.dash_clientside.set_props('store-change',"
+        " {data: {version: Date.now() / 1000, run_id: arguments[0]}});",
+        s.run_id,
     )
     wait_for(lambda: driver.execute_script(edit_revision) != before, 20, "the map's patch")
     time.sleep(0.5)
