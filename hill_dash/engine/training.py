@@ -253,7 +253,7 @@ def train_chunk(
 
 def _cpu_kernel():
     """`teacher_kernel` (numba, imported only by a guided chunk), or None when it cannot
-    load here: the torch operations then compute the teacher, with the same result."""
+    load here: the torch operations then compute the same teacher (to float rounding)."""
     try:
         from hill_dash.engine import teacher_kernel
     except ImportError:  # pragma: no cover - numba comes with umap-learn
