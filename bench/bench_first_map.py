@@ -29,7 +29,7 @@ from selenium.webdriver.common.by import By
 from tests.browser.conftest import CHROMIUM, LiveApp, pytest_setup_options
 
 
-def _points_on_the_map() -> int:
+def points_on_the_map() -> int:
     """digits' training and validation points: the locked test split is never on a map."""
     from hill_dash.engine.data import load_builtin
 
@@ -37,7 +37,6 @@ def _points_on_the_map() -> int:
     return len(data.y_train) + len(data.y_val)
 
 
-N_POINTS = _points_on_the_map()
 POINTS_JS = (  # plotly keeps typed arrays base64-encoded in .data; _fullData has them decoded
     "const g = document.querySelector('#latent-graph .js-plotly-plot');"
     "const t = g && g._fullData && g._fullData[0];"
@@ -58,6 +57,7 @@ def points_on_map(driver) -> int:
 
 
 def one_run(numba_cache: Path, driver: webdriver.Chrome, timeout: float = 300) -> dict:
+    n_points = points_on_the_map()
     with tempfile.TemporaryDirectory(prefix="hill-first-map-") as tmp:
         t0 = time.perf_counter()
         app = LiveApp(Path(tmp) / "data", numba_cache, warm_up=True)  # as `make run`
@@ -71,10 +71,10 @@ def one_run(numba_cache: Path, driver: webdriver.Chrome, timeout: float = 300) -
                     break
                 time.sleep(0.05)
             clicked = time.perf_counter() - t0
-            while time.perf_counter() - t0 < timeout and points_on_map(driver) < N_POINTS:
+            while time.perf_counter() - t0 < timeout and points_on_map(driver) < n_points:
                 time.sleep(0.1)
             shown = time.perf_counter() - t0
-            if points_on_map(driver) < N_POINTS:
+            if points_on_map(driver) < n_points:
                 raise RuntimeError(f"no first map after {timeout} s: {app.read_log()}")
         finally:
             app.stop()

@@ -5,7 +5,7 @@ ones per step, forward and backward, each ~5 µs inside a real training step (it
 taken by the model), which cost a guided step on the digits MLP ~25 % of a bare step
 (benchmarks §1). Here the same loss and its closed-form gradient are one numba function
 over the batch's latents; `train_chunk` hands the gradient to autograd as a second root
-of the backward pass, `backward((loss, z), (1, ∂teacher/∂z))`, which adds it where the
+of the backward pass, `backward((loss, z), (None, ∂teacher/∂z))`, which adds it where the
 cross-entropy's gradient reaches z: no autograd node, no extra operation.
 
 The math is `teacher_loss._FrameLoss`'s (local frame) and ``Σ‖r z − τ‖²`` (global frame);

@@ -252,12 +252,11 @@ def train_chunk(
 
 
 def _cpu_kernel():
-    """`teacher_kernel` (numba, imported only by a guided chunk), or None when it cannot
-    load here: the torch operations then compute the same teacher (to float rounding)."""
-    try:
-        from hill_dash.engine import teacher_kernel
-    except ImportError:  # pragma: no cover - numba comes with umap-learn
-        return None
+    """`teacher_kernel`, imported by a guided chunk only (numba's import takes ~1 s, and
+    the web process imports this module). None would leave the teacher to the torch
+    operations: the same teacher to float rounding (what tests and benchmarks compare)."""
+    from hill_dash.engine import teacher_kernel
+
     return teacher_kernel
 
 

@@ -9,7 +9,7 @@ level. Three pieces of plumbing live here:
   empty cache), although nothing here calls pynndescent (the k-NN graph comes from
   scikit-learn). While pynndescent is imported, ``numba.njit`` drops such signatures, so
   those kernels compile on first call instead (never, here). umap-learn's own kernels keep
-  theirs; maps are bit-identical either way (tests/test_projection.py).
+  theirs; maps are bit-identical either way (tests/test_umap_import.py).
 - ``cache_umap_kernels``: umap-learn compiles some kernels without numba's disk cache
   (``smooth_knn_dist``, ``compute_membership_strengths``, the layout's epoch: 4.2 of the
   4.6 s a warm-up took with a warm cache), so every fresh process compiled them again:
@@ -61,23 +61,18 @@ def import_umap():
     return umap
 
 
-UMAP_KERNEL_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral")
+UMAP_KERNEL_MODULES = ("umap.umap_", "umap.layouts", "umap.utils")  # imported by umap
 
 
-def cache_umap_kernels() -> list[str]:
-    """Turn numba's disk cache on for umap-learn's kernels compiled without it; returns
-    the names of those it turned on (none after the first call)."""
+def cache_umap_kernels() -> None:
+    """Turn numba's disk cache on for umap-learn's kernels compiled without it."""
     from numba.core.caching import NullCache
     from numba.core.dispatcher import Dispatcher
 
-    turned = []
     for name in UMAP_KERNEL_MODULES:
-        module = sys.modules.get(name)
-        for attr, value in sorted(vars(module).items()) if module else ():
+        for value in vars(sys.modules[name]).values():
             if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache):
                 value.enable_caching()
-                turned.append(f"{name}.{attr}")
-    return turned
 
 
 def configure_numba_cache(path: str | os.PathLike[str]) -> str:
