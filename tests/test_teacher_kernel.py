@@ -11,8 +11,20 @@ from hill_dash.engine import teacher_kernel
 from hill_dash.engine.models import ModelConfig, build_model
 from hill_dash.engine.projection import fit_map
 from hill_dash.engine.teacher import Edit, build_teacher
-from hill_dash.engine.teacher_loss import Term, teacher_term
-from hill_dash.engine.training import ChunkConfig, infer, make_optimizer, train_chunk
+from hill_dash.engine.teacher_loss import (
+    TeacherTable,
+    Term,
+    batch_terms,
+    target_ramp,
+    teacher_term,
+)
+from hill_dash.engine.training import (
+    ChunkConfig,
+    batch_order,
+    infer,
+    make_optimizer,
+    train_chunk,
+)
 
 
 def _term(local: bool, dtype=torch.float64, n: int = 24, d: int = 5) -> Term:
@@ -97,11 +109,70 @@ def test_a_chunk_with_the_kernel_learns_what_one_through_autograd_learns(monkeyp
     assert moved[0] > 0.2 * np.linalg.norm(teacher.targets.mean(0) - Z[sel].mean(0))
 
 
-def test_warm_up_compiles_both_kernels():
+def test_warm_up_compiles_every_kernel():
     teacher_kernel.warm_up()
-    assert teacher_kernel._local_frame.signatures and teacher_kernel._global_frame.signatures
+    kernels = (teacher_kernel._local_frame, teacher_kernel._global_frame, teacher_kernel._window)
+    assert all(kernel.signatures for kernel in kernels)
 
 
-def test_a_latent_without_gradient_keeps_the_torch_path():
-    assert teacher_kernel.on_cpu(torch.zeros(2, 2, requires_grad=True))
-    assert not teacher_kernel.on_cpu(torch.zeros(2, 2))
+def _table(kind: str) -> TeacherTable:
+    """A digits teacher: a move of class 3 (local frames), pulls on 10 % of the rows to
+    every class (global frames: the landmarks leave no reference), or a 20-point move."""
+    from hill_dash.engine.data import load_builtin
+
+    data = load_builtin("digits", seed=0)
+    model = build_model(ModelConfig("mlp", data.sample_shape, data.n_classes), seed=0)
+    _, Z = infer(model, data.all_X())
+    state = fit_map(Z, "pca")
+    threes = np.flatnonzero(data.y_train == 3).tolist()
+    pick = np.random.default_rng(0).choice(len(data.y_train), 120, replace=False)
+    edits = {
+        "move": [Edit("translate", threes, dx=2.0, dy=0.0)],
+        "small move": [Edit("translate", threes[:20], dx=2.0, dy=-1.0)],
+        "pulls": [
+            Edit("pull", sorted(int(i) for i in part), target_class=c)
+            for c, part in enumerate(np.array_split(pick, 10))
+        ],
+    }[kind]
+    teacher = build_teacher(edits, Z, state, data.all_y(), data.split_array())
+    return TeacherTable(teacher, len(data.y_train), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("kind", ["move", "small move", "pulls"])
+@pytest.mark.parametrize("anchor", [0.0, 0.5])
+def test_the_compiled_batch_terms_are_the_torch_ones(kind, anchor):
+    """Per batch the same frame (local, global or none), weights, roots and targets, with
+    the ramp and, after an epoch, the frame's rotation."""
+    table = _table(kind)
+    n = len(table.frozen)
+    batches = batch_order(n, 64, 2, seed=3)
+    per_epoch = -(-n // 64)
+    ramp = target_ramp(5)[:2]
+
+    def both():
+        return zip(
+            batch_terms(batches[:per_epoch], table, 1.0, anchor, per_epoch, ramp),
+            teacher_kernel.batch_terms(batches[:per_epoch], table, 1.0, anchor, per_epoch, ramp),
+            strict=True,
+        )
+
+    def check():
+        frames = set()
+        for expected, got in both():
+            assert (expected is None) == (got is None)
+            if expected is None:
+                continue
+            assert (expected.ref_w is None) == (got.ref_w is None)
+            frames.add("global" if got.ref_w is None else "local")
+            if got.ref_w is not None:
+                np.testing.assert_allclose(got.ref_w, expected.ref_w.numpy(), rtol=1e-6)
+            np.testing.assert_allclose(got.root, expected.root.numpy(), rtol=1e-5, atol=1e-7)
+            np.testing.assert_allclose(got.targets, expected.targets.numpy(), rtol=1e-4, atol=1e-5)
+        return frames
+
+    frames = check()
+    assert frames == {"global"} if kind == "pulls" else "local" in frames
+    table.observe(torch.cat(batches[:per_epoch]), torch.randn(n, table.frozen.shape[1]))
+    table.refresh_rotation()
+    assert table.rotated == table.rotates
+    check()

@@ -192,27 +192,22 @@ def batch_terms(
         if ramp is not None:  # this window's epoch asks for part of the way (the schedule)
             frac = ramp[min(start // window, len(ramp) - 1)]
             goal = z0 + frac * (goal - z0)
-        targets = root * (goal - mu0[bid]) / sigma0[bid, None]
-        # ‖(z − μ) Q / σ − τ‖ = ‖(z − μ) / σ − τ Qᵀ‖: the window's targets are rotated once
-        # here (Q changes once per epoch, between windows), not at every step
+        scale = sigma0[bid, None]
+        targets = root * (goal - mu0[bid]) / scale
+        # per row, its batch's frame: local (‖(z − μ) Q / σ − τ‖ = ‖(z − μ) / σ − τ Qᵀ‖: the
+        # window's targets rotated once here, Q changing once per epoch, between windows)
+        # or global (absolute, σ⁰ of every reference point: ‖r z / σ⁰ − r g / σ⁰‖, not
+        # rotated); chosen for the whole window at once, so a step only slices
         rotated = targets @ table.rotation.T if table.rotated else targets
+        in_frame, global_root = local[bid, None], root / scale
+        root = torch.where(in_frame, root, global_root)
+        targets = torch.where(in_frame, rotated, targets + global_root * mu0[bid])
         ref_w = ref / n_r.clamp(min=1.0)[bid]
         used = _per_batch(len(group), bid, w).gt(0).tolist()
         is_local = local.tolist()
-        parts = zip(
-            root.split(sizes),
-            targets.split(sizes),
-            rotated.split(sizes),
-            ref_w.split(sizes),
-            strict=True,
-        )
-        for b, (r, t, tq, rw) in enumerate(parts):
-            if not used[b]:
-                yield None
-            elif is_local[b]:
-                yield Term(rw, r, tq)
-            else:  # the global frame (absolute, σ⁰ of every reference point): not rotated
-                yield Term(None, r / sigma0[b], t + r * mu0[b] / sigma0[b])
+        parts = zip(root.split(sizes), targets.split(sizes), ref_w.split(sizes), strict=True)
+        for b, (r, t, rw) in enumerate(parts):
+            yield Term(rw if is_local[b] else None, r, t) if used[b] else None
 
 
 def _per_batch(n: int, bid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:

@@ -186,12 +186,16 @@ def train_chunk(
     # the teacher's lookups, one epoch of batches at a time, outside the autograd steps
     per_epoch = -(-len(X) // cfg.batch_size)
     ramp = target_ramp(cfg.epochs) if cfg.ramp else None
+    # on the CPU the teacher is compiled (`teacher_kernel`: its terms as arrays, its loss
+    # and gradient one call a step); elsewhere torch operations
+    kernel = _cpu_kernel() if table is not None and latent and device.type == "cpu" else None
     terms = (
-        batch_terms(batches, table, cfg.lam, cfg.anchor, per_epoch, ramp)
+        (kernel.batch_terms if kernel is not None else batch_terms)(
+            batches, table, cfg.lam, cfg.anchor, per_epoch, ramp
+        )
         if table is not None and latent
         else itertools.repeat(None)
     )
-    kernel = _cpu_kernel() if table is not None and latent else None
     # the epoch's latents, for the frame's rotation (only when one can be estimated)
     seen: list[torch.Tensor] | None = [] if table is not None and table.rotates else None
     last_epoch_start = (len(batches) - 1) // per_epoch * per_epoch
@@ -208,12 +212,11 @@ def train_chunk(
         else:
             ce = F.cross_entropy(logits, yb)
         # the teacher: on the CPU one compiled call, its value a float and its gradient on
-        # z a second root of the backward pass (`teacher_kernel`); elsewhere torch
-        # operations in the loss
-        pushed, value = None, 0.0
-        if term is not None and kernel is not None and kernel.on_cpu(z):
+        # z a second root of the backward pass; elsewhere torch operations in the loss
+        pushed, value, extra = None, 0.0, None
+        if term is not None and kernel is not None:
             value, pushed = kernel.teacher_grad(z, term)
-            extra = None
+            pushed = pushed if z.requires_grad else None  # a latent no gradient can reach
         else:
             extra = teacher_term(z, term)
         if frozen_head is not None:
