@@ -124,3 +124,18 @@ def pull_then_compact_run(store, digits) -> str:
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+# The Loop callback tests' synthetic 20,000-point runs (`tests/loop_run.py`), one per module.
+@pytest.fixture(scope="module")
+def pca_run(tmp_path_factory):
+    from tests.loop_run import synthetic_run
+
+    return synthetic_run(tmp_path_factory.mktemp("pca20k"), "pca")
+
+
+@pytest.fixture(scope="module")
+def umap_run(tmp_path_factory):
+    from tests.loop_run import synthetic_run
+
+    return synthetic_run(tmp_path_factory.mktemp("umap20k"), "umap", seed=1)
