@@ -123,3 +123,39 @@ def test_the_frames_rotation_is_only_estimated_when_it_can_be():
     table.refresh_rotation()
     assert table.rotated
     torch.testing.assert_close(table.rotation, torch.eye(16), atol=1e-5, rtol=0)
+
+
+def test_adam_is_fused_and_a_restored_optimizer_keeps_the_adam_it_was_saved_with():
+    """A new optimizer uses torch's fused Adam; a state saved by the per-tensor Adam (a run
+    made before it) restores into the per-tensor Adam and trains on bit for bit as it."""
+    import copy
+
+    from hill_dash.engine.training import make_optimizer
+
+    def model_and_batch():
+        torch.manual_seed(0)
+        return torch.nn.Linear(6, 3), torch.randn(32, 6), torch.randint(0, 3, (32,))
+
+    def steps(model, opt, x, y, n=3):
+        for _ in range(n):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    model, x, y = model_and_batch()
+    assert make_optimizer(model, 1e-2).param_groups[0]["fused"]
+
+    old_model, x, y = model_and_batch()
+    old = torch.optim.Adam(old_model.parameters(), lr=1e-2)  # the per-tensor Adam
+    steps(old_model, old, x, y)
+    restored_model, _, _ = model_and_batch()
+    restored_model.load_state_dict(old_model.state_dict())
+    restored = make_optimizer(restored_model, 1e-2)
+    restored.load_state_dict(copy.deepcopy(old.state_dict()))  # as stored: no shared tensors
+    assert not restored.param_groups[0]["fused"]
+    steps(old_model, old, x, y)
+    steps(restored_model, restored, x, y)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(old_model.parameters(), restored_model.parameters(), strict=True)
+    )

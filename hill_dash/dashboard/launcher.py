@@ -233,9 +233,10 @@ def warm_torch() -> None:
     import torch
 
     from hill_dash.engine import teacher_kernel
+    from hill_dash.engine.training import make_optimizer
 
     layer = torch.nn.Linear(2, 2)
-    optimizer = torch.optim.Adam(layer.parameters(), lr=1e-3)
+    optimizer = make_optimizer(layer, lr=1e-3)
     layer(torch.zeros(1, 2)).sum().backward()
     optimizer.step()
     teacher_kernel.warm_up()

@@ -124,7 +124,19 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 
 def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=lr)
+    """Adam, with torch's fused kernel where the device has one (CPU, CUDA): one call per
+    parameter tensor instead of ~12 small operations. A chunk of the built-in models takes
+    9–30 % less time (docs/benchmarks.md §1); the arithmetic is Adam's, rounded differently.
+
+    The choice is stored with the optimizer's state (its `fused` flag), and a restored
+    optimizer takes the stored one: a run keeps the Adam it started with, so a run made
+    before this change trains on exactly as it did.
+    """
+    params = list(model.parameters())
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except RuntimeError:  # parameters on a device (or of a dtype) without the fused kernel
+        return torch.optim.Adam(params, lr=lr)
 
 
 def batch_order(n: int, batch_size: int, epochs: int, seed: int) -> list[torch.Tensor]:
