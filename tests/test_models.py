@@ -79,6 +79,23 @@ def test_cnn2d_without_channels_keeps_its_weights():
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("shape", [(8, 8), (1, 28, 28)], ids=["digits 8x8", "28x28"])
+def test_cnn2d_pools_only_what_needs_pooling_and_computes_what_it_did(shape):
+    """The pool passes a 4 × 4 map through (digits) and pools a larger one (28 × 28 → 14 ×
+    14 → 4 × 4): latents, logits and gradients are those of torch's own pooling, bit for
+    bit, so runs made with it train on unchanged."""
+    model = build_model(ModelConfig("cnn2d", shape, n_classes=10, latent_dim=16), seed=0)
+    reference = build_model(ModelConfig("cnn2d", shape, n_classes=10, latent_dim=16), seed=0)
+    reference.encoder[5] = nn.AdaptiveAvgPool2d((4, 4))
+    x = torch.randn(6, *shape, generator=torch.Generator().manual_seed(1))
+    for m in (model, reference):
+        logits, z = m(x)
+        (logits.sum() + z.pow(2).sum()).backward()
+    assert torch.equal(model(x)[1], reference(x)[1])
+    for (name, a), b in zip(model.named_parameters(), reference.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad), name
+
+
 # factories a user might write, importable as "tests.test_models:<name>"
 def make_tiny(sample_shape, n_classes, latent_dim):
     net = nn.Sequential(

@@ -127,6 +127,20 @@ def _cnn1d(cfg: ModelConfig) -> LatentModel:
     return LatentModel(encoder, nn.Sequential(nn.ReLU(), nn.Linear(cfg.latent_dim, cfg.n_classes)))
 
 
+class _PoolTo(nn.AdaptiveAvgPool2d):
+    """`AdaptiveAvgPool2d` that passes an input already of its output size through.
+
+    Digits' 8 × 8 images are 4 × 4 after the stride-2 convolution, so the pool averages
+    windows of one value: the value itself, bit for bit, yet torch's pooling took 0.69 ms
+    of a 2.4 ms training step (forward and backward). Larger images are pooled as before.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) == tuple(self.output_size):
+            return x
+        return super().forward(x)
+
+
 def _cnn2d(cfg: ModelConfig) -> LatentModel:
     h, w = cfg.sample_shape[-2:]
     channels = cfg.sample_shape[0] if len(cfg.sample_shape) == 3 else 1
@@ -136,7 +150,7 @@ def _cnn2d(cfg: ModelConfig) -> LatentModel:
         nn.ReLU(),
         nn.Conv2d(16, 32, 3, padding=1, stride=2),
         nn.ReLU(),
-        nn.AdaptiveAvgPool2d((4, 4)),
+        _PoolTo((4, 4)),
         nn.Flatten(),
         nn.Linear(32 * 16, cfg.latent_dim),
     )
