@@ -84,7 +84,7 @@ def check_advanced(lr, batch, anchor, kd):
     State("anchor-input", "value"),
     State("kd-input", "value"),
     background=True,
-    interval=250,  # ms between polls: the result is picked up at most 0.25 s after the job ends
+    interval=100,  # ms between polls: a result waits at most 0.1 s (docs/benchmarks.md §7)
     progress=[
         Output("chunk-progress", "value"),
         Output("chunk-progress", "max"),
