@@ -129,8 +129,8 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     9–30 % less time (docs/benchmarks.md §1); the arithmetic is Adam's, rounded differently.
 
     The choice is stored with the optimizer's state (its `fused` flag), and a restored
-    optimizer takes the stored one: a run keeps the Adam it started with, so a run made
-    before this change trains on exactly as it did.
+    optimizer takes the stored one: a run keeps the Adam it started with, and a run made
+    before the fused kernel keeps the per-tensor Adam's steps.
     """
     params = list(model.parameters())
     try:
