@@ -188,10 +188,10 @@ def train_chunk(
     total = total_steps or len(batches)
     curve: dict[str, list] = {"loss": [], "ce": [], "teacher": [], "acc": []}
     # per step, kept as tensors and read back once per epoch (no host sync inside a step):
-    # (ce, teacher term) and the predicted classes; the progress message shows the mean
-    # loss of the epochs read
+    # (ce, teacher term) and the logits (their classes taken once per epoch); the progress
+    # message shows the mean loss of the epochs read
     unread: list[tuple[torch.Tensor, torch.Tensor | None, float]] = []
-    predicted: list[torch.Tensor] = []
+    step_logits: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
     running = float("nan")
     model.train()
@@ -243,7 +243,7 @@ def train_chunk(
             torch.autograd.backward((loss, z), (None, pushed))
         optimizer.step()
         unread.append((ce.detach(), None if extra is None else extra.detach(), value))
-        predicted.append(logits.detach().argmax(1))
+        step_logits.append(logits.detach())
         labels.append(yb)
         if seen is not None and step < last_epoch_start:  # no rotation after the last epoch
             seen.append(z.detach())
@@ -251,13 +251,13 @@ def train_chunk(
         if epoch_end:
             first = step + 1 - len(unread)
             _read_epoch(unread, curve, step_offset + first, cfg)
-            curve["acc"].extend(_accuracies(predicted, labels))
+            curve["acc"].extend(_accuracies(step_logits, labels))
             if seen:
                 table.observe(torch.cat(batches[first : step + 1]).to(device), torch.cat(seen))
                 seen = []
                 if (step + 1) % per_epoch == 0:
                     table.refresh_rotation()
-            unread, predicted, labels = [], [], []
+            unread, step_logits, labels = [], [], []
             running = sum(curve["loss"]) / len(curve["loss"])
         if progress is not None:
             progress(step_offset + step + 1, total, running)
@@ -275,9 +275,10 @@ def _cpu_kernel():
     return teacher_kernel
 
 
-def _accuracies(predicted: list[torch.Tensor], labels: list[torch.Tensor]) -> list[float]:
-    """Per step, the share of its labelled rows predicted right (0 for none): one read."""
-    pred, y = torch.cat(predicted), torch.cat(labels)
+def _accuracies(logits: list[torch.Tensor], labels: list[torch.Tensor]) -> list[float]:
+    """Per step, the share of its labelled rows predicted right (0 for none): one argmax
+    and one read for the epoch's steps."""
+    pred, y = torch.cat(logits).argmax(1), torch.cat(labels)
     sizes = torch.tensor([len(b) for b in labels], device=y.device)
     step = torch.repeat_interleave(torch.arange(len(labels), device=y.device), sizes)
     labelled = y >= 0
