@@ -73,20 +73,21 @@ def batch_terms(
         targets = np.empty((len(flat), arrays[0].shape[1]), dtype=arrays[0].dtype)
         ref_w = np.empty_like(root)
         frames = np.empty(len(group), dtype=np.int8)
-        _window(flat, ends, *arrays, float(table.scale), float(lam * ROW_WEIGHT),
-                float(anchor), float(frac), root, targets, ref_w, frames)  # fmt: skip
-        if table.rotated:  # ‖(z − μ) Q / σ − τ‖ = ‖(z − μ) / σ − τ Qᵀ‖, local frames only
-            rows = np.flatnonzero((np.repeat(frames, np.diff(ends, prepend=0)) == 1) & (root > 0))
+        asked = np.empty(len(flat), dtype=np.int64)  # weighted rows of local frames
+        n_asked = _window(flat, ends, *arrays, float(table.scale), float(lam * ROW_WEIGHT),
+                          float(anchor), float(frac), root, targets, ref_w, frames,
+                          asked)  # fmt: skip
+        if table.rotated and n_asked:  # ‖(z − μ) Q / σ − τ‖ = ‖(z − μ) / σ − τ Qᵀ‖
+            rows = asked[:n_asked]
             targets[rows] = targets[rows] @ table.rotation.numpy().T
-        begin = 0
-        for b, end in enumerate(ends):
-            part = slice(begin, end)
-            begin = end
-            if frames[b] == _UNUSED:
-                yield None
-            else:
-                local = frames[b] == _LOCAL
-                yield Term(ref_w[part] if local else None, root[part, None], targets[part])
+        # every batch's term at once (views), so that a step only takes the next one
+        bounds = ends.tolist()
+        yield from [
+            None
+            if frame == _UNUSED
+            else Term(ref_w[a:b] if frame == _LOCAL else None, root[a:b, None], targets[a:b])
+            for a, b, frame in zip([0, *bounds[:-1]], bounds, frames.tolist(), strict=True)
+        ]
 
 
 def warm_up() -> None:
@@ -99,7 +100,7 @@ def warm_up() -> None:
     f32 = np.zeros((2, 2), np.float32)
     _window(np.arange(2), np.array([2]), f32, f32, f32[0], f32[0], np.ones(2, bool), f32[0],
             1.0, 1.0, 0.0, 1.0, f32[0].copy(), f32.copy(), f32[0].copy(),
-            np.empty(1, np.int8))  # fmt: skip
+            np.empty(1, np.int8), np.empty(2, np.int64))  # fmt: skip
 
 
 def _array(x) -> np.ndarray:
@@ -111,12 +112,14 @@ _UNUSED, _LOCAL, _GLOBAL = 0, 1, 2  # a batch's frame, as `_window` reports it
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _window(flat, ends, frozen, goals, weight, kept, reference, centre, scale, lam_k, anchor,
-            frac, root, targets, ref_w, frames):  # pragma: no cover - compiled  # fmt: skip
+            frac, root, targets, ref_w, frames, asked):  # pragma: no cover - compiled  # fmt: skip
     """`teacher_loss.batch_terms`' per-row arithmetic for one window of batches (rows
     flat[ends[b-1]:ends[b]] form batch b), written into root, targets, ref_w (the local
-    frame's targets unrotated) and each batch's frame into frames."""
+    frame's targets unrotated) and each batch's frame into frames. Returns how many rows
+    it wrote into asked: the weighted rows of local frames, the rows a rotation moves."""
     d = frozen.shape[1]
     mu = np.empty(d)
+    n_asked = 0
     begin = 0
     for b in range(len(ends)):
         end = ends[b]
@@ -153,12 +156,16 @@ def _window(flat, ends, frozen, goals, weight, kept, reference, centre, scale, l
             r = np.sqrt(w)
             a = r if local else r / sigma  # the global frame: ‖r z / σ⁰ − r g / σ⁰‖
             root[j] = a
+            if local and w > 0:
+                asked[n_asked] = j
+                n_asked += 1
             ref_w[j] = per_ref if reference[i] else 0.0
             for k in range(d):
                 g = frozen[i, k] + frac * (goals[i, k] - frozen[i, k])
                 targets[j, k] = r * (g - mu[k]) / sigma + (0.0 if local else a * mu[k])
         frames[b] = _UNUSED if used <= 0 else (_LOCAL if local else _GLOBAL)
         begin = end
+    return n_asked
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -45,7 +45,7 @@ estimated at all, and not in the last epoch (nothing would use its Q).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -137,9 +137,9 @@ class TeacherTable:
         self.rotated = True
 
 
-@dataclass(frozen=True)
-class Term:
-    """One batch's share of the teacher, prepared without autograd."""
+class Term(NamedTuple):
+    """One batch's share of the teacher, prepared without autograd (a tuple: a chunk makes
+    one a step)."""
 
     ref_w: torch.Tensor | None  # (B,) 1/n_R on reference rows; None: the global frame
     root: torch.Tensor  # (B, 1) √weight of each row (0 where it has none); global: ÷ σ⁰
