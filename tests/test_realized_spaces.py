@@ -1,11 +1,12 @@
-"""The fresh map of the realized shares: whole up to FRESH_MAX_POINTS, a sample beyond."""
+"""The fresh map of the realized shares (whole up to FRESH_MAX_POINTS, a sample beyond),
+and the nearest training latent that gives validation points to an edit."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from hill_dash.engine.realized import Request
-from hill_dash.engine.realized_spaces import fresh_coords, fresh_sample
+from hill_dash.engine.realized_spaces import fresh_coords, fresh_sample, nearest_train
 
 
 def test_a_small_run_is_fitted_whole():
@@ -39,3 +40,17 @@ def test_a_sampled_fresh_map_has_coordinates_for_the_sample_only():
     assert part.shape == (800, 2)
     assert np.isfinite(part[rows]).all()
     assert np.isnan(np.delete(part, rows, axis=0)).all()
+
+
+def test_nearest_train_finds_each_rows_nearest_training_latent():
+    """The k-d tree gives the exact nearest training latent (checked against every
+    distance), for any rows, training rows included (their own index)."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 5, (10, 32))
+    Z = (centres[rng.integers(0, 10, 3000)] + rng.normal(0, 1, (3000, 32))).astype(np.float32)
+    n_train, rows = 2000, np.arange(1500, 3000)
+    got = nearest_train(Z, n_train, rows)
+    d2 = ((Z[rows, None, :].astype(float) - Z[None, :n_train, :].astype(float)) ** 2).sum(-1)
+    assert np.array_equal(got, d2.argmin(1))
+    assert np.array_equal(got[:500], np.arange(1500, 2000))  # a training row is its own
+    assert nearest_train(Z, n_train, np.zeros(0, dtype=np.int64)).shape == (0,)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from hill_dash.engine.projection import fit_map
 from hill_dash.engine.projection.umap_map import fit_umap
@@ -29,7 +30,6 @@ from hill_dash.engine.realized import Request
 
 FRESH_UMAP_EPOCHS = 100
 FRESH_MAX_POINTS = 5000  # a fresh UMAP of more rows is fitted to a sample (fresh_sample)
-_BLOCK = 2048  # rows of a nearest-neighbour search at a time
 
 
 def fresh_coords(
@@ -70,15 +70,18 @@ def fresh_sample(
 
 
 def nearest_train(Z: np.ndarray, n_train: int, rows: np.ndarray) -> np.ndarray:
-    """For each of `rows`, the index of its nearest training latent (Euclidean)."""
-    T = np.asarray(Z[:n_train], dtype=np.float64)
-    t2 = np.sum(T**2, axis=1)
-    out = np.empty(len(rows), dtype=np.int64)
-    for start in range(0, len(rows), _BLOCK):
-        Q = np.asarray(Z[rows[start : start + _BLOCK]], dtype=np.float64)
-        d2 = t2[None, :] - 2.0 * Q @ T.T
-        out[start : start + _BLOCK] = np.argmin(d2, axis=1)
-    return out
+    """For each of `rows`, the index of its nearest training latent (Euclidean, exact).
+
+    A k-d tree: at 70 000 points (10 500 validation rows against 49 000 training rows,
+    32-d) it answers in 0.35–0.64 s what a blocked brute-force search answered in 6.6 s,
+    with the same indices (docs/benchmarks.md §7).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    tree = cKDTree(np.asarray(Z[:n_train], dtype=np.float64))
+    _, nearest = tree.query(np.asarray(Z[rows], dtype=np.float64), k=1, workers=-1)
+    return np.asarray(nearest, dtype=np.int64)
 
 
 def validation_owners(
