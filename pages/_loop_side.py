@@ -82,12 +82,12 @@ train_card = side_card(
             [
                 labelled(
                     "λ (teacher weight)",
-                    session_number("lambda-input", 1.0, min=0, max=100, step=0.1),
+                    session_number("lambda-input", None, min=0, max=100, step=0.1),
                     4,
                 ),
                 labelled(
                     "epochs / chunk",
-                    session_number("epochs-input", 5, min=1, max=MAX_EPOCHS, step=1),
+                    session_number("epochs-input", None, min=1, max=MAX_EPOCHS, step=1),
                     4,
                 ),
                 labelled(

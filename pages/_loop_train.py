@@ -43,6 +43,8 @@ def toggle_advanced(_n, is_open):
 
 
 @callback(
+    Output("lambda-input", "placeholder"),
+    Output("epochs-input", "placeholder"),
     Output("lr-input", "placeholder"),
     Output("batch-input", "placeholder"),
     Output("anchor-input", "placeholder"),
@@ -50,10 +52,12 @@ def toggle_advanced(_n, is_open):
     Input("run-id", "data"),
 )
 def show_run_settings(run_id):
-    """The advanced fields show the run's own settings greyed: empty means "keep them"."""
+    """The chunk fields show the run's own settings greyed: empty means "keep them" (a run
+    made on the Data page with 10 epochs a chunk trains 10 until a field says otherwise)."""
     _, _, run = views.open_run(data_dir(), run_id)
     cfg = chunk_settings(run)
-    return tuple(f"{cfg[k]:g}" for k in ("lr", "batch_size", "anchor", "kd_weight"))
+    keys = ("lam", "epochs", "lr", "batch_size", "anchor", "kd_weight")
+    return tuple(f"{cfg[k]:g}" for k in keys)
 
 
 @callback(
