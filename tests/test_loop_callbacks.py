@@ -442,7 +442,9 @@ def test_page_layout_has_every_id_once_and_callbacks_find_them(page):
     assert train["prevent_initial_call"] and output_ids(train["output"]) <= set(ids)
 
 
-def test_the_train_fields_offer_the_runs_own_settings_and_empty_keeps_them(page, pca_run, tmp_path):
+def test_the_train_fields_offer_the_runs_own_settings_and_empty_keeps_them(
+    page, pca_run, tmp_path, monkeypatch
+):
     """A run made with 7 epochs a chunk and λ 0.5 (as the Data page can make one): the
     Train card shows them greyed, and a Train with the fields left empty overrides
     neither (the page's own defaults used to train 5 epochs at λ 1 whatever the run said)."""
@@ -456,11 +458,6 @@ def test_the_train_fields_offer_the_runs_own_settings_and_empty_keeps_them(page,
     RunStore(tmp_path / "copy").update_run(
         run_id, lambda r: r["config"]["chunk"].update(epochs=7, lam=0.5)
     )
-    old = mod.data_dir
-    mod.data_dir = lambda: tmp_path / "copy"
-    try:
-        shown = mod.show_run_settings(run_id)
-    finally:
-        mod.data_dir = old
-    assert shown[:2] == ("0.5", "7")
+    monkeypatch.setattr(mod, "data_dir", lambda: tmp_path / "copy")
+    assert mod.show_run_settings(run_id)[:2] == ("0.5", "7")
     assert train_overrides(None, None, "pca") == {"projection": "pca"}

@@ -37,9 +37,8 @@ Speed: the per-batch frozen quantities (μ⁰, σ⁰, the scaled and rotated tar
 weights) are prepared `window` batches (one epoch) at a time without autograd, so a step
 adds one loss and no host sync (on the CPU one compiled call, `teacher_kernel`); a batch
 without edited (or anchored) rows adds nothing: the twin's step and an unedited batch are
-bare steps. The
-latents Q is estimated from are collected per epoch, only when a rotation can be
-estimated at all, and not in the last epoch (nothing would use its Q).
+bare steps. The latents Q is estimated from are collected per epoch, only when a rotation
+can be estimated at all, and not in the last epoch (nothing would use its Q).
 """
 
 from __future__ import annotations

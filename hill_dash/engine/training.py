@@ -201,13 +201,10 @@ def train_chunk(
     # on the CPU the teacher is compiled (`teacher_kernel`: its terms as arrays, its loss
     # and gradient one call a step); elsewhere torch operations
     kernel = _cpu_kernel() if table is not None and latent and device.type == "cpu" else None
-    terms = (
-        (kernel.batch_terms if kernel is not None else batch_terms)(
-            batches, table, cfg.lam, cfg.anchor, per_epoch, ramp
-        )
-        if table is not None and latent
-        else itertools.repeat(None)
-    )
+    terms = itertools.repeat(None)
+    if table is not None and latent:
+        prepare = batch_terms if kernel is None else kernel.batch_terms
+        terms = prepare(batches, table, cfg.lam, cfg.anchor, per_epoch, ramp)
     # the epoch's latents, for the frame's rotation (only when one can be estimated)
     seen: list[torch.Tensor] | None = [] if table is not None and table.rotates else None
     last_epoch_start = (len(batches) - 1) // per_epoch * per_epoch
