@@ -212,7 +212,9 @@ def make_bias_figure(rows: Sequence[dict], label_names: Sequence[str], chunk: in
         _layout(
             f"guided − unguided (chunk {chunk})",
             "+.0%",
-            hovermode="closest",
+            # by class slot, not by bar: a class whose accuracy did not change has a bar
+            # of no height, which "closest" never hovers, so it could not be clicked
+            hovermode="x",
             barmode="overlay",
             shapes=[_hline(0)],
             xaxis={"title": {"text": "class", "font": SMALL}, "type": "category", "dtick": None},
