@@ -28,3 +28,34 @@ def test_the_readme_worker_command_loads_the_app(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "ModuleNotFoundError" not in r.stderr
     assert "broker_url: 'redis://127.0.0.1:1/0'" in r.stdout
+
+
+WARM_CHECK = """
+import sys
+from celery.signals import worker_init
+from hill_dash.dashboard.celery_app import make_celery
+from hill_dash.engine.projection.umap_import import import_umap
+
+make_celery("redis://127.0.0.1:1/0")
+umap = import_umap()
+print("before", bool(umap.umap_.smooth_knn_dist.signatures), "torch._dynamo" in sys.modules)
+worker_init.send(sender=None)  # what the worker's main process sends before its pool forks
+print("after", bool(umap.umap_.smooth_knn_dist.signatures), "torch._dynamo" in sys.modules)
+"""
+
+
+def test_the_worker_warms_torch_and_umap_before_its_pool_forks(tmp_path):
+    """Celery's pool processes fork from the worker's main process after `worker_init`:
+    compiled there, UMAP's kernels and torch's first-optimizer imports are theirs from the
+    start, and no chunk pays for them (a pool process has only seconds to report up)."""
+    import sys
+
+    env = {**worker_argv_and_env({"HILL_DASH_REDIS_URL": "x", "HILL_DASH_DATA_DIR": "y"})[1]}
+    env |= {"HILL_DASH_WARMUP": "1", "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(
+        [sys.executable, "-c", WARM_CHECK], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "before False False" in r.stdout and "after True True" in r.stdout, r.stdout
+    assert "worker: UMAP compiled in" in r.stderr

@@ -21,18 +21,24 @@ def make_celery(redis_url: str):
     celery.conf.update(
         task_acks_late=False, worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True
     )
-    from celery.signals import worker_process_init
+    from celery.signals import worker_init
 
-    worker_process_init.connect(_warm_worker_process, weak=False)
+    worker_init.connect(warm_worker, weak=False)
     return celery
 
 
-def _warm_worker_process(**_kwargs) -> None:
-    """Each pool process warms torch as it starts, so its first chunk does not pay torch's
-    first-optimizer imports (`hill_dash.dashboard.launcher.warm_torch`)."""
-    from hill_dash.dashboard.launcher import warm_torch
+def warm_worker(**_kwargs) -> None:
+    """The worker's main process warms up before its pool processes fork from it, so no
+    chunk pays for it: torch's first-optimizer imports (`launcher.warm_torch`) and, unless
+    HILL_DASH_WARMUP=0, UMAP's numba kernels (~0.4 s with numba's cache kept, ~10–20 s
+    compiling without; a pool process has only a few seconds to report itself up, so this
+    cannot wait for each of them). The same warm-up the dashboard's job launcher makes."""
+    from hill_dash.dashboard.config import AppConfig
+    from hill_dash.dashboard.launcher import warm_projection, warm_torch
 
     warm_torch()
+    if AppConfig.from_env().projection_warmup:
+        warm_projection("worker")
 
 
 # How long the backend remembers which result key a job writes (a day: longer than any

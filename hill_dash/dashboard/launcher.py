@@ -161,7 +161,7 @@ def _serve(
     if warm_up:
         _write_state(status_path, "compiling")
     warm_torch()
-    seconds = _warm_up() if warm_up else None
+    seconds = warm_projection() if warm_up else None
     _write_state(status_path, "ready", seconds=seconds)
     while True:
         try:
@@ -242,15 +242,18 @@ def warm_torch() -> None:
     teacher_kernel.warm_up()
 
 
-def _warm_up() -> float | None:
+def warm_projection(who: str = "job launcher") -> float | None:
+    """UMAP's numba kernels compiled (or loaded from numba's cache) in this process, for
+    the processes it forks; the seconds taken, or None when it failed (each job then
+    compiles on its own)."""
     try:
         from hill_dash.engine.projection import warm_up_numba
 
         seconds = warm_up_numba()
-        print(f"job launcher: UMAP compiled in {seconds:.1f} s", file=sys.stderr)
+        print(f"{who}: UMAP compiled in {seconds:.1f} s", file=sys.stderr)
         return seconds
     except Exception as exc:  # noqa: BLE001 - jobs then compile on their own
-        print(f"job launcher: UMAP warm-up failed: {exc}", file=sys.stderr)
+        print(f"{who}: UMAP warm-up failed: {exc}", file=sys.stderr)
         return None
 
 
