@@ -32,10 +32,14 @@ def warm_worker(**_kwargs) -> None:
     chunk pays for it: torch's first-optimizer imports (`launcher.warm_torch`) and, unless
     HILL_DASH_WARMUP=0, UMAP's numba kernels (~0.4 s with numba's cache kept, ~10–20 s
     compiling without; a pool process has only a few seconds to report itself up, so this
-    cannot wait for each of them). The same warm-up the dashboard's job launcher makes."""
+    cannot wait for each of them). The same warm-up the dashboard's job launcher makes, and
+    as there, OpenMP stays single-threaded in the forking process: a pool process forked
+    from one that ran an OpenMP team hangs in its first k-NN search."""
     from hill_dash.dashboard.config import AppConfig
+    from hill_dash.dashboard.jobs import make_web_process_fork_safe
     from hill_dash.dashboard.launcher import warm_projection, warm_torch
 
+    make_web_process_fork_safe()
     warm_torch()
     if AppConfig.from_env().projection_warmup:
         warm_projection("worker")
