@@ -48,8 +48,9 @@ class Worker:
         self.log = open(self.log_path, "w")  # noqa: SIM115
         argv, env = worker_argv_and_env(
             {"HILL_DASH_REDIS_URL": redis_url, "HILL_DASH_DATA_DIR": str(data_dir)},
-            # isolation only: numba's cache for these tests, no UMAP warm-up
-            {"NUMBA_CACHE_DIR": str(numba_cache), "HILL_DASH_WARMUP": "0"},
+            # isolation only: numba's cache for these tests. The worker warms UMAP up as
+            # the README's command does, before its pool forks (chunks must not hang on it)
+            {"NUMBA_CACHE_DIR": str(numba_cache), "HILL_DASH_WARMUP": "1"},
         )
         self.proc = subprocess.Popen(
             argv,
