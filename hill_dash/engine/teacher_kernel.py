@@ -22,6 +22,7 @@ gradient has z's dtype.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -30,19 +31,41 @@ import torch
 from hill_dash.engine.teacher_loss import MIN_REFERENCE, ROW_WEIGHT, TeacherTable, Term
 
 
-def teacher_grad(z: torch.Tensor, term: Term) -> tuple[float, torch.Tensor]:
-    """The batch's teacher loss and its gradient ∂loss/∂z (a new tensor, z's shape).
+class KernelTerm(NamedTuple):
+    """One batch's share of the teacher as the compiled calls read it: `Term`'s parts as
+    arrays (root flat), and the buffer its gradient is written into, as an array and as the
+    tensor that shares its memory. Inside a training step every Python-level operation
+    costs ~5× what it costs alone (the model's kernels take the caches), so whatever can be
+    made once per window is made there, and a step only calls the kernel."""
 
-    The term's parts are CPU tensors (`teacher_loss.batch_terms`) or arrays (`batch_terms`
-    here, which is what a chunk uses)."""
+    ref_w: np.ndarray | None  # None: the global frame
+    root: np.ndarray  # (B,)
+    targets: np.ndarray  # (B, d)
+    dz: np.ndarray  # (B, d), written by each call: a step's gradient lives until its backward
+    grad: torch.Tensor  # dz as a tensor
+
+
+def teacher_grad(z: torch.Tensor, term: Term | KernelTerm) -> tuple[float, torch.Tensor]:
+    """The batch's teacher loss and its gradient ∂loss/∂z (z's shape and dtype).
+
+    The gradient is the term's own buffer (`KernelTerm`), rewritten by the next call with
+    the same term; a `Term` (tensors or arrays, from tests and `warm_up`) gets a new one."""
     zn = z.detach().numpy()
-    dz = np.empty_like(zn)
-    root = _array(term.root).ravel()
+    if not isinstance(term, KernelTerm) or term.dz.dtype != zn.dtype:
+        term = kernel_term(term, zn.dtype)
     if term.ref_w is None:
-        value = _global_frame(zn, root, _array(term.targets), dz)
+        value = _global_frame(zn, term.root, term.targets, term.dz)
     else:
-        value = _local_frame(zn, _array(term.ref_w), root, _array(term.targets), dz)
-    return value, torch.from_numpy(dz)
+        value = _local_frame(zn, term.ref_w, term.root, term.targets, term.dz)
+    return value, term.grad
+
+
+def kernel_term(term: Term | KernelTerm, dtype=None) -> KernelTerm:
+    """A `KernelTerm` with a gradient buffer of `dtype` (default: the targets')."""
+    targets = _array(term.targets)
+    dz = np.empty(targets.shape, dtype=dtype or targets.dtype)
+    ref_w = None if term.ref_w is None else _array(term.ref_w)
+    return KernelTerm(ref_w, _array(term.root).ravel(), targets, dz, torch.from_numpy(dz))
 
 
 def batch_terms(
@@ -52,7 +75,7 @@ def batch_terms(
     anchor: float = 0.0,
     window: int | None = None,
     ramp: list[float] | None = None,
-) -> Iterator[Term | None]:
+) -> Iterator[KernelTerm | None]:
     """`teacher_loss.batch_terms` for a CPU table, as arrays, each window in one compiled
     pass over its rows (the torch version's ~25 operations on the window's rows took
     ~35 µs a step alone and ~75 µs inside a chunk); the window's terms are views cut at
@@ -84,10 +107,12 @@ def batch_terms(
             targets[rows] = targets[rows] @ table.rotation.numpy().T
         # every batch's term at once (views), so that a step only takes the next one
         bounds = ends.tolist()
+        dz = np.empty_like(targets)  # the gradients' buffers, as arrays and as tensors
+        parts = (root, targets, dz, torch.from_numpy(dz))
         yield from [
             None
             if frame == _UNUSED
-            else Term(ref_w[a:b] if frame == _LOCAL else None, root[a:b, None], targets[a:b])
+            else KernelTerm(ref_w[a:b] if frame == _LOCAL else None, *(p[a:b] for p in parts))
             for a, b, frame in zip([0, *bounds[:-1]], bounds, frames.tolist(), strict=True)
         ]
 

@@ -43,6 +43,7 @@ can be estimated at all, and not in the last epoch (nothing would use its Q).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -101,7 +102,9 @@ class TeacherTable:
         # epoch produced (`observe`, `refresh_rotation`); identity until then
         self.rotation = torch.eye(frozen.shape[1], device=device)
         self.rotated = False  # still the identity: nothing to apply
-        self._n_reference = int(self.reference.sum())
+        self._reference_rows = self.reference.nonzero().squeeze(1)
+        self._n_reference = len(self._reference_rows)
+        self._all_seen = False  # every reference row observed at least once
         self._seen = torch.zeros_like(frozen)
         self._seen_mask = torch.zeros(n_train, dtype=torch.bool, device=device)
 
@@ -110,6 +113,12 @@ class TeacherTable:
         """Whether a rotation can be estimated at all: more reference rows than dimensions
         (else the frame stays unrotated and nothing needs observing)."""
         return self._n_reference > self.frozen.shape[1]
+
+    @functools.cached_property
+    def _centred_reference(self) -> torch.Tensor:
+        """z⁰ of the reference rows (ascending), centred: the rotation's fixed side."""
+        frozen = self.frozen.index_select(0, self._reference_rows)
+        return frozen - frozen.mean(0)
 
     @torch.no_grad()
     def observe(self, idx: torch.Tensor, z: torch.Tensor) -> None:
@@ -127,11 +136,19 @@ class TeacherTable:
         Fitted on thousands of points, not on a batch: a batch's few dozen reference rows
         in d dimensions would let the rotation fit noise and fight the teacher.
         """
-        rows = self._seen_mask & self.reference
-        if int(rows.sum()) <= self.frozen.shape[1]:
+        rows = self._reference_rows
+        if not self._all_seen:  # every reference row seen: what an epoch does
+            self._all_seen = bool(self._seen_mask[rows].all())
+        if self._all_seen:  # the same rows at every epoch: their centred z⁰ kept
+            frozen = self._centred_reference
+        else:  # part of an epoch: the reference rows seen so far
+            rows = rows[self._seen_mask[rows]]
+            frozen = self.frozen.index_select(0, rows)
+            frozen = frozen - frozen.mean(0)
+        if len(rows) <= self.frozen.shape[1]:
             return
-        seen, frozen = self._seen[rows], self.frozen[rows]
-        u, _, vh = torch.linalg.svd((seen - seen.mean(0)).T @ (frozen - frozen.mean(0)))
+        seen = self._seen.index_select(0, rows)
+        u, _, vh = torch.linalg.svd((seen - seen.mean(0)).T @ frozen)
         self.rotation = u @ vh
         self.rotated = True
 

@@ -185,6 +185,8 @@ def train_chunk(
     table = TeacherTable(teacher, len(X), device) if guided else None
     frozen_head = _frozen_head(model) if guided and cfg.kd_weight > 0 else None
     batches = batch_order(len(X), cfg.batch_size, cfg.epochs, cfg.seed)
+    if device.type != "cpu":  # moved once, not a step at a time
+        batches = [b.to(device) for b in batches]
     total = total_steps or len(batches)
     curve: dict[str, list] = {"loss": [], "ce": [], "teacher": [], "acc": []}
     # per step, kept as tensors and read back once per epoch (no host sync inside a step):
@@ -211,7 +213,6 @@ def train_chunk(
     for step, (idx, term) in enumerate(zip(batches, terms, strict=False)):  # terms may repeat
         if should_stop is not None and should_stop():
             raise ChunkCancelled(f"stopped at step {step_offset + step} of {total}")
-        idx = idx.to(device)
         logits, z = model(Xt[idx])
         yb = yt[idx]
         if wt is not None:
@@ -250,7 +251,7 @@ def train_chunk(
             _read_epoch(unread, curve, step_offset + first, cfg)
             curve["acc"].extend(_accuracies(step_logits, labels))
             if seen:
-                table.observe(torch.cat(batches[first : step + 1]).to(device), torch.cat(seen))
+                table.observe(torch.cat(batches[first : step + 1]), torch.cat(seen))
                 seen = []
                 if (step + 1) % per_epoch == 0:
                     table.refresh_rotation()
