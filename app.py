@@ -20,7 +20,8 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from hill_dash.dashboard.config import AppConfig
-from hill_dash.dashboard.jobs import make_manager, make_web_process_fork_safe
+from hill_dash.dashboard.fork_safety import keep_openmp_single_threaded
+from hill_dash.dashboard.jobs import make_manager
 from hill_dash.dashboard.launcher import LauncherManager, launcher_status_path
 from hill_dash.dashboard.uploads import UPLOAD_LIMIT_BYTES
 
@@ -74,7 +75,7 @@ def forget_page_modules() -> None:
 def create_app(config: AppConfig) -> dash.Dash:
     """The Dash app with pages, theme, background manager and app-level stores."""
     config.export_env()  # background jobs (forked or on workers) read the same settings
-    make_web_process_fork_safe()
+    keep_openmp_single_threaded()
     forget_page_modules()
     app = dash.Dash(
         __name__,

@@ -45,7 +45,7 @@ print("after", bool(umap.umap_.smooth_knn_dist.signatures), "torch._dynamo" in s
 # a pool process forked now fits a map (OpenMP was not left with a team to hang on)
 import os
 import numpy as np
-from hill_dash.dashboard.jobs import use_all_cores_in_job
+from hill_dash.dashboard.fork_safety import use_all_cores_in_job
 from hill_dash.engine.projection import fit_map
 
 pid = os.fork()

@@ -36,10 +36,10 @@ def warm_worker(**_kwargs) -> None:
     as there, OpenMP stays single-threaded in the forking process: a pool process forked
     from one that ran an OpenMP team hangs in its first k-NN search."""
     from hill_dash.dashboard.config import AppConfig
-    from hill_dash.dashboard.jobs import make_web_process_fork_safe
+    from hill_dash.dashboard.fork_safety import keep_openmp_single_threaded
     from hill_dash.dashboard.launcher import warm_projection, warm_torch
 
-    make_web_process_fork_safe()
+    keep_openmp_single_threaded()
     warm_torch()
     if AppConfig.from_env().projection_warmup:
         warm_projection("worker")

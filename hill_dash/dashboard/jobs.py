@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hill_dash.dashboard.fork_safety import use_all_cores_in_job
 from hill_dash.engine.errors import HillError
 
 SetProgress = Callable[[tuple], None]
@@ -116,23 +117,3 @@ def train_chunk_job(
 def _chunk_overrides(overrides: dict | None) -> dict:
     keep = ("epochs", "lam", "anchor", "lr", "batch_size", "kd_weight")
     return {k: v for k, v in (overrides or {}).items() if k in keep and v is not None}
-
-
-def make_web_process_fork_safe() -> None:
-    """Keep OpenMP single-threaded in the web process and the job launcher it forks.
-
-    GNU OpenMP cannot be used in a child forked from a parent that ran an OpenMP
-    thread team: scikit-learn's k-NN (UMAP inverse, previews) would hang the job.
-    With one thread the parent never starts a team; each job lifts the limit.
-    """
-    import sklearn.neighbors  # noqa: F401 - loads scikit-learn's OpenMP runtime
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1, user_api="openmp")
-
-
-def use_all_cores_in_job() -> None:
-    """In a forked job: lift the web process's OpenMP limit (a fresh team is safe here)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(os.cpu_count() or 1, user_api="openmp")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from hill_dash.dashboard.jobs import use_all_cores_in_job
+from hill_dash.dashboard.fork_safety import use_all_cores_in_job
 from hill_dash.engine.errors import HillError
 
 
