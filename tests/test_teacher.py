@@ -96,6 +96,11 @@ def test_compact_and_separate(latents):
     d_after = np.linalg.norm(t.targets.mean(0) - Z[b].mean(0))
     assert d_after == pytest.approx(2 * d_before, rel=1e-4)
     assert centred_scale(t.targets) == pytest.approx(centred_scale(t.start), rel=1e-5)
+    # the other side is the landmark, held where it is: the separate is met by moving the
+    # selection (until round 23 it was not held, unlike what the design said)
+    assert sorted(t.held_idx.tolist()) == b
+    t = build_teacher([Edit("separate", a, other=a[:3] + b, gamma=1.0)], Z, state, y, split)
+    assert sorted(t.held_idx.tolist()) == b  # a point of both sides is edited, not held
 
 
 def test_edits_compose_in_order(latents):

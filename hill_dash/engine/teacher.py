@@ -272,6 +272,7 @@ def _apply(
                 [targets[other[other < n_train]], Z[other[other >= n_train]]]
             )
             targets[tr] += edit.gamma * (centre - other_pts.mean(axis=0))
+            held[other[other < n_train]] = True  # T stays: the landmark of a separate
             requests.append(Request("separate", tr, other=other, amount=edit.gamma))
         edited[tr] = True
         kind_w = KIND_WEIGHT.get(edit.kind, 1.0) * group_factor(len(tr), n_train)
