@@ -63,7 +63,7 @@ def test_the_worker_warms_torch_and_umap_before_its_pool_forks(tmp_path):
     start, and no chunk pays for them (a pool process has only seconds to report up)."""
     import sys
 
-    env = {**worker_argv_and_env({"HILL_DASH_REDIS_URL": "x", "HILL_DASH_DATA_DIR": "y"})[1]}
+    _, env = worker_argv_and_env({"HILL_DASH_REDIS_URL": "x", "HILL_DASH_DATA_DIR": "y"})
     env |= {"HILL_DASH_WARMUP": "1", "PYTHONPATH": str(ROOT)}
     r = subprocess.run(
         [sys.executable, "-c", WARM_CHECK], cwd=ROOT, env=env, capture_output=True, text=True,

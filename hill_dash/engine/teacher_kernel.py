@@ -60,10 +60,10 @@ def teacher_grad(z: torch.Tensor, term: Term | KernelTerm) -> tuple[float, torch
     return value, term.grad
 
 
-def kernel_term(term: Term | KernelTerm, dtype=None) -> KernelTerm:
-    """A `KernelTerm` with a gradient buffer of `dtype` (default: the targets')."""
+def kernel_term(term: Term | KernelTerm, dtype) -> KernelTerm:
+    """A `KernelTerm` with a gradient buffer of `dtype`."""
     targets = _array(term.targets)
-    dz = np.empty(targets.shape, dtype=dtype or targets.dtype)
+    dz = np.empty(targets.shape, dtype=dtype)
     ref_w = None if term.ref_w is None else _array(term.ref_w)
     return KernelTerm(ref_w, _array(term.root).ravel(), targets, dz, torch.from_numpy(dz))
 

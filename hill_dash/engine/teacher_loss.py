@@ -103,8 +103,6 @@ class TeacherTable:
         self.rotation = torch.eye(frozen.shape[1], device=device)
         self.rotated = False  # still the identity: nothing to apply
         self._reference_rows = self.reference.nonzero().squeeze(1)
-        self._n_reference = len(self._reference_rows)
-        self._all_seen = False  # every reference row observed at least once
         self._seen = torch.zeros_like(frozen)
         self._seen_mask = torch.zeros(n_train, dtype=torch.bool, device=device)
 
@@ -112,7 +110,7 @@ class TeacherTable:
     def rotates(self) -> bool:
         """Whether a rotation can be estimated at all: more reference rows than dimensions
         (else the frame stays unrotated and nothing needs observing)."""
-        return self._n_reference > self.frozen.shape[1]
+        return len(self._reference_rows) > self.frozen.shape[1]
 
     @functools.cached_property
     def _centred_reference(self) -> torch.Tensor:
@@ -137,9 +135,7 @@ class TeacherTable:
         in d dimensions would let the rotation fit noise and fight the teacher.
         """
         rows = self._reference_rows
-        if not self._all_seen:  # every reference row seen: what an epoch does
-            self._all_seen = bool(self._seen_mask[rows].all())
-        if self._all_seen:  # the same rows at every epoch: their centred z⁰ kept
+        if bool(self._seen_mask[rows].all()):  # what an epoch does: their centred z⁰ kept
             frozen = self._centred_reference
         else:  # part of an epoch: the reference rows seen so far
             rows = rows[self._seen_mask[rows]]
