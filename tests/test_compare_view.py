@@ -156,11 +156,11 @@ def test_realized_shares_in_words():
     (row,) = CV.realized_rows(chunk, [str(i) for i in range(10)])
     assert row["what"] == "Pull 3 points to class 8 (α 1)"
     assert CV.realized_text(row) == (
-        "in latent space: moved 78 % of the way · counterfactual 3 % · unguided lineage -1 %"
+        "in latent space: pulled 78 % of the way · counterfactual 3 % · unguided lineage -1 %"
         " (guided: map 80 %)"
     )
     assert CV.realized_text(row, "map") == (
-        "on the map: moved 80 % of the way · unguided lineage 0 % (guided: latent 78 %)"
+        "on the map: pulled 80 % of the way · unguided lineage 0 % (guided: latent 78 %)"
     )
 
 

@@ -203,7 +203,7 @@ def test_compare_says_how_much_of_each_edit_happened(run, pages):
     view = CV.load_view(store, run_json, 1, CV.LINEAGE)
     (share,) = run_json["chunks"][1]["realized"]  # the engine's: one pull edit
     text = str(pages["compare"].realized_view(view))
-    assert f"moved {100 * share['latent']['guided']:.0f} % of the way" in text
+    assert f"pulled {100 * share['latent']['guided']:.0f} % of the way" in text
     assert "Pull 40 points to class 8" in text
     assert "not recorded" in str(
         pages["compare"].realized_view(dataclasses.replace(view, realized=[]))
@@ -220,7 +220,7 @@ def test_compare_says_how_much_of_each_edit_happened(run, pages):
     }
     view = dataclasses.replace(view, realized=CV.realized_rows(chunk, ["a", "b"]))
     text = str(pages["compare"].realized_view(view))
-    assert "Compact 2 points (β 0.5)" in text and "moved 78 % of the way" in text
+    assert "Compact 2 points (β 0.5)" in text and "shrunk 78 % of the way" in text
     assert "counterfactual 3 %" in text and "map 79 %" in text
 
 

@@ -139,7 +139,7 @@ def test_realized_shares_read_from_the_chunk_record():
     assert [r["tool"] for r in rows] == ["pull", "move"]
     text = history.realized_text(rows[0])
     assert text == (
-        "in latent space: moved 78 % of the way · counterfactual 3 % · unguided lineage 1 %"
+        "in latent space: pulled 78 % of the way · counterfactual 3 % · unguided lineage 1 %"
         " (guided: map 80 %)"
     )
     assert history.realized_text(rows[1]) == (

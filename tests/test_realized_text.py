@@ -28,6 +28,15 @@ def test_every_number_names_its_space():
     )
 
 
+def test_the_verb_says_what_the_kind_asked_for():
+    for kind, verb in (("pull", "pulled"), ("compact", "shrunk"), ("separate", "moved apart")):
+        assert realized_text(ROW | {"kind": kind}, others=False).startswith(
+            f"on the map: {verb} 78 % of the way"
+        )
+        assert realized_text(ROW, others=False, kind=kind).startswith(f"on the map: {verb} 78 %")
+    assert realized_text(ROW | {"kind": "?"}, others=False).startswith("on the map: moved 78 %")
+
+
 def test_missing_and_odd_values_read_as_a_dash():
     assert pct(None) == pct(float("nan")) == pct(True) == pct("x") == "–"
     assert realized_text({}, "latent") == "in latent space: moved – of the way · unguided lineage –"
@@ -39,11 +48,15 @@ def test_the_cli_and_the_dashboard_say_it_the_same_way():
     from hill_dash.dashboard import compare_view as CV
     from hill_dash.dashboard import history
 
-    chunk = {"edits": [{"id": "e1", "kind": "translate", "indices": [1]}], "realized": [ROW]}
-    (hrow,) = history.realized_edits(chunk)
-    (crow,) = CV.realized_rows(chunk, [])
-    for space in ("latent", "map"):
-        expected = realized_text(ROW, space)
-        assert history.realized_text(hrow, space) == expected
-        assert CV.realized_text(crow, space) == expected
-    assert cli.realized_text(ROW) == realized_text(ROW, "map")
+    for kind in ("translate", "compact"):
+        row = ROW | {"kind": kind}
+        # the kind from the row, or (an older record) from the edit it measures
+        for recorded in (row, {k: v for k, v in row.items() if k != "kind"}):
+            chunk = {"edits": [{"id": "e1", "kind": kind, "indices": [1]}], "realized": [recorded]}
+            (hrow,) = history.realized_edits(chunk)
+            (crow,) = CV.realized_rows(chunk, [])
+            for space in ("latent", "map"):
+                expected = realized_text(row, space)
+                assert history.realized_text(hrow, space) == expected
+                assert CV.realized_text(crow, space) == expected
+        assert cli.realized_text(row) == realized_text(row, "map")

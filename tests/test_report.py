@@ -134,6 +134,6 @@ def test_realized_shares_appear_in_the_report_when_recorded(run, tmp_path):
     copy.update_run(run_id, add)
     page = session_report(copy, run_id)
     assert (
-        "Pull 40 points to class 8 (α 1) — in latent space: moved 78 % of the way · "
+        "Pull 40 points to class 8 (α 1) — in latent space: pulled 78 % of the way · "
         "counterfactual 3 % · unguided lineage 1 % (guided: map 79 %)"
     ) in page

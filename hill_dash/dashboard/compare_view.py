@@ -231,6 +231,7 @@ def realized_rows(chunk: dict, label_names: list[str]) -> list[dict]:
         rows.append(
             {
                 "edit": r.get("edit"),
+                "kind": r.get("kind") or e.get("kind"),
                 "what": edit_words(e or {"kind": r.get("kind")}, label_names),
             }
             | {

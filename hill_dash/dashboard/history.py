@@ -190,7 +190,7 @@ def realized_text(row: dict, space: str = "latent") -> str:
             for s in RT.REALIZED_SPACES
             if any(f"{s}_{lin}" in row for lin in LINEAGE_NAMES)
         }
-    return RT.realized_text(shares, space)
+    return RT.realized_text(shares, space, kind=row.get("kind"))
 
 
 def realized_summary(chunk: dict) -> dict | None:

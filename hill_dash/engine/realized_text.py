@@ -27,6 +27,8 @@ SHORT_NAMES = {
     "val_map": "validation points (map)",
 }
 LINEAGE_WORDS = (("counterfactual", "counterfactual"), ("twin", "unguided lineage"))
+# what the share is a share of, per edit kind: a compact does not move, it shrinks
+VERBS = {"translate": "moved", "pull": "pulled", "compact": "shrunk", "separate": "moved apart"}
 
 
 def share(value: object) -> float | None:
@@ -40,19 +42,23 @@ def pct(value: object) -> str:
     return "–" if v is None else f"{100 * v:.0f} %"
 
 
-def realized_text(row: dict, space: str = "map", others: bool = True) -> str:
+def realized_text(
+    row: dict, space: str = "map", others: bool = True, kind: str | None = None
+) -> str:
     """One edit's realized share in words, its space named first; for example
     "on the map: moved 78 % of the way · counterfactual 3 % · unguided lineage 1 %
     (guided: latent 81 % · fresh map 70 % · validation points (latent) 65 %)".
 
     `row`: {space: {lineage: share}} (a chunk record's realized row, or a dashboard row of
     the same shape). The counterfactual is left out where there is none; `others` adds the
-    guided share in every other space that was measured.
+    guided share in every other space that was measured. The verb follows the edit's
+    `kind` (the row's own when not given): a compact "shrunk", a separate "moved apart".
     """
+    verb = VERBS.get(kind or row.get("kind"), "moved")
     shares = row.get(space) if isinstance(row.get(space), dict) else {}
     if "twin" not in shares and "unguided" in shares:  # a record in the public vocabulary
         shares = shares | {"twin": shares["unguided"]}
-    parts = [f"{SPACE_NAMES.get(space, space)}: moved {pct(shares.get('guided'))} of the way"]
+    parts = [f"{SPACE_NAMES.get(space, space)}: {verb} {pct(shares.get('guided'))} of the way"]
     for key, words in LINEAGE_WORDS:
         if key != "counterfactual" or share(shares.get(key)) is not None:
             parts.append(f"{words} {pct(shares.get(key))}")
