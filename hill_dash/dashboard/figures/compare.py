@@ -199,6 +199,9 @@ def make_class_delta_figure(
         margin=MARGIN | {"t": 56},
         template=template(theme),
         showlegend=False,
+        # by class slot, not by bar: a class whose accuracy did not change has a bar of no
+        # height, which "closest" (plotly's default) never hovers, so it could not be clicked
+        hovermode="x",
         xaxis={"title": "class", "type": "category"},
         yaxis={"title": "Δ accuracy (pp)", "zeroline": False},
     )
