@@ -122,8 +122,11 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                     if kind == "pull":
                         edit = replace(edit, alpha=args.alpha / (steps - j + 1))
                     loop.add_edit(store, run_id, edit)
+                    if kind == "pull" and args.pull_relabel:  # the Pull pane's default Apply
+                        relabel = Edit("relabel", edit.indices, target_class=named)
+                        loop.add_edit(store, run_id, relabel)
                     chunk = loop.run_chunk(store, run_id, overrides=overrides or None)
-                (r,) = chunk["realized"]
+                (r,) = [r for r in chunk["realized"] if r.get("kind") != "relabel"]
                 row = {
                     "dataset": dataset,
                     "projection": projection,
@@ -134,6 +137,7 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                     "n_selected": len(sel),
                     "anchor": args.anchor,
                     "alpha": args.alpha if kind == "pull" else None,
+                    "pull_relabel": bool(args.pull_relabel) if kind == "pull" else None,
                     "chunks": steps,
                     "named_class": named,
                     "seconds": time.time() - t0,
@@ -261,6 +265,11 @@ def main() -> None:
         help="λ_anchor of the edited chunk (the Train panel's advanced setting; default off)",
     )
     p.add_argument("--alpha", type=float, default=1.0, help="a pull's α (default 1)")
+    p.add_argument(
+        "--pull-relabel",
+        action="store_true",
+        help="a pull with a Relabel of its points to the class (the Pull pane's default)",
+    )
     p.add_argument(
         "--chunks",
         type=int,
