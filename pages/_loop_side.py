@@ -27,8 +27,25 @@ def side_card(title, body: list, class_name: str) -> dbc.Card:
     )
 
 
-def labelled(label: str, component, width: int) -> dbc.Col:
+def labelled(label: str, component, width: int, hint: str | None = None) -> dbc.Col:
+    """A small label over its field; `hint`: what the field does, on hovering the label."""
+    if hint:
+        label = html.Span(label, title=hint, className="field-hint")
     return labelled_col(label, component, label_class="small mb-0", width=width)
+
+
+# What λ and the epochs do to an edit, as measured (docs/benchmarks.md §0, round 24)
+LAMBDA_HINT = (
+    "How strongly the edits compete with the labels. A larger λ does not carry an edit "
+    "further in one chunk (Adam sizes each step by itself): a far move on MNIST-1D was "
+    "heard 54 %, 59 % and 53 % at λ 0.25, 1 and 4, and λ 4 cost the other classes 15 "
+    "points. Empty: the run's own."
+)
+EPOCHS_HINT = (
+    "Epochs per chunk, for the guided and the unguided lineage alike. More epochs carry an "
+    "edit further (that move: 59 % at 5, 75 % at 10) and take longer; on MNIST-1D some "
+    "edits then cost the other classes more. Empty: the run's own."
+)
 
 
 def number(component_id: str, value: float | None, **kw) -> dbc.Input:
@@ -84,11 +101,13 @@ train_card = side_card(
                     "λ (teacher weight)",
                     session_number("lambda-input", None, min=0, max=100, step=0.1),
                     4,
+                    LAMBDA_HINT,
                 ),
                 labelled(
                     "epochs / chunk",
                     session_number("epochs-input", None, min=1, max=MAX_EPOCHS, step=1),
                     4,
+                    EPOCHS_HINT,
                 ),
                 labelled(
                     "map",

@@ -35,7 +35,7 @@ def titled_card(
 
 
 def labelled_col(
-    label: str, control: Component, *, label_class: str | None = None, **col: object
+    label: str | Component, control: Component, *, label_class: str | None = None, **col: object
 ) -> dbc.Col:
     """A grid column (`col`: md=, width=) with a label over its control (for= its id)."""
     label_el = dbc.Label(label, html_for=control.id, **_class(label_class))
