@@ -326,7 +326,7 @@ def test_a_pull_that_cannot_be_made_shows_why_instead_of_a_preview(run_md):
 
 
 def test_a_pull_across_the_map_warns_and_a_short_one_does_not(run_md):
-    """A one-chunk pull to the farthest class cost the other classes 5–13 points (benchmarks
+    """A one-chunk pull to the farthest class cost the other classes 5–15 points (benchmarks
     §0): the preview says so before Apply; a pull to the nearest class, or α small enough,
     says nothing."""
     _, _, md = run_md

@@ -305,8 +305,9 @@ def candidate_edit(
 
 # A pull asks the selection to travel α × the distance to its target class. Measured
 # (docs/benchmarks.md §0): a one-chunk pull to the farthest class cost the untouched
-# classes 3–13 accuracy points, a pull to the nearest at most 4.8. Warn when the travel
-# is longer than the distance to this share of the other classes' centres.
+# classes 3–13 accuracy points (5–15 with the Relabel the Pull pane adds by default), a
+# pull to the nearest at most 4.8. Warn when the travel is longer than the distance to
+# this share of the other classes' centres.
 FAR_PULL_SHARE = 0.75
 
 
@@ -328,9 +329,10 @@ def far_pull_note(md: MapData, indices: np.ndarray, target: int, alpha: float) -
     name = md.label_names[target] if target < len(md.label_names) else str(target)
     return (
         f"A long pull: class {name} is farther from the selection than most classes. "
-        "In our measurements a pull this far in one chunk cost the other classes 5–13 "
-        "accuracy points; with α = 0.5 it cost 1–5 (and went a third of the way). Split "
-        "over two chunks it went 84–96 % of the way but did not reliably cost less."
+        "In our measurements a pull this far in one chunk cost the other classes 5–15 "
+        "accuracy points, with or without its relabel; with α = 0.5 it cost 1–5 (and went "
+        "a third of the way). Split over two chunks it went 84–96 % of the way but did not "
+        "reliably cost less."
     )
 
 
