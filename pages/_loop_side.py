@@ -253,10 +253,12 @@ TOOL_HELP = {
     "training (weight 0); they stay on the map, greyed.",
 }
 
-ANNOTATE_LABEL = html.Span(
-    [html.Span("Annotate:", className="text-muted small me-1"), "Relabel"],
-    className="border-start ps-2",
-)
+# the annotations' heading stands before Relabel's radio (assets/loop.css), not between
+# the radio and its label
+ANNOTATE_LABEL = [
+    html.Span("Annotate:", className="annotate-heading border-start ps-2 me-2 text-muted small"),
+    "Relabel",
+]
 
 
 def tool_pane(tool: str, *controls) -> html.Div:
