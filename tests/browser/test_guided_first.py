@@ -43,7 +43,10 @@ def test_the_guided_map_is_shown_and_edited_while_the_references_train(browser, 
     lasso(br.driver, "latent-graph", region)
     wait_for(lambda: br.find_element("#apply-edit-button").is_enabled(), 30, "Apply open")
     br.find_element("#epochs-input").clear()
-    br.find_element("#epochs-input").send_keys("60")  # each phase lasts a while
+    # each phase lasts a while (200 epochs, the most the field takes): the references must
+    # outlast the lasso and Apply on the guided map (at 60 epochs they took ~4 s on a
+    # 2-core machine, and a lasso on a freshly drawn map took longer: red on a fast day)
+    br.find_element("#epochs-input").send_keys("200")
     click(br, "#train-button")
 
     # the guided lineage trains: edits wait, and the page says until when
