@@ -50,6 +50,7 @@ from hill_dash.engine import teacher_loss as TL
 from hill_dash.engine.bias import one_sided_p
 from hill_dash.engine.data import load_builtin
 from hill_dash.engine.edits import Edit
+from hill_dash.engine.projection import umap_map as UM
 from hill_dash.engine.realized import class_distance_change, similarity_align
 from hill_dash.engine.store import RunStore
 from hill_dash.engine.training import check_overrides
@@ -247,7 +248,10 @@ def main() -> None:
     p.add_argument("--size-exponent", type=float, default=None, help="p (calibration only)")
     p.add_argument("--compact-weight", type=float, default=None, help="(calibration only)")
     p.add_argument(
-        "--set", nargs="*", default=[], help="NAME=VALUE of teacher(_loss) constants (calibration)"
+        "--set",
+        nargs="*",
+        default=[],
+        help="NAME=VALUE of teacher(_loss) or umap_map constants (calibration)",
     )
     p.add_argument(
         "--kind-weight", nargs="*", default=[], help="KIND=W of teacher.KIND_WEIGHT (calibration)"
@@ -301,7 +305,8 @@ def main() -> None:
         T.KIND_WEIGHT[kind] = float(value)
     for item in args.set:
         name, value = item.split("=")
-        setattr(TL if hasattr(TL, name) else T, name, float(value))
+        module = next((m for m in (TL, UM) if hasattr(m, name)), T)
+        setattr(module, name, type(getattr(module, name, 0.0))(float(value)))
     if args.no_ramp:  # every epoch asks for the whole target (calibration)
         from hill_dash.engine import training
 
