@@ -49,7 +49,7 @@ from hill_dash.engine import teacher as T
 from hill_dash.engine import teacher_loss as TL
 from hill_dash.engine.bias import one_sided_p
 from hill_dash.engine.data import load_builtin
-from hill_dash.engine.edits import Edit
+from hill_dash.engine.edits import LATENT_KINDS, Edit
 from hill_dash.engine.projection import umap_map as UM
 from hill_dash.engine.realized import class_distance_change, similarity_align
 from hill_dash.engine.store import RunStore
@@ -127,7 +127,7 @@ def case(dataset: str, projection: str, seed: int, args, work: Path) -> list[dic
                         relabel = Edit("relabel", edit.indices, target_class=named)
                         loop.add_edit(store, run_id, relabel)
                     chunk = loop.run_chunk(store, run_id, overrides=overrides or None)
-                (r,) = [r for r in chunk["realized"] if r.get("kind") != "relabel"]
+                (r,) = [r for r in chunk["realized"] if r.get("kind") in LATENT_KINDS]
                 row = {
                     "dataset": dataset,
                     "projection": projection,

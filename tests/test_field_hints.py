@@ -7,15 +7,11 @@ from dash import html
 
 def labels_with_hints(component) -> dict[str, str]:
     """{label text: its title} of every hinted label under `component`."""
-    found = {}
-    stack = [component]
-    while stack:
-        c = stack.pop()
-        if isinstance(c, html.Span) and getattr(c, "title", None):
-            found[c.children] = c.title
-        children = getattr(c, "children", None)
-        stack.extend(children if isinstance(children, list) else [children] if children else [])
-    return found
+    return {
+        c.children: c.title
+        for c in component._traverse()
+        if isinstance(c, html.Span) and getattr(c, "title", None)
+    }
 
 
 def test_lambda_and_epochs_say_what_they_do_to_an_edit():
